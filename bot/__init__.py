@@ -1,0 +1,1 @@
+"""Process wiring: settings, CLI, app assembly, scheduler and the chat transports."""

@@ -1,0 +1,56 @@
+"""Assembly: settings + config + database + clock + transports, and the few verbs they share."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from bot.config import Config, load_config
+from bot.outbox import deliver_due
+from bot.settings import Settings
+from bot.transport import Transport
+from handlers import jobs
+from handlers.base import Clock, Command, SystemClock
+from handlers.dispatch import dispatch
+from messages.reply import Reply
+from storage import repo
+from storage.db import make_engine, session_scope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    config: Config
+    engine: Engine
+    clock: Clock
+    transports: list[Transport] = field(default_factory=list)
+
+    async def handle(self, command: Command) -> Reply:
+        """Run a command off the event loop, then deliver whatever it queued."""
+        reply = await asyncio.to_thread(dispatch, self.engine, self.clock, command)
+        await self.deliver()
+        return reply
+
+    async def run_job(self, job: str, team_key: str, now: datetime | None = None) -> bool:
+        queued = await asyncio.to_thread(jobs.run, self.engine, job, team_key,
+                                         now or self.clock.now())
+        await self.deliver()
+        return queued
+
+    async def deliver(self) -> int:
+        return await deliver_due(self.engine, self.clock, self.transports)
+
+
+def build_app(settings: Settings | None = None, clock: Clock | None = None) -> App:
+    """Load and check the config first: a bad file stops us before the database is touched."""
+    settings = settings or Settings()
+    config = load_config(settings.config_path)
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        repo.sync_config(session, config)
+    return App(settings=settings, config=config, engine=engine, clock=clock or SystemClock())

@@ -1,0 +1,136 @@
+"""`carebot` command line (DESIGN.md "CLI"): run, console, import, post, db upgrade, demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.config import ConfigError
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="carebot", description="Daily care-team controls in chat.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="all configured transports + the scheduler + GET /healthz")
+    con = sub.add_parser("console", help="type commands in this terminal")
+    con.add_argument("--as", dest="handle", required=True, help="a person's handle, e.g. amira")
+    con.add_argument("--at", help="start the simulated clock here, e.g. '2026-11-24 08:00' or 08:00")
+    imp = sub.add_parser("import", help="import a CSV file")
+    imp.add_argument("what", choices=["contacts"])
+    imp.add_argument("file")
+    post = sub.add_parser("post", help="run a team's scheduled post now")
+    post.add_argument("what", choices=["morning", "reconcile"])
+    post.add_argument("--team", required=True)
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    demo = sub.add_parser("demo", help="write a demo config and today's contacts CSV")
+    demo.add_argument("--dir", default="var/demo")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.cmd == "run" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.cmd](args)
+    except ConfigError as exc:
+        print("carebot: config error (nothing was changed):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args) -> int:
+    from bot.app import build_app
+    from bot.server import serve
+
+    asyncio.run(serve(build_app()))
+    return 0
+
+
+def _console(args) -> int:
+    from bot.app import build_app
+    from bot.console import ConsoleTransport, parse_when, run_console
+    from bot.settings import Settings
+    from handlers.base import SimClock, UserError
+
+    settings = Settings()
+    app = build_app(settings, clock=SimClock(datetime.now(ZoneInfo("UTC"))))
+    if args.at:
+        zone = ZoneInfo(app.config.teams[0].timezone or app.config.timezone)
+        try:
+            app.clock.set(parse_when(args.at, zone, app.clock.now()))
+        except UserError as exc:
+            print(f"carebot: --at: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    app.transports = [ConsoleTransport(sys.stdout)]
+    asyncio.run(run_console(app, args.handle.lstrip("@").lower()))
+    return 0
+
+
+def _import(args) -> int:
+    from bot.app import build_app
+    from storage.importer import ImportRejected, import_contacts
+
+    app = build_app()
+    if not Path(args.file).is_file():
+        print(f"carebot: {args.file}: file not found", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = import_contacts(app.engine, args.file)
+    except ImportRejected as exc:
+        print(f"carebot: {args.file} rejected, nothing imported: {exc.total_bad} bad row(s)",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"{result.rows} rows: {result.inserted} new, {result.updated} updated, "
+          f"{result.unchanged} unchanged")
+    return 0
+
+
+def _post(args) -> int:
+    from bot.app import build_app
+
+    app = build_app()
+    if app.config.team(args.team) is None:
+        keys = ", ".join(t.key for t in app.config.teams)
+        print(f"carebot: unknown team {args.team!r} (teams: {keys})", file=sys.stderr)
+        return EXIT_USAGE
+    queued = asyncio.run(app.run_job(args.what, args.team))
+    print(f"{args.what} for {args.team}: " + ("queued" if queued else "already posted today") +
+          ("" if app.transports else "; `carebot run` delivers it"))
+    return 0
+
+
+def _db(args) -> int:
+    from bot.settings import Settings
+    from storage.db import make_engine, upgrade
+
+    upgrade(make_engine(Settings().database_url, upgrade_sqlite=False))
+    print("database schema is up to date")
+    return 0
+
+
+def _demo(args) -> int:
+    from bot.demo import ZONE, write_demo
+
+    config, contacts = write_demo(args.dir, datetime.now(ZoneInfo(ZONE)).date())
+    print(f"wrote {config} and {contacts}")
+    return 0
+
+
+COMMANDS = {"run": _run, "console": _console, "import": _import, "post": _post, "db": _db,
+            "demo": _demo}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The TOML config file (DESIGN.md "Config file"): parsed, validated, and named errors.
+
+A bad file stops the process before anything touches the database; each problem names its
+key, e.g. `teams[1].morning_post: expected HH:MM, got '7.30'`.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class ConfigError(Exception):
+    """Carries every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. 'Europe/London')") from None
+    return value
+
+
+class TeamConfig(_Strict):
+    key: str
+    name: str
+    timezone: str | None = None  # falls back to the file's top-level timezone
+    slack_channel: str | None = None
+    telegram_chat: int | None = None
+    morning_post: str = "07:30"
+    reconcile: str = "17:30"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not _KEY.match(v):
+            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
+        return v
+
+    @field_validator("morning_post", "reconcile")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"expected HH:MM (24-hour), got {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return v if v is None else _zone(v)
+
+
+class PersonConfig(_Strict):
+    handle: str
+    name: str
+    role: Literal["staff", "supervisor", "manager", "nominated"] = "staff"
+    teams: list[str] = Field(default_factory=list)
+    slack_user: str | None = None
+    telegram_user: int | None = None
+    oncall: bool = False
+
+    @field_validator("handle")
+    @classmethod
+    def _handle(cls, v: str) -> str:
+        if not _KEY.match(v):
+            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
+        return v
+
+
+class EscalationConfig(_Strict):
+    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    repeats: int = Field(default=2, ge=0, le=5)
+    chain: list[Literal["oncall", "manager", "nominated"]] = ["oncall", "manager", "nominated"]
+
+
+class ReasonCodeConfig(_Strict):
+    code: str
+    label: str
+    side: Literal["client", "provider", "system", "other"] = "client"
+    escalates: bool = False
+    escalates_high_risk: bool = False  # e.g. no_reply: escalates only for high-risk clients
+    needs_note: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not _KEY.match(v):
+            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
+        return v
+
+
+DEFAULT_REASON_CODES = [
+    ReasonCodeConfig(code="unavailable", label="Client unavailable", side="client"),
+    ReasonCodeConfig(code="hospital", label="Hospitalisation", side="client"),
+    ReasonCodeConfig(code="refused", label="Client refused", side="client"),
+    ReasonCodeConfig(code="no_reply", label="No answer at the door", side="client",
+                     escalates_high_risk=True),
+    ReasonCodeConfig(code="safety", label="Safety concern", side="client", escalates=True),
+    ReasonCodeConfig(code="staffing", label="Staffing shortage", side="provider"),
+    ReasonCodeConfig(code="weather", label="Weather / travel disruption", side="provider"),
+    ReasonCodeConfig(code="rota", label="Rota or allocation error", side="provider"),
+    ReasonCodeConfig(code="other", label="Other (note required)", side="other", needs_note=True),
+]
+
+
+class Config(_Strict):
+    timezone: str = "Europe/London"
+    teams: list[TeamConfig] = Field(min_length=1)
+    people: list[PersonConfig] = Field(default_factory=list)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    reason_codes: list[ReasonCodeConfig] = Field(default_factory=lambda: list(DEFAULT_REASON_CODES))
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _zone(v)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> "Config":
+        problems: list[str] = []
+        _unique(problems, "teams", [t.key for t in self.teams], "key")
+        _unique(problems, "people", [p.handle for p in self.people], "handle")
+        _unique(problems, "reason_codes", [r.code for r in self.reason_codes], "code")
+        _unique(problems, "people", [p.slack_user for p in self.people if p.slack_user], "slack_user")
+        _unique(problems, "people", [p.telegram_user for p in self.people if p.telegram_user],
+                "telegram_user")
+        keys = {t.key for t in self.teams}
+        for i, person in enumerate(self.people):
+            for team in person.teams:
+                if team not in keys:
+                    problems.append(f"people[{i}].teams: unknown team {team!r} "
+                                    f"(known: {', '.join(sorted(keys))})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        for team in self.teams:
+            team.timezone = team.timezone or self.timezone
+        return self
+
+    def team(self, key: str) -> TeamConfig | None:
+        return next((t for t in self.teams if t.key == key), None)
+
+
+def _unique(problems: list[str], section: str, values: list, name: str) -> None:
+    seen: set = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(f"{section}[{i}].{name}: {value!r} is used twice")
+        seen.add(value)
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate the config file; raise ConfigError naming every bad key."""
+    if not path:
+        raise ConfigError(["CAREBOT_CONFIG is not set: point it at your carebot.toml "
+                           "(`carebot demo` writes an example)"])
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against DESIGN.md)"
+            if not err["loc"]:  # cross-checks already name their keys
+                problems.extend(f"{path}: {part}" for part in msg.split("; "))
+            else:
+                problems.append(f"{path}: {_loc(err['loc'])}: {msg}")
+        raise ConfigError(problems) from None

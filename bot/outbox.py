@@ -1,0 +1,74 @@
+"""Delivers queued posts and DMs. Runs after each command and on a timer; safe to run twice.
+
+A sweep leases due rows (row lock with SKIP LOCKED on PostgreSQL, then `next_attempt_at`
+pushed past the lease and committed), sends each through every transport that reaches its
+target and has not sent it yet, then records the receipts. A failure keeps the row pending
+with a back-off: never dropped. A crash mid-send leaves the lease to expire and the row is
+tried again, skipping the transports whose receipts were already stored.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Sequence
+
+from sqlalchemy.engine import Engine
+
+from bot.transport import Transport
+from handlers.base import Clock
+from messages.reply import Reply
+from storage import repo
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+
+async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
+    """Send what is due now; return how many rows were completed."""
+    done = 0
+    while True:
+        leased = await asyncio.to_thread(_lease, engine, clock)
+        if not leased:
+            return done
+        for job in leased:
+            done += await _send(engine, clock, transports, job)
+
+
+def _lease(engine: Engine, clock: Clock) -> list[dict]:
+    with session_scope(engine) as session:
+        rows = repo.lease_due(session, now=clock.now())
+        jobs = []
+        for row in rows:
+            kind, _, name = row.target.partition(":")
+            target = (repo.team_by_key(session, name) if kind == "team"
+                      else repo.person_by_handle(session, name))
+            jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
+                         "payload": row.payload, "receipts": dict(row.receipts or {})})
+        return jobs
+
+
+async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
+    reply = Reply.model_validate(job["payload"])
+    target, receipts, errors = job["target"], job["receipts"], []
+    for t in transports:
+        if target is None or t.name in receipts:
+            continue
+        team_post = job["kind"] == "team"
+        if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
+            continue
+        try:
+            send = t.post_to_team if team_post else t.notify
+            receipts[t.name] = await send(target, reply, key=job["key"])
+        except Exception as exc:  # noqa: BLE001 - any failure means "try later"
+            log.warning("outbox %s via %s failed: %s", job["key"], t.name, exc)
+            errors.append(f"{t.name}: {exc}")
+    if target is None:
+        errors.append(f"no such {job['kind']} any more")
+    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, errors)
+    return 0 if errors else 1
+
+
+def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, errors: list[str]) -> None:
+    with session_scope(engine) as session:
+        repo.finish_delivery(session, row_id=row_id, now=clock.now(), receipts=receipts,
+                             error="; ".join(errors) or None)

@@ -1,0 +1,58 @@
+"""When each team job fires: cron triggers in the team's zone, shared by APScheduler and the console.
+
+The database (outbox keys like `morning:north:2026-11-24`) decides whether a post already
+happened, so a job may run twice, or be caught up after a restart, without posting twice.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from handlers import jobs
+
+log = logging.getLogger(__name__)
+
+CATCH_UP = timedelta(hours=2)  # after a restart, run a job whose time passed this recently
+SWEEP_SECONDS = 15
+
+
+def team_triggers(engine) -> list[tuple[str, str, CronTrigger]]:
+    """(job, team key, trigger) for every team job in config."""
+    out = []
+    for job, team, hhmm in jobs.schedule(engine):
+        hour, minute = hhmm.split(":")
+        out.append((job, team.key, CronTrigger(hour=int(hour), minute=int(minute),
+                                               timezone=team.zone)))
+    return out
+
+
+def fires_between(triggers, start: datetime, end: datetime) -> list[tuple[datetime, str, str]]:
+    """Every (time, job, team) that fires in (start, end], in order."""
+    due = []
+    for job, team, trigger in triggers:
+        fire = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
+        while fire is not None and fire <= end:
+            due.append((fire, job, team))
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return sorted(due)
+
+
+def missed_recently(triggers, now: datetime) -> list[tuple[datetime, str, str]]:
+    """Jobs whose time passed within CATCH_UP before now: run them once at start-up."""
+    return fires_between(triggers, now - CATCH_UP, now)
+
+
+def start(app) -> AsyncIOScheduler:
+    """Arrange every team job and the outbox sweep on the running asyncio loop."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for job, team, trigger in team_triggers(app.engine):
+        scheduler.add_job(app.run_job, trigger, args=[job, team], id=f"{job}:{team}",
+                          misfire_grace_time=int(CATCH_UP.total_seconds()), coalesce=True)
+    scheduler.add_job(app.deliver, IntervalTrigger(seconds=SWEEP_SECONDS), id="outbox",
+                      max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

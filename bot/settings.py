@@ -1,0 +1,31 @@
+"""Every environment setting in one place (DESIGN.md, "Interfaces the outside world relies on")."""
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str):
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+
+    database_url: str = Field(
+        default="sqlite:///var/carebot.db", validation_alias=AliasChoices("DATABASE_URL")
+    )
+    config_path: str | None = _env("CAREBOT_CONFIG")
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT"))
+    slack_bot_token: str | None = _env("SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = _env("SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = _env("SLACK_APP_TOKEN")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+    telegram_bot_token: str | None = _env("TELEGRAM_BOT_TOKEN")
+    telegram_webhook_url: str | None = _env("TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: str | None = _env("TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
+    )

@@ -1,0 +1,27 @@
+"""The ports the core posts through. Each chat platform implements them; so does the console."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from messages.reply import Reply
+from storage.models import Person, Team
+
+
+class TransportError(Exception):
+    """A post failed after the transport's own retries; the outbox will try again later."""
+
+
+class Transport(Protocol):
+    name: str
+
+    def reaches_team(self, team: Team) -> bool:
+        """Whether this transport has a channel for the team."""
+
+    def reaches_person(self, person: Person) -> bool:
+        """Whether this transport can DM the person."""
+
+    async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> Any:
+        """Post to the team's channel; return the platform's id for the message."""
+
+    async def notify(self, person: Person, reply: Reply, *, key: str) -> Any:
+        """DM a person; return the platform's id for the message."""

@@ -1,0 +1,103 @@
+"""The neutral types a transport hands to the core, and the context a handler runs in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from messages.reply import Reply
+from storage import repo
+from storage.models import Person, Team
+
+ROLE_RANK = {"staff": 0, "supervisor": 1, "manager": 2, "nominated": 3}
+
+
+@dataclass(frozen=True)
+class Actor:
+    transport: str  # console | slack | telegram
+    user_id: str  # console: the handle; slack: U…; telegram: the numeric id as text
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class Chat:
+    transport: str
+    id: str | None  # channel / chat id; console: a team key or None
+    private: bool = False  # a DM with the bot: the person's home team applies
+
+
+@dataclass(frozen=True)
+class Command:
+    actor: Actor
+    chat: Chat
+    verb: str
+    args: list[str] = field(default_factory=list)
+    # True when the command came from a button or select rather than typed text.
+    from_button: bool = False
+
+
+class UserError(Exception):
+    """Bad input or a refused action: one clear line for the user, nothing written."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimClock:
+    """A clock the console and tests move by hand."""
+
+    def __init__(self, start: datetime):
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when.astimezone(UTC)
+
+
+@dataclass
+class Context:
+    session: Session
+    now: datetime  # aware, UTC
+    person: Person
+    team: Team  # the chat's team, or the person's home team in a DM or the console
+    transport: str
+    chat_id: str | None = None
+    from_button: bool = False
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.team.zone)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+    def audit(self, action: str, subject: str | None = None, **detail: Any) -> None:
+        """Record a state change: who, what, when, and through which transport and chat."""
+        detail.update(chat=self.chat_id, button=self.from_button)
+        repo.add_audit(self.session, at=self.now, actor=self.person.handle,
+                       transport=self.transport, action=action, subject=subject, detail=detail)
+
+    def post_to_team(self, key: str, reply: Reply, team: Team | None = None) -> bool:
+        """Queue a channel post; the key makes it happen at most once."""
+        team = team or self.team
+        return repo.enqueue(self.session, key=key, target=f"team:{team.key}",
+                            payload=reply.model_dump(mode="json"), now=self.now)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants where a local day starts and ends (23 or 25 hours on DST days)."""
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return start, end

@@ -1,0 +1,109 @@
+"""The contacts-due list, and logging a contact done or missed with a reason code."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from handlers.base import ROLE_RANK, Context, UserError, day_bounds
+from handlers.registry import command
+from messages import catalog
+from messages.privacy import mask
+from messages.reply import Reply
+from storage import repo
+from storage.models import Client, Contact, Team
+from zoneinfo import ZoneInfo
+
+
+def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog.Item], "object"]:
+    """The team's list for its local today: due today, plus earlier contacts still open."""
+    zone = ZoneInfo(team.zone)
+    day = now.astimezone(zone).date()
+    start, end = day_bounds(day, zone)
+    rows = repo.contacts_for_day(session, team_id=team.id, start=start, end=end)
+    people = repo.people_by_id(session, (c.assignee_id for c, _ in rows if c.assignee_id))
+    items = [catalog.Item(ref=client.ref, kind=c.kind, risk=client.risk, start=c.due_start,
+                          end=c.due_end, status=c.status, reason=c.reason_code,
+                          assignee=people[c.assignee_id].name if c.assignee_id else None)
+             for c, client in rows]
+    return items, day
+
+
+def due_reply(session: Session, team: Team, now: datetime) -> Reply:
+    items, day = day_items(session, team, now)
+    return catalog.due_list(team.name, day, ZoneInfo(team.zone), items)
+
+
+@command("due", args="team?", summary="Today's contacts-due list for your team", example="due north")
+def due(ctx: Context, args) -> Reply:
+    team = ctx.team
+    if args.team:
+        team = repo.team_by_key(ctx.session, args.team.lower())
+        if team is None:
+            keys = [t.key for t in repo.all_teams(ctx.session)]
+            raise UserError(catalog.unknown_team(args.team, keys))
+    return due_reply(ctx.session, team, ctx.now)
+
+
+def morning_post(session: Session, team: Team, now: datetime) -> bool:
+    """The scheduled morning list: queued once per team per local day."""
+    day = now.astimezone(ZoneInfo(team.zone)).date()
+    key = f"morning:{team.key}:{day.isoformat()}"
+    queued = repo.enqueue(session, key=key, target=f"team:{team.key}",
+                          payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
+    if queued:
+        repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
+                       action="post:morning", subject=team.key, detail={"key": key})
+    return queued
+
+
+def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
+    teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
+        else repo.teams_of(ctx.session, ctx.person)
+    start, end = day_bounds(ctx.today, ctx.zone)
+    found = repo.find_contact(ctx.session, ref=ref, team_ids=[t.id for t in teams],
+                              start=start, end=end)
+    if found is None:
+        raise UserError(catalog.unknown_ref(ref, ctx.today))
+    return found[0], found[1]
+
+
+def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None) -> str:
+    """Set the outcome; the latest log wins and the audit trail keeps every earlier one."""
+    previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
+                else contact.status)
+    if note:
+        contact.note = mask(note)
+    elif (status, reason) != (contact.status, contact.reason_code):
+        contact.note = None
+    contact.status, contact.reason_code = status, reason
+    contact.outcome_at, contact.logged_by_id, contact.logged_via = ctx.now, ctx.person.id, ctx.transport
+    ctx.session.add(contact)
+    ctx.audit(f"contact:{status}", subject=contact.source_id, reason=reason, previous=previous,
+              note=contact.note)
+    return previous
+
+
+@command("done", args="ref note*", summary="Log a contact as completed",
+         example="done C-2M9Q")
+def done(ctx: Context, args) -> Reply:
+    contact, client = _find(ctx, args.ref)
+    previous = _record(ctx, contact, "done", None, args.note)
+    return catalog.logged_done(client.ref, previous, ctx.now, ctx.zone)
+
+
+@command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",
+         example="missed C-7F3K hospital")
+def missed(ctx: Context, args) -> Reply:
+    contact, client = _find(ctx, args.ref)
+    codes = repo.reason_codes(ctx.session)
+    if args.reason is None:
+        return catalog.reason_picker(client.ref, [(c.code, c.label) for c in codes])
+    code = next((c for c in codes if c.code == args.reason.lower()), None)
+    if code is None:
+        raise UserError(catalog.unknown_reason(args.reason, client.ref, [c.code for c in codes]))
+    if code.needs_note and not args.note:
+        raise UserError(catalog.note_required(client.ref, code.code))
+    previous = _record(ctx, contact, "missed", code.code, args.note)
+    escalates = code.escalates or (code.escalates_high_risk and client.risk == "high")
+    return catalog.logged_missed(client.ref, code.label, previous, escalates)

@@ -1,0 +1,66 @@
+"""The one path every command takes: who is asking, where, may they, then the handler.
+
+Identity and chat are checked before anything else; a refusal, bad input or a crash rolls
+the unit of work back, so nothing is half-written.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from handlers.base import ROLE_RANK, Clock, Command, Context, UserError
+from handlers.grammar import bind
+from handlers.registry import lookup
+from messages import catalog
+from messages.reply import Reply
+from storage import repo
+from storage.db import session_scope
+from storage.models import Person, Team
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
+    """Run one command and return what to show the caller."""
+    try:
+        with session_scope(engine) as session:
+            return _run(session, clock, command)
+    except UserError as exc:
+        return Reply.error(str(exc))
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("command failed ref=%s verb=%s", ref, command.verb)
+        return Reply.error(catalog.crashed(ref))
+
+
+def _run(session: Session, clock: Clock, command: Command) -> Reply:
+    person = repo.person_by_identity(session, command.actor.transport, command.actor.user_id)
+    if person is None:
+        raise UserError(catalog.unknown_user(command.actor, command.chat))
+    team = _team_for(session, person, command)
+    spec, rest = lookup([command.verb.lower(), *command.args])
+    if spec is None:
+        raise UserError(catalog.unknown_command(command.verb))
+    if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
+        raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
+    args = bind(spec.args, spec.options, rest, spec.usage, spec.example)
+    ctx = Context(session=session, now=clock.now(), person=person, team=team,
+                  transport=command.actor.transport, chat_id=command.chat.id,
+                  from_button=command.from_button)
+    return spec.fn(ctx, args)
+
+
+def _team_for(session: Session, person: Person, command: Command) -> Team:
+    chat = command.chat
+    if chat.id and not chat.private:
+        team = repo.team_by_chat(session, chat.transport, chat.id)
+        if team is None:
+            raise UserError(catalog.unbound_chat(chat))
+        return team
+    teams = repo.teams_of(session, person)
+    if not teams:
+        raise UserError(catalog.no_team(person.handle))
+    return teams[0]

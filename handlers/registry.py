@@ -1,0 +1,54 @@
+"""The command registry: one table drives dispatch, `help` and the platforms' command menus."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from handlers.grammar import Param, parse_spec
+
+COMMANDS: dict[str, "Spec"] = {}
+
+
+@dataclass(frozen=True)
+class Spec:
+    verb: str  # one or two words: "due", "meds done"
+    fn: Callable
+    args: list[Param]
+    usage: str
+    summary: str
+    example: str
+    min_role: str = "staff"
+    options: tuple[str, ...] = field(default_factory=tuple)
+
+
+def command(verb: str, *, args: str = "", summary: str, example: str | None = None,
+            min_role: str = "staff", options: tuple[str, ...] = ()):
+    """Register a handler `fn(ctx, args) -> Reply` under `verb`."""
+
+    def register(fn: Callable) -> Callable:
+        params = parse_spec(args)
+        usage = " ".join([verb, *(p.name.upper() + ("" if p.required else "…" if p.rest else "?")
+                                  for p in params), *(f"{o}=…" for o in options)])
+        COMMANDS[verb] = Spec(verb=verb, fn=fn, args=params, usage=usage, summary=summary,
+                              example=example or verb, min_role=min_role,
+                              options=options)
+        return fn
+
+    return register
+
+
+def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
+    """The longest registered verb at the start of tokens, and the tokens after it."""
+    load()
+    if len(tokens) >= 2 and f"{tokens[0]} {tokens[1].lower()}" in COMMANDS:
+        return COMMANDS[f"{tokens[0]} {tokens[1].lower()}"], tokens[2:]
+    if tokens and tokens[0] in COMMANDS:
+        return COMMANDS[tokens[0]], tokens[1:]
+    return None, tokens
+
+
+def load() -> dict[str, Spec]:
+    """Import every capability module once so their commands register themselves."""
+    from handlers import contacts, general, reconcile  # noqa: F401  (import order = help order)
+
+    return COMMANDS

@@ -1,0 +1,1 @@
+"""Words and their rendering: the neutral Reply, the catalog, and one renderer per platform."""

@@ -1,0 +1,64 @@
+"""The neutral reply every handler returns; each transport renders it for its platform.
+
+A Reply is plain data (pydantic), so it can be stored in the outbox and rendered later.
+Text is never pre-escaped: renderers escape for their own markup.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Button(BaseModel):
+    label: str
+    action: str  # "verb:arg:arg", at most 64 bytes (Telegram callback_data)
+    style: Literal["primary", "danger"] | None = None
+
+
+class Option(BaseModel):
+    label: str
+    action: str
+
+
+class Select(BaseModel):
+    placeholder: str
+    options: list[Option]
+
+
+class Block(BaseModel):
+    """One visual unit: a header, a paragraph of lines, label/value fields, controls."""
+
+    kind: Literal["header", "section", "context"] = "section"
+    text: str = ""
+    fields: list[tuple[str, str]] = Field(default_factory=list)
+    buttons: list[Button] = Field(default_factory=list)
+    select: Select | None = None
+
+
+class Reply(BaseModel):
+    blocks: list[Block] = Field(default_factory=list)
+    # Only the caller needs to see it (Slack ephemeral; elsewhere a normal reply).
+    ephemeral: bool = False
+    ok: bool = True
+
+    @property
+    def first_line(self) -> str:
+        for block in self.blocks:
+            if block.text:
+                return block.text.splitlines()[0]
+        return ""
+
+    @classmethod
+    def text(cls, text: str, *, ephemeral: bool = False) -> "Reply":
+        return cls(blocks=[Block(text=text)], ephemeral=ephemeral)
+
+    @classmethod
+    def error(cls, text: str) -> "Reply":
+        """One clear line: what was wrong and an example of the right form."""
+        return cls(blocks=[Block(text=text)], ephemeral=True, ok=False)
+
+    def plain(self) -> str:
+        from messages.text import render
+
+        return render(self)

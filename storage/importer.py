@@ -1,0 +1,192 @@
+"""`carebot import contacts FILE.csv`: validate every row, then upsert in batches.
+
+The file is read twice and never held whole: the first pass only collects errors (a file
+with any bad row is rejected whole, every bad row listed); the second writes in batches,
+inserting new contact_ids and updating changed ones. Outcomes already logged are kept.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.db import session_scope
+from storage.models import CONTACT_KINDS, RISKS, Client, Contact, Person, Team
+
+COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "assignee",
+           "risk", "time_critical"]
+PLAN_FIELDS = ("client_id", "team_id", "kind", "due_start", "due_end", "assignee_id",
+               "time_critical")
+BATCH = 2000
+MAX_LISTED = 200
+
+
+class ImportRejected(Exception):
+    def __init__(self, problems: list[str], total_bad: int):
+        self.problems, self.total_bad = problems, total_bad
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    clients_written: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass
+class _Lookups:
+    teams: dict[str, tuple[int, ZoneInfo]]
+    people: dict[str, int]
+    seen: set[str] = field(default_factory=set)
+
+
+def _when(text: str, zone: ZoneInfo) -> datetime:
+    value = datetime.fromisoformat(text.strip())
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _parse(row: dict, lk: _Lookups) -> dict:
+    """One row to column values, or ValueError naming what is wrong."""
+    problems = []
+    cid = (row.get("contact_id") or "").strip()
+    ref = (row.get("client_ref") or "").strip()
+    if not cid:
+        problems.append("contact_id is empty")
+    elif len(cid) > 80:
+        problems.append("contact_id is longer than 80 characters")
+    elif cid in lk.seen:
+        problems.append(f"contact_id {cid!r} appears twice in the file")
+    if not ref:
+        problems.append("client_ref is empty")
+    elif len(ref) > 40 or " " in ref:
+        problems.append(f"client_ref {ref!r} must be an opaque ref like C-7F3K (no spaces)")
+    team_key = (row.get("team") or "").strip().lower()
+    team = lk.teams.get(team_key)
+    if team is None:
+        problems.append(f"unknown team {team_key!r}")
+    kind = (row.get("kind") or "").strip().lower()
+    if kind not in CONTACT_KINDS:
+        problems.append(f"kind {kind!r} is not one of {', '.join(CONTACT_KINDS)}")
+    risk = (row.get("risk") or "").strip().lower()
+    if risk not in RISKS:
+        problems.append(f"risk {risk!r} is not one of {', '.join(RISKS)}")
+    assignee = (row.get("assignee") or "").strip().lower()
+    if assignee and assignee not in lk.people:
+        problems.append(f"unknown assignee {assignee!r}")
+    critical = (row.get("time_critical") or "").strip().lower()
+    if critical not in ("", "true", "false", "yes", "no", "1", "0"):
+        problems.append(f"time_critical {critical!r} must be true or false")
+    start = end = None
+    zone = team[1] if team else ZoneInfo("UTC")
+    for name in ("due_start", "due_end"):
+        try:
+            value = _when(row.get(name) or "", zone)
+        except ValueError:
+            problems.append(f"{name} {row.get(name)!r} is not an ISO 8601 date-time "
+                            f"(e.g. 2026-11-24T09:00)")
+            continue
+        start, end = (value, end) if name == "due_start" else (start, value)
+    if start and end and end < start:
+        problems.append("due_end is before due_start")
+    if problems:
+        raise ValueError("; ".join(problems))
+    lk.seen.add(cid)
+    return {"source_id": cid, "ref": ref, "risk": risk, "team_id": team[0], "kind": kind,
+            "due_start": start.astimezone(UTC), "due_end": end.astimezone(UTC),
+            "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ImportRejected([f"{path.name}: line 1: missing column(s) {', '.join(missing)}; "
+                                  f"expected {','.join(COLUMNS)}"], 1)
+        for row in reader:
+            yield reader.line_num, row
+
+
+def _lookups(session: Session) -> _Lookups:
+    teams = {t.key: (t.id, ZoneInfo(t.zone)) for t in session.exec(select(Team))}
+    people = {p.handle: p.id for p in session.exec(select(Person).where(Person.active == True))}  # noqa: E712
+    return _Lookups(teams=teams, people=people)
+
+
+def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
+    path = Path(path)
+    with session_scope(engine) as session:
+        lk = _lookups(session)
+    problems, bad = [], 0
+    for line, row in _rows(path):
+        try:
+            _parse(row, lk)
+        except ValueError as exc:
+            bad += 1
+            if len(problems) < MAX_LISTED:
+                problems.append(f"{path.name}: line {line}: {exc}")
+    if bad:
+        if bad > MAX_LISTED:
+            problems.append(f"… and {bad - MAX_LISTED} more bad rows")
+        raise ImportRejected(problems, bad)
+
+    lk.seen.clear()
+    result = ImportResult()
+    with session_scope(engine) as session:  # one transaction: all rows or none
+        batch: list[dict] = []
+        for _, row in _rows(path):
+            batch.append(_parse(row, lk))
+            if len(batch) >= BATCH:
+                _write(session, batch, result)
+                batch = []
+        if batch:
+            _write(session, batch, result)
+    return result
+
+
+def _write(session: Session, batch: list[dict], result: ImportResult) -> None:
+    result.rows += len(batch)
+    risks = {r["ref"]: r["risk"] for r in batch}
+    clients = {c.ref: c for c in session.exec(select(Client).where(col(Client.ref).in_(risks)))}
+    new_clients = [{"ref": ref, "risk": risk} for ref, risk in risks.items() if ref not in clients]
+    changed_clients = [{"id": c.id, "risk": risks[ref]} for ref, c in clients.items()
+                       if c.risk != risks[ref]]
+    if new_clients:
+        session.execute(insert(Client), new_clients)
+    if changed_clients:
+        session.execute(update(Client), changed_clients)
+    result.clients_written += len(new_clients) + len(changed_clients)
+    client_ids = dict(session.exec(select(Client.ref, Client.id).where(col(Client.ref).in_(risks))).all())
+
+    existing = {c.source_id: c for c in session.exec(
+        select(Contact).where(col(Contact.source_id).in_([r["source_id"] for r in batch])))}
+    inserts, updates = [], []
+    for r in batch:
+        values = {"client_id": client_ids[r["ref"]], **{k: r[k] for k in PLAN_FIELDS if k in r}}
+        old = existing.get(r["source_id"])
+        if old is None:
+            inserts.append({"source_id": r["source_id"], "status": "open", **values})
+        elif any(getattr(old, k) != v for k, v in values.items()):
+            updates.append({"id": old.id, **values})
+    if inserts:
+        session.execute(insert(Contact), inserts)
+    if updates:
+        session.execute(update(Contact), updates)
+    result.inserted += len(inserts)
+    result.updated += len(updates)
+    result.unchanged += len(batch) - len(inserts) - len(updates)
+    session.expunge_all()  # keep memory flat on large files

@@ -1,0 +1,131 @@
+"""SQLModel tables. Datetimes are timezone-aware and stored in UTC (sqlmodel's UTCDateTime);
+team zones are applied only where times are shown or scheduled.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CONTACT_KINDS = ("post_referral", "post_discharge", "home_visit", "review", "other")
+RISKS = ("high", "medium", "low")
+ROLES = ("staff", "supervisor", "manager", "nominated")
+
+
+class Team(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=40)
+    name: str
+    zone: str = "Europe/London"
+    slack_channel: Optional[str] = None
+    telegram_chat: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    morning_post: str = "07:30"
+    reconcile: str = "17:30"
+
+
+class Person(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    handle: str = Field(unique=True, max_length=60)
+    name: str
+    role: str = "staff"
+    slack_user: Optional[str] = Field(default=None, index=True)
+    telegram_user: Optional[int] = Field(default=None, sa_column=Column(BigInteger, index=True))
+    oncall: bool = False
+    active: bool = True
+
+
+class Membership(SQLModel, table=True):
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    position: int = 0  # order in the config: the first team is the person's home team
+
+
+class ReasonCode(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=40)
+    label: str
+    side: str = "client"
+    escalates: bool = False
+    # Escalates only when the client is high risk (e.g. no_reply).
+    escalates_high_risk: bool = False
+    needs_note: bool = False
+    position: int = 0
+    active: bool = True
+
+
+class Client(SQLModel, table=True):
+    """An opaque reference and a risk level: the care record lives elsewhere."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, max_length=40)
+    risk: str = "low"
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (Index("ix_contact_team_due", "team_id", "due_start"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source_id: str = Field(unique=True, max_length=80)  # contact_id in the import file
+    client_id: int = Field(foreign_key="client.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    kind: str
+    due_start: datetime
+    due_end: datetime
+    assignee_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    time_critical: bool = False
+    status: str = "open"  # open | done | missed
+    reason_code: Optional[str] = None
+    note: Optional[str] = None
+    outcome_at: Optional[datetime] = None
+    logged_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    logged_via: Optional[str] = None
+
+
+class Reconciliation(SQLModel, table=True):
+    """The day's planned-versus-completed log for one team: the audit trail the seeds ask for."""
+
+    __table_args__ = (UniqueConstraint("team_id", "day"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    day: date
+    planned: int = 0
+    completed: int = 0
+    missed: int = 0
+    open: int = 0
+    open_items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    run_at: datetime
+    run_by: str  # a handle, or "scheduler"
+    runs: int = 1
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who did what, when, through which transport."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str  # a handle, or "scheduler"
+    transport: str  # console | slack | telegram | scheduler | cli
+    action: str
+    subject: Optional[str] = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Outbox(SQLModel, table=True):
+    """A post or DM waiting to be delivered. The key makes each one happen at most once."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    target: str  # "team:north" or "person:amira"
+    payload: dict[str, Any] = Field(sa_column=Column(JSON))  # a messages.Reply
+    status: str = "pending"  # pending | sent
+    attempts: int = 0
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: Optional[datetime] = None
+    last_error: Optional[str] = None
+    # Per transport: the platform's id for what was sent, so a later change can edit it in place.
+    receipts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -1,0 +1,237 @@
+"""Queries. Session first, keyword-only arguments after; handlers never build SQL themselves."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import case, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import (AuditEvent, Client, Contact, Membership, Outbox, Person,
+                            ReasonCode, Reconciliation, Team)
+
+# ---------------------------------------------------------------- config into the database
+
+
+def sync_config(session: Session, config: Any) -> None:
+    """Make teams, people and reason codes match the config file (the config is the truth).
+
+    People and codes that left the file are deactivated, not deleted: the log still names them.
+    """
+    teams = {t.key: t for t in session.exec(select(Team))}
+    for tc in config.teams:
+        team = teams.get(tc.key) or Team(key=tc.key, name=tc.name)
+        team.name, team.zone = tc.name, tc.timezone or config.timezone
+        team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
+        team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
+        session.add(team)
+        teams[tc.key] = team
+    session.flush()
+
+    people = {p.handle: p for p in session.exec(select(Person))}
+    listed = set()
+    for pc in config.people:
+        person = people.get(pc.handle) or Person(handle=pc.handle, name=pc.name)
+        person.name, person.role, person.oncall, person.active = pc.name, pc.role, pc.oncall, True
+        person.slack_user, person.telegram_user = pc.slack_user, pc.telegram_user
+        session.add(person)
+        people[pc.handle] = person
+        listed.add(pc.handle)
+    for handle, person in people.items():
+        if handle not in listed:
+            person.active = False
+            person.slack_user = person.telegram_user = None
+    session.flush()
+
+    session.exec(Membership.__table__.delete())  # type: ignore[attr-defined]
+    for pc in config.people:
+        for position, key in enumerate(pc.teams):
+            session.add(Membership(person_id=people[pc.handle].id, team_id=teams[key].id,
+                                   position=position))
+
+    codes = {c.code: c for c in session.exec(select(ReasonCode))}
+    for c in codes.values():
+        c.active = False
+    for position, rc in enumerate(config.reason_codes):
+        code = codes.get(rc.code) or ReasonCode(code=rc.code, label=rc.label)
+        code.label, code.side, code.escalates = rc.label, rc.side, rc.escalates
+        code.escalates_high_risk, code.needs_note = rc.escalates_high_risk, rc.needs_note
+        code.position, code.active = position, True
+        session.add(code)
+    session.flush()
+
+
+# ---------------------------------------------------------------- people and teams
+
+
+def person_by_identity(session: Session, transport: str, user_id: str) -> Person | None:
+    query = select(Person).where(Person.active == True)  # noqa: E712
+    if transport == "slack":
+        query = query.where(Person.slack_user == user_id)
+    elif transport == "telegram":
+        if not user_id.lstrip("-").isdigit():
+            return None
+        query = query.where(Person.telegram_user == int(user_id))
+    else:
+        query = query.where(Person.handle == user_id)
+    return session.exec(query).first()
+
+
+def person_by_handle(session: Session, handle: str) -> Person | None:
+    return session.exec(select(Person).where(Person.handle == handle)).first()
+
+
+def team_by_key(session: Session, key: str) -> Team | None:
+    return session.exec(select(Team).where(Team.key == key)).first()
+
+
+def team_by_chat(session: Session, transport: str, chat_id: str) -> Team | None:
+    if transport == "slack":
+        return session.exec(select(Team).where(Team.slack_channel == chat_id)).first()
+    if transport == "telegram" and chat_id.lstrip("-").isdigit():
+        return session.exec(select(Team).where(Team.telegram_chat == int(chat_id))).first()
+    return team_by_key(session, chat_id)
+
+
+def teams_of(session: Session, person: Person) -> list[Team]:
+    query = (select(Team).join(Membership, col(Membership.team_id) == col(Team.id))
+             .where(Membership.person_id == person.id).order_by(col(Membership.position)))
+    return list(session.exec(query))
+
+
+def all_teams(session: Session) -> list[Team]:
+    return list(session.exec(select(Team).order_by(col(Team.key))))
+
+
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    ids = set(ids)
+    if not ids:
+        return {}
+    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+
+
+def reason_codes(session: Session) -> list[ReasonCode]:
+    query = select(ReasonCode).where(ReasonCode.active == True).order_by(  # noqa: E712
+        col(ReasonCode.position))
+    return list(session.exec(query))
+
+
+# ---------------------------------------------------------------- contacts
+
+
+def contacts_for_day(session: Session, *, team_id: int, start: datetime,
+                     end: datetime) -> list[tuple[Contact, Client]]:
+    """Contacts due in [start, end), plus earlier ones still open (overdue): the day's list."""
+    query = (
+        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
+        .where(Contact.team_id == team_id, col(Contact.due_start) < end,
+               or_(col(Contact.due_end) >= start, Contact.status == "open"))
+        .order_by(col(Contact.due_start), col(Client.ref))
+    )
+    return list(session.exec(query).all())
+
+
+def find_contact(session: Session, *, ref: str, team_ids: list[int], start: datetime,
+                 end: datetime) -> tuple[Contact, Client] | None:
+    """The contact a person means by a client ref (or a contact id) today in their teams.
+
+    An open one wins over one already logged; the earliest due wins among equals.
+    """
+    by_source = session.exec(
+        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
+        .where(Contact.source_id == ref, col(Contact.team_id).in_(team_ids))).first()
+    if by_source:
+        return by_source
+    query = (
+        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
+        .where(func.upper(Client.ref) == ref.upper(), col(Contact.team_id).in_(team_ids),
+               col(Contact.due_start) < end,
+               or_(col(Contact.due_end) >= start, Contact.status == "open"))
+        .order_by(case((Contact.status == "open", 0), else_=1), col(Contact.due_start))
+    )
+    return session.exec(query).first()
+
+
+def day_counts(session: Session, *, team_id: int, start: datetime, end: datetime) -> dict[str, int]:
+    """Planned / completed / missed / open for the day's list, counted in SQL."""
+    rows = session.exec(
+        select(Contact.status, func.count()).where(
+            Contact.team_id == team_id, col(Contact.due_start) < end,
+            or_(col(Contact.due_end) >= start, Contact.status == "open"))
+        .group_by(Contact.status)).all()
+    counts = {"done": 0, "missed": 0, "open": 0}
+    counts.update({status: n for status, n in rows})
+    return {"planned": sum(counts.values()), "completed": counts["done"],
+            "missed": counts["missed"], "open": counts["open"]}
+
+
+def upsert_reconciliation(session: Session, *, team_id: int, day: date, counts: dict[str, int],
+                          open_items: list[dict], now: datetime, run_by: str) -> tuple[Reconciliation, bool]:
+    """The one row per team per day; a re-run updates it. Returns (row, created)."""
+    row = session.exec(select(Reconciliation).where(
+        Reconciliation.team_id == team_id, Reconciliation.day == day)).first()
+    created = row is None
+    if row is None:
+        row = Reconciliation(team_id=team_id, day=day, run_at=now, run_by=run_by, runs=0)
+    row.planned, row.completed = counts["planned"], counts["completed"]
+    row.missed, row.open = counts["missed"], counts["open"]
+    row.open_items, row.run_at, row.run_by, row.runs = open_items, now, run_by, row.runs + 1
+    session.add(row)
+    session.flush()
+    return row, created
+
+
+# ---------------------------------------------------------------- audit and outbox
+
+
+def add_audit(session: Session, *, at: datetime, actor: str, transport: str, action: str,
+              subject: str | None = None, detail: dict | None = None) -> None:
+    session.add(AuditEvent(at=at, actor=actor, transport=transport, action=action,
+                           subject=subject, detail=detail or {}))
+
+
+def enqueue(session: Session, *, key: str, target: str, payload: dict, now: datetime) -> bool:
+    """Queue a post once per key; False when the key was already queued (or sent)."""
+    if outbox_exists(session, key):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Outbox(key=key, target=target, payload=payload, created_at=now,
+                               next_attempt_at=now))
+    except IntegrityError:  # another process queued the same key a moment ago
+        return False
+    return True
+
+
+LEASE = timedelta(minutes=2)
+
+
+def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
+    """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
+    query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
+             .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
+    rows = list(session.exec(query))
+    for row in rows:
+        row.next_attempt_at = now + LEASE
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
+                    error: str | None) -> None:
+    """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done."""
+    row = session.get(Outbox, row_id)
+    row.receipts = receipts
+    if error:
+        row.attempts += 1
+        row.last_error = error[:500]
+        row.next_attempt_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 1800))
+    else:
+        row.status, row.sent_at, row.last_error = "sent", now, None
+    session.add(row)
+
+
+def outbox_exists(session: Session, key: str) -> bool:
+    return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
