@@ -13,8 +13,8 @@ from bot.outbox import deliver_due
 from bot.settings import Settings
 from bot.transport import Transport
 from handlers import jobs
-from handlers.base import Clock, Command, SystemClock
-from handlers.dispatch import dispatch
+from handlers.base import Actor, Chat, Clock, Command, SystemClock
+from handlers.dispatch import dispatch, dispatch_line
 from messages.reply import Reply
 from storage import repo
 from storage.db import make_engine, session_scope
@@ -33,6 +33,12 @@ class App:
     async def handle(self, command: Command) -> Reply:
         """Run a command off the event loop, then deliver whatever it queued."""
         reply = await asyncio.to_thread(dispatch, self.engine, self.clock, command)
+        await self.deliver()
+        return reply
+
+    async def handle_line(self, actor: Actor, chat: Chat, text: str) -> Reply:
+        """A typed line (`/care due`, `/due`, `due`): the same as handle, after the grammar."""
+        reply = await asyncio.to_thread(dispatch_line, self.engine, self.clock, actor, chat, text)
         await self.deliver()
         return reply
 

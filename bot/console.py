@@ -15,8 +15,7 @@ import dateparser
 
 from bot import scheduler
 from bot.app import App
-from handlers.base import Actor, Chat, Command, SimClock, UserError
-from handlers.grammar import command_tokens
+from handlers.base import Actor, Chat, SimClock, UserError
 from messages.reply import Reply
 from messages.text import render
 from storage.models import Person, Team
@@ -42,6 +41,9 @@ class ConsoleTransport:
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> str:
         self._print(f"[#{team.key}]", reply)
         return key
+
+    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: str) -> str:
+        return ref  # the console shows the caller's own reply; reprinting the list is noise
 
     async def notify(self, person: Person, reply: Reply, *, key: str) -> str:
         self._print(f"[DM @{person.handle}]", reply)
@@ -99,15 +101,13 @@ class Console:
         text = text.strip()
         if not text or text.startswith("#"):
             return True
-        try:
-            if text.startswith(":"):
+        if text.startswith(":"):
+            try:
                 return await self._meta(text)
-            verb, args = command_tokens(text)
-        except UserError as exc:
-            self.say(str(exc))
-            return True
-        command = Command(Actor("console", self.handle), Chat("console", None), verb, args)
-        reply = await self.app.handle(command)
+            except UserError as exc:
+                self.say(str(exc))
+                return True
+        reply = await self.app.handle_line(Actor("console", self.handle), Chat("console", None), text)
         self.say(render(reply) + "\n")
         return True
 

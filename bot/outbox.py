@@ -4,7 +4,8 @@ A sweep leases due rows (row lock with SKIP LOCKED on PostgreSQL, then `next_att
 pushed past the lease and committed), sends each through every transport that reaches its
 target and has not sent it yet, then records the receipts. A failure keeps the row pending
 with a back-off: never dropped. A crash mid-send leaves the lease to expire and the row is
-tried again, skipping the transports whose receipts were already stored.
+tried again, skipping the transports whose receipts were already stored. A team post whose
+revision moved on since a transport sent it is edited in place through that transport.
 """
 from __future__ import annotations
 
@@ -43,32 +44,40 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
             target = (repo.team_by_key(session, name) if kind == "team"
                       else repo.person_by_handle(session, name))
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
-                         "payload": row.payload, "receipts": dict(row.receipts or {})})
+                         "payload": row.payload, "receipts": dict(row.receipts or {}),
+                         "revision": row.revision})
         return jobs
 
 
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
     reply = Reply.model_validate(job["payload"])
-    target, receipts, errors = job["target"], job["receipts"], []
+    target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
+    team_post = job["kind"] == "team"
     for t in transports:
-        if target is None or t.name in receipts:
+        sent = receipts.get(t.name)
+        if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
             continue
-        team_post = job["kind"] == "team"
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             continue
         try:
-            send = t.post_to_team if team_post else t.notify
-            receipts[t.name] = await send(target, reply, key=job["key"])
+            if sent is not None:
+                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
+            elif team_post:
+                ref = await t.post_to_team(target, reply, key=job["key"])
+            else:
+                ref = await t.notify(target, reply, key=job["key"])
+            receipts[t.name] = {"ref": ref, "rev": rev}
         except Exception as exc:  # noqa: BLE001 - any failure means "try later"
             log.warning("outbox %s via %s failed: %s", job["key"], t.name, exc)
             errors.append(f"{t.name}: {exc}")
     if target is None:
         errors.append(f"no such {job['kind']} any more")
-    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, errors)
+    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors)
     return 0 if errors else 1
 
 
-def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, errors: list[str]) -> None:
+def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,
+            errors: list[str]) -> None:
     with session_scope(engine) as session:
         repo.finish_delivery(session, row_id=row_id, now=clock.now(), receipts=receipts,
-                             error="; ".join(errors) or None)
+                             revision=rev, error="; ".join(errors) or None)

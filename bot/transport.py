@@ -23,5 +23,8 @@ class Transport(Protocol):
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> Any:
         """Post to the team's channel; return the platform's id for the message."""
 
+    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: Any) -> Any:
+        """Edit a channel post in place (ref is what post_to_team returned); return the new ref."""
+
     async def notify(self, person: Person, reply: Reply, *, key: str) -> Any:
         """DM a person; return the platform's id for the message."""

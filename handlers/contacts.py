@@ -48,7 +48,7 @@ def due(ctx: Context, args) -> Reply:
 def morning_post(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled morning list: queued once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()
-    key = f"morning:{team.key}:{day.isoformat()}"
+    key = morning_key(team, day)
     queued = repo.enqueue(session, key=key, target=f"team:{team.key}",
                           payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
     if queued:
@@ -81,7 +81,21 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     ctx.session.add(contact)
     ctx.audit(f"contact:{status}", subject=contact.source_id, reason=reason, previous=previous,
               note=contact.note)
+    _refresh_morning_post(ctx.session, contact.team_id, ctx.now)
     return previous
+
+
+def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None:
+    """Keep today's channel list showing today's truth (edited in place where the platform can)."""
+    team = session.get(Team, team_id)
+    session.flush()
+    day = now.astimezone(ZoneInfo(team.zone)).date()
+    repo.refresh_post(session, key=morning_key(team, day),
+                      payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
+
+
+def morning_key(team: Team, day) -> str:
+    return f"morning:{team.key}:{day.isoformat()}"
 
 
 @command("done", args="ref note*", summary="Log a contact as completed",

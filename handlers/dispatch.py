@@ -11,8 +11,8 @@ import uuid
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers.base import ROLE_RANK, Clock, Command, Context, UserError
-from handlers.grammar import bind
+from handlers.base import ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError
+from handlers.grammar import bind, command_tokens
 from handlers.registry import lookup
 from messages import catalog
 from messages.reply import Reply
@@ -34,6 +34,15 @@ def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
         ref = uuid.uuid4().hex[:8]
         log.exception("command failed ref=%s verb=%s", ref, command.verb)
         return Reply.error(catalog.crashed(ref))
+
+
+def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: str) -> Reply:
+    """A typed line (`/care due`, `/due`, `due`) through the same path."""
+    try:
+        verb, args = command_tokens(text)
+    except UserError as exc:
+        return Reply.error(str(exc))
+    return dispatch(engine, clock, Command(actor, chat, verb, args))
 
 
 def _run(session: Session, clock: Clock, command: Command) -> Reply:

@@ -122,10 +122,13 @@ class Outbox(SQLModel, table=True):
     target: str  # "team:north" or "person:amira"
     payload: dict[str, Any] = Field(sa_column=Column(JSON))  # a messages.Reply
     status: str = "pending"  # pending | sent
+    # A live post (the morning list) is re-rendered when its content changes: each change
+    # bumps the revision and the transports edit their message in place.
+    revision: int = 0
     attempts: int = 0
     created_at: datetime
     next_attempt_at: datetime
     sent_at: Optional[datetime] = None
     last_error: Optional[str] = None
-    # Per transport: the platform's id for what was sent, so a later change can edit it in place.
+    # Per transport: {"ref": the platform's id for what was sent, "rev": the revision it shows}.
     receipts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

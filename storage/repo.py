@@ -220,17 +220,34 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
-                    error: str | None) -> None:
-    """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done."""
-    row = session.get(Outbox, row_id)
+                    revision: int, error: str | None) -> None:
+    """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done.
+
+    If the post was refreshed while it was being sent, it stays pending for the newer revision.
+    """
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
     row.receipts = receipts
     if error:
         row.attempts += 1
         row.last_error = error[:500]
         row.next_attempt_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 1800))
     else:
-        row.status, row.sent_at, row.last_error = "sent", now, None
+        row.next_attempt_at = now  # the lease is over
+        if row.revision == revision:
+            row.status, row.sent_at, row.last_error = "sent", now, None
     session.add(row)
+
+
+def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) -> bool:
+    """Give a queued or sent post new content, to be edited in place. False if no such post."""
+    row = session.exec(select(Outbox).where(Outbox.key == key).with_for_update()).first()
+    if row is None:
+        return False
+    row.payload, row.revision, row.status = payload, row.revision + 1, "pending"
+    # A row leased by a sweeper right now keeps its lease: the sweeper re-queues it when done.
+    row.next_attempt_at = max(row.next_attempt_at, now)
+    session.add(row)
+    return True
 
 
 def outbox_exists(session: Session, key: str) -> bool:

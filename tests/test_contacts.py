@@ -1,0 +1,132 @@
+"""due / done / missed through the real dispatcher, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from storage.models import AuditEvent, Contact, Outbox
+from tests.conftest import count, run
+
+
+def contact(engine, source_id: str) -> Contact:
+    with Session(engine) as session:
+        return session.exec(select(Contact).where(Contact.source_id == source_id)).one()
+
+
+def test_due_groups_by_assignee_with_high_risk_first_and_gaps_flagged(app):
+    text = run(app, "amira", "due").plain()
+    lines = text.splitlines()
+    assert lines[0] == "North Community Team: contacts due Tue 24 Nov"
+    assert "14 due · 0 done · 0 missed · 14 open" in text
+    amira = lines.index(next(line for line in lines if line.startswith("Amira Khan (")))
+    assert lines[amira + 1].startswith("⚠ C-7F3K · discharge · 09:00–12:00 · open")
+    gaps = lines.index(next(line for line in lines if line.startswith("Needs cover")))
+    assert "C-9X2P" in "\n".join(lines[gaps:]) and "C-4T7P" in "\n".join(lines[gaps:])
+    # Two teams, separate lists: South's refs never appear on North's.
+    assert "C-5H2D" not in text
+
+
+def test_due_for_another_team_and_unknown_team(app):
+    assert "South Community Team" in run(app, "amira", "due south").plain()
+    reply = run(app, "amira", "due west")
+    assert not reply.ok and "Unknown team 'west'" in reply.plain() and "due north" in reply.plain()
+
+
+def test_slash_and_umbrella_forms_are_the_same_command(app):
+    plain = run(app, "amira", "due").plain()
+    assert run(app, "amira", "/care due").plain() == plain
+    assert run(app, "amira", "/due").plain() == plain
+    assert run(app, "amira", "/due@carebot_bot").plain() == plain
+
+
+def test_done_records_outcome_who_and_when_and_audits(app):
+    reply = run(app, "ben", "done C-2M9Q visited, all well")
+    assert reply.ok and reply.plain() == "✓ C-2M9Q done at 08:00."
+    row = contact(app.engine, "N-20261124-002")
+    assert (row.status, row.note, row.logged_via) == ("done", "visited, all well", "console")
+    assert row.outcome_at == app.clock.now()
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:done") == 1
+
+
+def test_missed_with_reason_and_logging_twice_updates_and_says_so(app):
+    assert run(app, "amira", "missed C-7F3K hospital").plain() == \
+        "C-7F3K logged missed: Hospitalisation."
+    again = run(app, "amira", "missed C-7F3K unavailable").plain()
+    assert again == "C-7F3K updated: missed, Client unavailable (was missed, hospital)."
+    row = contact(app.engine, "N-20261124-001")
+    assert (row.status, row.reason_code) == ("missed", "unavailable")
+    assert count(app.engine, Contact, Contact.status != "open") == 1
+
+
+def test_missed_without_reason_offers_the_codes_and_writes_nothing(app):
+    reply = run(app, "amira", "missed C-7F3K")
+    assert "Why was C-7F3K missed?" in reply.plain()
+    actions = [o.action for o in reply.blocks[0].select.options]
+    assert "missed:C-7F3K:hospital" in actions and len(actions) == 9
+    assert count(app.engine, AuditEvent) == 0 or count(
+        app.engine, AuditEvent, AuditEvent.action.like("contact:%")) == 0
+    assert contact(app.engine, "N-20261124-001").status == "open"
+
+
+def test_other_needs_a_note_and_notes_are_masked(app):
+    reply = run(app, "amira", "missed C-9X2P other")
+    assert not reply.ok and "needs a short note" in reply.plain()
+    assert contact(app.engine, "N-20261124-003").status == "open"
+    run(app, "amira", "missed C-9X2P other family say NHS 943 476 5919, DOB 12/03/1954")
+    note = contact(app.engine, "N-20261124-003").note
+    assert "943" not in note and "1954" not in note
+    assert note == "family say NHS [NHS no. removed], DOB [date removed]"
+
+
+def test_escalating_reasons_say_so(app):
+    assert "escalating" in run(app, "amira", "missed C-9X2P safety").plain()
+    assert "escalating" in run(app, "amira", "missed C-7F3K no_reply").plain()  # high risk
+    assert "escalating" not in run(app, "ben", "missed C-2M9Q no_reply").plain()  # medium
+
+
+def test_bad_input_gets_one_clear_line_and_writes_nothing(app):
+    before = count(app.engine, AuditEvent)
+    cases = {
+        "done C-NOPE": "No contact 'C-NOPE'",
+        "missed C-7F3K hosp": "Unknown reason code 'hosp'",
+        "done": "Missing REF",
+        "missed": "Missing REF",
+        "frobnicate": "Unknown command 'frobnicate'",
+        'done "C-7F3K': "A quote is not closed",
+    }
+    for line, expected in cases.items():
+        reply = run(app, "amira", line)
+        assert not reply.ok, line
+        text = reply.plain()
+        assert expected in text, (line, text)
+        assert len(text.splitlines()) == 1 and "Example" in text, text
+    assert count(app.engine, AuditEvent) == before
+    assert count(app.engine, Contact, Contact.status != "open") == 0
+
+
+def test_unknown_user_is_refused_and_nothing_written(app):
+    for transport, user in (("console", "mallory"), ("slack", "U0NOBODY"), ("telegram", "999")):
+        reply = run(app, user, "done C-2M9Q", transport=transport, chat="C0NORTH01"
+                    if transport == "slack" else None)
+        assert not reply.ok and "doesn't know you" in reply.plain()
+    assert count(app.engine, Contact, Contact.status != "open") == 0
+    assert count(app.engine, AuditEvent, AuditEvent.action.like("contact:%")) == 0
+
+
+def test_staff_cannot_log_another_teams_contact(app):
+    reply = run(app, "femi", "done C-7F3K")  # South staff, North client
+    assert not reply.ok and "No contact 'C-7F3K'" in reply.plain()
+
+
+def test_done_refreshes_todays_channel_list(app):
+    import asyncio
+
+    asyncio.run(app.run_job("morning", "north"))
+    recorder = app.transports[0]
+    assert len(recorder.posts) == 2 - 1  # north only
+    run(app, "ben", "done C-2M9Q")
+    asyncio.run(app.deliver())
+    assert len(recorder.edits) == 1
+    assert "C-2M9Q · home visit · 10:00–11:00 · done ✓" in recorder.edits[0][1].plain()
+    with Session(app.engine) as session:
+        row = session.exec(select(Outbox)).one()
+        assert (row.status, row.revision, row.receipts["recorder"]["rev"]) == ("sent", 1, 1)
