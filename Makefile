@@ -18,9 +18,10 @@ install: $(STAMP)
 
 # The bot in this terminal as supervisor "amira" of a demo team whose contacts are for today.
 run: $(STAMP)
+	rm -f $(DEMO)/carebot.db $(DEMO)/carebot.db-wal $(DEMO)/carebot.db-shm
 	$(BIN)/carebot demo --dir $(DEMO)
 	$(DEMO_ENV) $(BIN)/carebot import contacts $(DEMO)/contacts.csv
-	$(DEMO_ENV) $(BIN)/carebot console --as amira
+	$(DEMO_ENV) $(BIN)/carebot console --as amira --at 08:00
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

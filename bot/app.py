@@ -29,18 +29,29 @@ class App:
     engine: Engine
     clock: Clock
     transports: list[Transport] = field(default_factory=list)
+    _sweep: asyncio.Task | None = field(default=None, repr=False)
 
-    async def handle(self, command: Command) -> Reply:
-        """Run a command off the event loop, then deliver whatever it queued."""
+    async def handle(self, command: Command, *, wait: bool = True) -> Reply:
+        """Run a command off the event loop, then deliver what it queued.
+
+        wait=False (the Slack ack path) returns at once and delivers in the background.
+        """
         reply = await asyncio.to_thread(dispatch, self.engine, self.clock, command)
-        await self.deliver()
+        await (self.deliver() if wait else self.deliver_soon())
         return reply
 
-    async def handle_line(self, actor: Actor, chat: Chat, text: str) -> Reply:
+    async def handle_line(self, actor: Actor, chat: Chat, text: str, *, wait: bool = True,
+                          event_id: str | None = None) -> Reply:
         """A typed line (`/care due`, `/due`, `due`): the same as handle, after the grammar."""
-        reply = await asyncio.to_thread(dispatch_line, self.engine, self.clock, actor, chat, text)
-        await self.deliver()
+        reply = await asyncio.to_thread(dispatch_line, self.engine, self.clock, actor, chat, text,
+                                        event_id)
+        await (self.deliver() if wait else self.deliver_soon())
         return reply
+
+    async def deliver_soon(self) -> None:
+        """Start a delivery sweep in the background unless one is already running."""
+        if self._sweep is None or self._sweep.done():
+            self._sweep = asyncio.create_task(self.deliver())
 
     async def run_job(self, job: str, team_key: str, now: datetime | None = None) -> bool:
         queued = await asyncio.to_thread(jobs.run, self.engine, job, team_key,

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from bot import scheduler
 from bot.app import App
+from bot.transport import Plugin
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,38 @@ async def catch_up(app: App) -> None:
         await app.run_job(job, team, now=fire)
 
 
+def plugins(app: App) -> list[Plugin]:
+    """The chat platforms whose settings are present (each module builds its own Plugin)."""
+    found = []
+    if app.settings.slack_bot_token:
+        from bot import slack
+
+        found.append(slack.build(app))
+    if app.settings.telegram_bot_token:
+        from bot import telegram
+
+        found.append(telegram.build(app))
+    return found
+
+
 async def serve(app: App, host: str = "0.0.0.0") -> None:
-    if not app.transports:
+    parts = plugins(app)
+    app.transports = [p.transport for p in parts]
+    if not parts:
         log.warning("no chat transport configured: posts stay queued in the outbox "
                     "(set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN)")
+    for part in parts:
+        if part.start:
+            await part.start()
     sched = scheduler.start(app)
     try:
         await catch_up(app)
-        config = uvicorn.Config(web_app(app), host=host, port=app.settings.port,
+        routes = [route for part in parts for route in part.routes]
+        config = uvicorn.Config(web_app(app, routes), host=host, port=app.settings.port,
                                 log_level="info", lifespan="off")
         await uvicorn.Server(config).serve()
     finally:
         sched.shutdown(wait=False)
+        for part in parts:
+            if part.stop:
+                await part.stop()

@@ -1,7 +1,8 @@
 """The ports the core posts through. Each chat platform implements them; so does the console."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
 
 from messages.reply import Reply
 from storage.models import Person, Team
@@ -28,3 +29,13 @@ class Transport(Protocol):
 
     async def notify(self, person: Person, reply: Reply, *, key: str) -> Any:
         """DM a person; return the platform's id for the message."""
+
+
+@dataclass
+class Plugin:
+    """What a chat platform module adds to `carebot run`: its transport, web routes, lifecycle."""
+
+    transport: Transport
+    routes: list = field(default_factory=list)  # starlette Routes on the shared web server
+    start: Callable[[], Awaitable[None]] | None = None  # e.g. begin long polling
+    stop: Callable[[], Awaitable[None]] | None = None

@@ -37,6 +37,8 @@ class Command:
     args: list[str] = field(default_factory=list)
     # True when the command came from a button or select rather than typed text.
     from_button: bool = False
+    # The platform's id for the event (e.g. "telegram:update:123"): a redelivery runs nothing.
+    event_id: str | None = None
 
 
 class UserError(Exception):

@@ -36,13 +36,14 @@ def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
         return Reply.error(catalog.crashed(ref))
 
 
-def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: str) -> Reply:
+def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: str,
+                  event_id: str | None = None) -> Reply:
     """A typed line (`/care due`, `/due`, `due`) through the same path."""
     try:
         verb, args = command_tokens(text)
     except UserError as exc:
         return Reply.error(str(exc))
-    return dispatch(engine, clock, Command(actor, chat, verb, args))
+    return dispatch(engine, clock, Command(actor, chat, verb, args, event_id=event_id))
 
 
 def _run(session: Session, clock: Clock, command: Command) -> Reply:
@@ -56,7 +57,10 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
     args = bind(spec.args, spec.options, rest, spec.usage, spec.example)
-    ctx = Context(session=session, now=clock.now(), person=person, team=team,
+    now = clock.now()
+    if command.event_id and not repo.first_time(session, key=command.event_id, now=now):
+        return Reply(ok=True, ephemeral=True, duplicate=True)
+    ctx = Context(session=session, now=now, person=person, team=team,
                   transport=command.actor.transport, chat_id=command.chat.id,
                   from_button=command.from_button)
     return spec.fn(ctx, args)

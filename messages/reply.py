@@ -41,6 +41,8 @@ class Reply(BaseModel):
     # Only the caller needs to see it (Slack ephemeral; elsewhere a normal reply).
     ephemeral: bool = False
     ok: bool = True
+    # A redelivered platform event: already handled, nothing to show or do.
+    duplicate: bool = False
 
     @property
     def first_line(self) -> str:

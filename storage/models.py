@@ -132,3 +132,10 @@ class Outbox(SQLModel, table=True):
     last_error: Optional[str] = None
     # Per transport: {"ref": the platform's id for what was sent, "rev": the revision it shows}.
     receipts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class InboundEvent(SQLModel, table=True):
+    """Platform events already handled (Slack retries, Telegram update ids): each runs once."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    at: datetime = Field(index=True)

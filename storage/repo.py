@@ -8,8 +8,8 @@ from sqlalchemy import case, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import (AuditEvent, Client, Contact, Membership, Outbox, Person,
-                            ReasonCode, Reconciliation, Team)
+from storage.models import (AuditEvent, Client, Contact, InboundEvent, Membership, Outbox,
+                            Person, ReasonCode, Reconciliation, Team)
 
 # ---------------------------------------------------------------- config into the database
 
@@ -252,3 +252,15 @@ def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) ->
 
 def outbox_exists(session: Session, key: str) -> bool:
     return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
+
+
+def first_time(session: Session, *, key: str, now: datetime) -> bool:
+    """Remember a platform event id; False if it was already handled (same transaction as its work)."""
+    if session.get(InboundEvent, key) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(InboundEvent(key=key, at=now))
+    except IntegrityError:
+        return False
+    return True
