@@ -1,0 +1,51 @@
+"""The dependency rules DESIGN.md sets: the core never learns which chat platform it runs on."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLATFORM = ("slack_bolt", "slack_sdk", "telegram")
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_never_imports_a_chat_platform():
+    offenders = [f"{path.relative_to(ROOT)} imports {sorted(imports(path) & set(PLATFORM))}"
+                 for room in ("handlers", "storage", "messages")
+                 for path in (ROOT / room).rglob("*.py") if imports(path) & set(PLATFORM)]
+    assert offenders == []
+
+
+def test_the_check_itself_catches_an_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from slack_sdk import WebClient\nimport telegram.ext\n")
+    assert imports(bad) & set(PLATFORM) == {"slack_sdk", "telegram"}
+
+
+def test_storage_and_handlers_do_not_depend_on_bot():
+    offenders = [str(path.relative_to(ROOT)) for room in ("handlers", "storage", "messages")
+                 for path in (ROOT / room).rglob("*.py") if "bot" in imports(path)]
+    assert offenders == []
+
+
+def test_importing_everything_touches_no_engine_settings_or_network():
+    code = ("import sys, bot.cli, bot.app, bot.console, bot.server, bot.scheduler, handlers.registry;"
+            "handlers.registry.load();"
+            "import sqlalchemy.engine, socket;"
+            "assert 'psycopg' not in sys.modules, 'database driver imported at import time'")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql+psycopg://nobody@256.0.0.1/x"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,100 @@
+"""The `carebot` command line as a deployment or a newcomer uses it: real subprocesses."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def carebot(*args: str, env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, input=stdin,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def demo(tmp_path) -> dict:
+    result = carebot("demo", "--dir", str(tmp_path), env={})
+    assert result.returncode == 0, result.stderr
+    env = {"CAREBOT_CONFIG": str(tmp_path / "carebot.toml"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'carebot.db'}"}
+    result = carebot("import", "contacts", str(tmp_path / "contacts.csv"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "28 rows: 28 new, 0 updated, 0 unchanged"
+    return env
+
+
+def test_piped_console_runs_the_daily_loop(demo):
+    script = "\n".join(["/care due", "missed C-7F3K hospital", "done C-2M9Q", "missed C-9X2P",
+                        "done C-NOPE", ":tick 10h", "help"]) + "\n"
+    result = carebot("console", "--as", "amira", "--at", "08:00", env=demo, stdin=script)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "amira>" not in out and "\x1b[" not in out  # no prompts or colour when piped
+    # The 07:30 list had just been posted when the clock started at 08:00.
+    assert out.startswith("[#north] North Community Team: contacts due ")
+    assert "C-7F3K logged missed: Hospitalisation." in out
+    assert "✓ C-2M9Q done at 08:00." in out
+    assert "Why was C-9X2P missed?" in out
+    assert "No contact 'C-NOPE'" in out
+    # :tick 10h passes 17:30: the reconciliation appears by itself, for each team.
+    eod = out.index("[#north] North Community Team: end of day")
+    assert "Planned 14 · done 1 · missed 1 · open 12" in out[eod:]
+    assert "[#south] South Community Team: end of day" in out
+    assert "18:00 (Europe/London)" in out
+    assert "reconcile TEAM?" in out  # help lists every command
+
+
+def test_config_error_names_the_key_and_touches_no_database(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[[teams]]\nkey = "north"\nname = "N"\nmorning_post = "7.30"\n'
+                      '[[people]]\nhandle = "amira"\nname = "A"\nteams = ["west"]\n')
+    db = tmp_path / "never.db"
+    env = {"CAREBOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{db}"}
+    result = carebot("console", "--as", "amira", env=env, stdin="due\n")
+    assert result.returncode == 2
+    assert "teams[0].morning_post: expected HH:MM (24-hour), got '7.30'" in result.stderr
+    assert not db.exists()
+    config.write_text('[[teams]]\nkey = "north"\nname = "N"\n'
+                      '[[people]]\nhandle = "amira"\nname = "A"\nteams = ["west"]\n')
+    result = carebot("post", "morning", "--team", "north", env=env)
+    assert result.returncode == 2 and "people[0].teams: unknown team 'west'" in result.stderr
+    assert not db.exists()
+
+
+def test_missing_config_says_how_to_get_one(tmp_path):
+    result = carebot("console", "--as", "amira", env={"CAREBOT_CONFIG": ""}, stdin="")
+    assert result.returncode == 2 and "CAREBOT_CONFIG is not set" in result.stderr
+
+
+def test_rejected_import_exits_non_zero_listing_rows(demo, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("contact_id,client_ref,team,kind,due_start,due_end,assignee,risk,time_critical\n"
+                   "Z-1,C-1,west,review,2026-11-24T09:00,2026-11-24T10:00,,low,\n")
+    result = carebot("import", "contacts", str(bad), env=demo)
+    assert result.returncode == 1
+    assert "bad.csv: line 2: unknown team 'west'" in result.stderr
+
+
+def test_post_runs_a_job_once_per_day(demo):
+    first = carebot("post", "morning", "--team", "north", env=demo)
+    again = carebot("post", "morning", "--team", "north", env=demo)
+    assert first.returncode == again.returncode == 0
+    assert "queued" in first.stdout and "already posted today" in again.stdout
+    assert carebot("post", "morning", "--team", "west", env=demo).returncode == 2
+
+
+def test_unknown_console_user_is_refused(demo):
+    result = carebot("console", "--as", "mallory", env=demo, stdin="done C-2M9Q\n")
+    assert "doesn't know you" in result.stdout
+
+
+def test_db_upgrade_is_idempotent(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'up.db'}"}
+    for _ in range(2):
+        result = carebot("db", "upgrade", env=env)
+        assert result.returncode == 0 and "up to date" in result.stdout

@@ -1,0 +1,76 @@
+"""The outbox: at most once per key, kept and retried on failure, edits in place by revision."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from storage.models import Outbox
+from tests.conftest import run
+
+
+def outbox(engine) -> list[Outbox]:
+    with Session(engine) as session:
+        return list(session.exec(select(Outbox).order_by(Outbox.id)))
+
+
+def test_a_failed_post_is_kept_and_retried_later_never_dropped(app):
+    recorder = app.transports[0]
+    recorder.fail = 2
+    asyncio.run(app.run_job("morning", "north"))
+    row = outbox(app.engine)[0]
+    assert (row.status, row.attempts) == ("pending", 1) and "platform unavailable" in row.last_error
+    asyncio.run(app.deliver())  # not due yet: backing off
+    assert recorder.posts == [] and outbox(app.engine)[0].attempts == 1
+    app.clock.set(app.clock.now() + timedelta(seconds=31))
+    asyncio.run(app.deliver())
+    assert outbox(app.engine)[0].attempts == 2
+    app.clock.set(app.clock.now() + timedelta(minutes=2))
+    asyncio.run(app.deliver())
+    row = outbox(app.engine)[0]
+    assert (row.status, len(recorder.posts), row.receipts["recorder"]["ref"]) == ("sent", 1, "msg-1")
+
+
+def test_two_sweeps_send_each_post_once(app):
+    async def two():
+        app.transports[0].fail = 0
+        await app.run_job("morning", "north")
+        await asyncio.gather(app.deliver(), app.deliver())
+
+    asyncio.run(two())
+    assert len(app.transports[0].posts) == 1
+
+
+def test_a_crash_mid_send_retries_after_the_lease_and_sends_once(app):
+    from storage import repo
+    from storage.db import session_scope
+
+    asyncio.run(app.run_job("morning", "north"))
+    asyncio.run(app.run_job("morning", "south"))
+    recorder = app.transports[0]
+    recorder.posts.clear()
+    # A sweeper that leased both rows and died before sending: nothing is due again until
+    # the lease runs out, then each is sent once.
+    with session_scope(app.engine) as session:
+        for row in session.exec(select(Outbox)):
+            row.status, row.receipts = "pending", {}
+        session.flush()
+        assert len(repo.lease_due(session, now=app.clock.now())) == 2
+    asyncio.run(app.deliver())
+    assert recorder.posts == []
+    app.clock.set(app.clock.now() + repo.LEASE + timedelta(seconds=1))
+    asyncio.run(app.deliver())
+    asyncio.run(app.deliver())
+    assert sorted(team for team, _ in recorder.posts) == ["north", "south"]
+
+
+def test_edits_coalesce_and_follow_the_latest_revision(app):
+    asyncio.run(app.run_job("morning", "north"))
+    for line in ("done C-2M9Q", "missed C-7F3K hospital", "missed C-4T7P staffing"):
+        run(app, "amira", line)
+    asyncio.run(app.deliver())
+    edits = app.transports[0].edits
+    assert len(edits) == 1 and "3 done" not in edits[0][1].plain()
+    assert "14 due · 1 done · 2 missed · 11 open" in edits[0][1].plain()
+    assert outbox(app.engine)[0].receipts["recorder"]["rev"] == 3
