@@ -1,8 +1,9 @@
 """`carebot import contacts FILE.csv`: validate every row, then upsert in batches.
 
-The file is read twice and never held whole: the first pass only collects errors (a file
-with any bad row is rejected whole, every bad row listed); the second writes in batches,
-inserting new contact_ids and updating changed ones. Outcomes already logged are kept.
+The file streams through once, in batches, inside one transaction: new contact_ids are
+inserted, changed ones updated, unchanged ones left alone. A file with any bad row is
+rejected whole (the transaction rolls back) and every bad row is listed with its line.
+Outcomes already logged are never touched by a re-import.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import ARRAY, String, any_, bindparam, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -128,65 +129,76 @@ def _lookups(session: Session) -> _Lookups:
 
 
 def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
+    """Import in one transaction: any bad row rolls everything back and is reported."""
     path = Path(path)
     with session_scope(engine) as session:
         lk = _lookups(session)
-    problems, bad = [], 0
-    for line, row in _rows(path):
-        try:
-            _parse(row, lk)
-        except ValueError as exc:
-            bad += 1
-            if len(problems) < MAX_LISTED:
-                problems.append(f"{path.name}: line {line}: {exc}")
-    if bad:
-        if bad > MAX_LISTED:
-            problems.append(f"… and {bad - MAX_LISTED} more bad rows")
-        raise ImportRejected(problems, bad)
-
-    lk.seen.clear()
+    problems: list[str] = []
+    bad = 0
     result = ImportResult()
-    with session_scope(engine) as session:  # one transaction: all rows or none
+    with session_scope(engine) as session:
         batch: list[dict] = []
-        for _, row in _rows(path):
-            batch.append(_parse(row, lk))
+        for line, row in _rows(path):
+            try:
+                parsed = _parse(row, lk)
+            except ValueError as exc:
+                bad += 1
+                if len(problems) < MAX_LISTED:
+                    problems.append(f"{path.name}: line {line}: {exc}")
+                continue
+            if bad:
+                continue  # the file is rejected already: only keep checking the rest
+            batch.append(parsed)
             if len(batch) >= BATCH:
                 _write(session, batch, result)
                 batch = []
+        if bad:
+            if bad > MAX_LISTED:
+                problems.append(f"… and {bad - MAX_LISTED} more bad rows")
+            raise ImportRejected(problems, bad)  # session_scope rolls back
         if batch:
             _write(session, batch, result)
     return result
 
 
+def _among(session: Session, column, values):
+    """`column IN values`; on PostgreSQL one array parameter instead of thousands of them."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
 def _write(session: Session, batch: list[dict], result: ImportResult) -> None:
     result.rows += len(batch)
     risks = {r["ref"]: r["risk"] for r in batch}
-    clients = {c.ref: c for c in session.exec(select(Client).where(col(Client.ref).in_(risks)))}
+    clients = {c.ref: c for c in session.exec(select(Client).where(_among(session, col(Client.ref), risks)))}
     new_clients = [{"ref": ref, "risk": risk} for ref, risk in risks.items() if ref not in clients]
     changed_clients = [{"id": c.id, "risk": risks[ref]} for ref, c in clients.items()
                        if c.risk != risks[ref]]
+    conn = session.connection()  # Core executemany: the driver batches it; the ORM went row by row
     if new_clients:
-        session.execute(insert(Client), new_clients)
+        conn.execute(insert(Client.__table__), new_clients)
     if changed_clients:
         session.execute(update(Client), changed_clients)
     result.clients_written += len(new_clients) + len(changed_clients)
-    client_ids = dict(session.exec(select(Client.ref, Client.id).where(col(Client.ref).in_(risks))).all())
+    client_ids = dict(session.exec(select(Client.ref, Client.id).where(_among(session, col(Client.ref), risks))).all())
 
-    existing = {c.source_id: c for c in session.exec(
-        select(Contact).where(col(Contact.source_id).in_([r["source_id"] for r in batch])))}
+    plan = [col(getattr(Contact, k)) for k in PLAN_FIELDS]
+    existing = {row[0]: row[1:] for row in session.exec(
+        select(Contact.source_id, Contact.id, *plan)
+        .where(_among(session, col(Contact.source_id), [r["source_id"] for r in batch])))}
     inserts, updates = [], []
     for r in batch:
         values = {"client_id": client_ids[r["ref"]], **{k: r[k] for k in PLAN_FIELDS if k in r}}
         old = existing.get(r["source_id"])
         if old is None:
             inserts.append({"source_id": r["source_id"], "status": "open", **values})
-        elif any(getattr(old, k) != v for k, v in values.items()):
-            updates.append({"id": old.id, **values})
+        elif tuple(old[1:]) != tuple(values[k] for k in PLAN_FIELDS):
+            updates.append({"id": old[0], **values})
     if inserts:
-        session.execute(insert(Contact), inserts)
+        conn.execute(insert(Contact.__table__), inserts)
     if updates:
         session.execute(update(Contact), updates)
     result.inserted += len(inserts)
     result.updated += len(updates)
     result.unchanged += len(batch) - len(inserts) - len(updates)
-    session.expunge_all()  # keep memory flat on large files
