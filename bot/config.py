@@ -115,7 +115,7 @@ DEFAULT_REASON_CODES = [
     ReasonCodeConfig(code="staffing", label="Staffing shortage", side="provider"),
     ReasonCodeConfig(code="weather", label="Weather / travel disruption", side="provider"),
     ReasonCodeConfig(code="rota", label="Rota or allocation error", side="provider"),
-    ReasonCodeConfig(code="other", label="Other (note required)", side="other", needs_note=True),
+    ReasonCodeConfig(code="other", label="Other", side="other", needs_note=True),
 ]
 
 

@@ -102,6 +102,8 @@ def morning_key(team: Team, day) -> str:
          example="done C-2M9Q")
 def done(ctx: Context, args) -> Reply:
     contact, client = _find(ctx, args.ref)
+    if contact.status == "done" and not args.note:  # a second tap changes nothing
+        return catalog.already_logged(client.ref, "done")
     previous = _record(ctx, contact, "done", None, args.note)
     return catalog.logged_done(client.ref, previous, ctx.now, ctx.zone)
 
@@ -118,6 +120,8 @@ def missed(ctx: Context, args) -> Reply:
         raise UserError(catalog.unknown_reason(args.reason, client.ref, [c.code for c in codes]))
     if code.needs_note and not args.note:
         raise UserError(catalog.note_required(client.ref, code.code))
+    if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:
+        return catalog.already_logged(client.ref, f"missed: {code.label}")
     previous = _record(ctx, contact, "missed", code.code, args.note)
     escalates = code.escalates or (code.escalates_high_risk and client.risk == "high")
     return catalog.logged_missed(client.ref, code.label, previous, escalates)

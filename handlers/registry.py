@@ -27,14 +27,19 @@ def command(verb: str, *, args: str = "", summary: str, example: str | None = No
 
     def register(fn: Callable) -> Callable:
         params = parse_spec(args)
-        usage = " ".join([verb, *(p.name.upper() + ("" if p.required else "…" if p.rest else "?")
-                                  for p in params), *(f"{o}=…" for o in options)])
+        usage = " ".join([verb, *(_shown(p) for p in params), *(f"[{o}=…]" for o in options)])
         COMMANDS[verb] = Spec(verb=verb, fn=fn, args=params, usage=usage, summary=summary,
                               example=example or verb, min_role=min_role,
                               options=options)
         return fn
 
     return register
+
+
+def _shown(param: Param) -> str:
+    """`REF`, `[TEAM]`, `[NOTE…]`: how help and error lines show an argument."""
+    name = param.name.upper() + ("…" if param.rest and param.required else "")
+    return name if param.required else f"[{name}{'…' if param.rest else ''}]"
 
 
 def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:

@@ -108,6 +108,10 @@ def logged_done(ref: str, previous: str | None, at: datetime, zone: ZoneInfo) ->
     return Reply.text(f"✓ {ref} done at {when}{change}.", ephemeral=True)
 
 
+def already_logged(ref: str, outcome: str) -> Reply:
+    return Reply.text(f"{ref} is already logged {outcome}; nothing changed.", ephemeral=True)
+
+
 def logged_missed(ref: str, label: str, previous: str | None, escalates: bool) -> Reply:
     text = f"{ref} logged missed: {label}."
     if previous and previous != "open":

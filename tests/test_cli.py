@@ -46,7 +46,7 @@ def test_piped_console_runs_the_daily_loop(demo):
     assert "Planned 14 · done 1 · missed 1 · open 12" in out[eod:]
     assert "[#south] South Community Team: end of day" in out
     assert "18:00 (Europe/London)" in out
-    assert "reconcile TEAM?" in out  # help lists every command
+    assert "reconcile [TEAM]" in out  # help lists every command
 
 
 def test_config_error_names_the_key_and_touches_no_database(tmp_path):

@@ -130,3 +130,21 @@ def test_done_refreshes_todays_channel_list(app):
     with Session(app.engine) as session:
         row = session.exec(select(Outbox)).one()
         assert (row.status, row.revision, row.receipts["recorder"]["rev"]) == ("sent", 1, 1)
+
+
+def test_logging_the_same_outcome_twice_records_once(app):
+    run(app, "ben", "done C-2M9Q")
+    assert run(app, "ben", "done C-2M9Q").plain() == "C-2M9Q is already logged done; nothing changed."
+    run(app, "amira", "missed C-7F3K hospital")
+    assert run(app, "amira", "missed C-7F3K hospital").plain() == \
+        "C-7F3K is already logged missed: Hospitalisation; nothing changed."
+    assert count(app.engine, AuditEvent, AuditEvent.action.like("contact:%")) == 2
+
+
+def test_help_explains_every_command_with_an_example(app):
+    text = run(app, "amira", "help").plain()
+    for usage, example in [("due [TEAM]", "due north"), ("done REF [NOTE…]", "done C-2M9Q"),
+                           ("missed REF [REASON] [NOTE…]", "missed C-7F3K hospital"),
+                           ("reconcile [TEAM]", "reconcile"), ("whoami", "whoami")]:
+        assert usage in text and f"e.g. {example}" in text
+    assert "reconcile" not in run(app, "ben", "help").plain()  # staff see what they can use
