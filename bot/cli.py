@@ -36,8 +36,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.cmd == "run" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from bot.logs import configure
+
+    configure(logging.INFO if args.cmd == "run" else logging.WARNING)
     try:
         return COMMANDS[args.cmd](args)
     except ConfigError as exc:

@@ -68,7 +68,7 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
     summary = (f"{len(items)} due · {counts['done']} done · {counts['missed']} missed · "
                f"{counts['open']} open")
     if gaps:
-        summary += f" · {len(gaps)} need cover"
+        summary += f" · {len(gaps)} need{'s' if len(gaps) == 1 else ''} cover"
     blocks = [Block(kind="header", text=f"{team_name}: contacts due {day_label(day)}"),
               Block(text=summary)]
     if not items:

@@ -98,3 +98,31 @@ def test_db_upgrade_is_idempotent(tmp_path):
     for _ in range(2):
         result = carebot("db", "upgrade", env=env)
         assert result.returncode == 0 and "up to date" in result.stdout
+
+
+def test_run_serves_healthz_and_stops_cleanly(demo):
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT,
+                            env={**os.environ, **demo, "PORT": str(port)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(300):  # poll until it listens (bounded), no timing assertion
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert body == {"ok": True, "transports": []}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "no chat transport configured" in err
