@@ -12,7 +12,7 @@ from bot.config import Config, load_config
 from bot.outbox import deliver_due
 from bot.settings import Settings
 from bot.transport import Transport
-from handlers import jobs
+from handlers import escalation, jobs
 from handlers.base import Actor, Chat, Clock, Command, SystemClock
 from handlers.dispatch import dispatch, dispatch_line
 from messages.reply import Reply
@@ -58,6 +58,12 @@ class App:
                                          now or self.clock.now())
         await self.deliver()
         return queued
+
+    async def sweep(self) -> int:
+        """Fire due escalations (and open newly overdue ones), then deliver the outbox."""
+        fired = await asyncio.to_thread(escalation.sweep, self.engine, self.clock.now())
+        await self.deliver()
+        return fired
 
     async def deliver(self) -> int:
         return await deliver_due(self.engine, self.clock, self.transports)

@@ -37,6 +37,26 @@ def _zone(value: str) -> str:
     return value
 
 
+Role = Literal["oncall", "manager", "nominated"]
+
+
+class EscalationConfig(_Strict):
+    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    repeats: int = Field(default=2, ge=0, le=5)  # repeats per level after the first page
+    chain: list[Role] = Field(default=["oncall", "manager", "nominated"], min_length=1)
+    # A time-critical high-risk contact with no outcome this long after its window escalates.
+    time_critical_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+
+
+class TeamEscalation(_Strict):
+    """A team's own escalation settings; anything left out comes from [escalation]."""
+
+    ack_timeout_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    repeats: int | None = Field(default=None, ge=0, le=5)
+    chain: list[Role] | None = Field(default=None, min_length=1)
+    time_critical_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+
+
 class TeamConfig(_Strict):
     key: str
     name: str
@@ -45,6 +65,7 @@ class TeamConfig(_Strict):
     telegram_chat: int | None = None
     morning_post: str = "07:30"
     reconcile: str = "17:30"
+    escalation: TeamEscalation | None = None
 
     @field_validator("key")
     @classmethod
@@ -83,10 +104,6 @@ class PersonConfig(_Strict):
         return v
 
 
-class EscalationConfig(_Strict):
-    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    repeats: int = Field(default=2, ge=0, le=5)
-    chain: list[Literal["oncall", "manager", "nominated"]] = ["oncall", "manager", "nominated"]
 
 
 class ReasonCodeConfig(_Strict):
@@ -151,6 +168,11 @@ class Config(_Strict):
         for team in self.teams:
             team.timezone = team.timezone or self.timezone
         return self
+
+    def policy(self, team: TeamConfig) -> dict:
+        """The team's escalation policy: the default, with the team's own settings over it."""
+        own = team.escalation.model_dump(exclude_none=True) if team.escalation else {}
+        return {**self.escalation.model_dump(), **own}
 
     def team(self, key: str) -> TeamConfig | None:
         return next((t for t in self.teams if t.key == key), None)

@@ -5,6 +5,7 @@ due in between runs through the same job functions and outbox as the real schedu
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import dateparser
 
 from bot import scheduler
 from bot.app import App
+from handlers import escalation
 from handlers.base import Actor, Chat, SimClock, UserError
 from messages.reply import Reply
 from messages.text import render
@@ -94,7 +96,7 @@ class Console:
         """Post anything whose time passed just before the clock's start (as after a restart)."""
         for fire, job, team in scheduler.missed_recently(self.triggers, self.clock.now()):
             await self.app.run_job(job, team, now=fire)
-        await self.app.deliver()
+        await self.app.sweep()
 
     async def line(self, text: str) -> bool:
         """Handle one input line; False means quit."""
@@ -134,11 +136,26 @@ class Console:
         return True
 
     async def advance(self, target: datetime) -> None:
-        for fire, job, team in scheduler.fires_between(self.triggers, self.clock.now(), target):
-            self.clock.set(fire)
-            await self.app.run_job(job, team)
+        """Move the clock to target, stopping at every team job and escalation timer on the way."""
+        jobs = scheduler.fires_between(self.triggers, self.clock.now(), target)
+        while True:
+            now = self.clock.now()
+            timer = await asyncio.to_thread(escalation.next_due, self.app.engine, now)
+            timer = max(timer, now) if timer and timer <= target else None
+            if jobs and (timer is None or jobs[0][0] <= timer):
+                fire, job, team = jobs.pop(0)
+                self.clock.set(fire)
+                await self.app.run_job(job, team)
+            elif timer is not None:
+                self.clock.set(timer)
+                if not await self.app.sweep():
+                    if timer >= target:
+                        break
+                    self.clock.set(timer + timedelta(seconds=1))
+            else:
+                break
         self.clock.set(target)
-        await self.app.deliver()
+        await self.app.sweep()
 
     def _now_line(self) -> str:
         return f"· clock: {self.clock.now().astimezone(self.zone):%a %-d %b %Y %H:%M} ({self.zone})"

@@ -52,7 +52,8 @@ def start(app) -> AsyncIOScheduler:
     for job, team, trigger in team_triggers(app.engine):
         scheduler.add_job(app.run_job, trigger, args=[job, team], id=f"{job}:{team}",
                           misfire_grace_time=int(CATCH_UP.total_seconds()), coalesce=True)
-    scheduler.add_job(app.deliver, IntervalTrigger(seconds=SWEEP_SECONDS), id="outbox",
+    # Escalation timers and pending posts live in the database; this only wakes up to sweep.
+    scheduler.add_job(app.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep",
                       max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler

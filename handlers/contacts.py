@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from handlers import escalation
 from handlers.base import ROLE_RANK, Context, UserError, day_bounds
 from handlers.registry import command
 from messages import catalog
@@ -24,7 +25,8 @@ def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog
     people = repo.people_by_id(session, (c.assignee_id for c, _ in rows if c.assignee_id))
     items = [catalog.Item(ref=client.ref, kind=c.kind, risk=client.risk, start=c.due_start,
                           end=c.due_end, status=c.status, reason=c.reason_code,
-                          assignee=people[c.assignee_id].name if c.assignee_id else None)
+                          assignee=people[c.assignee_id].name if c.assignee_id else None,
+                          id=c.source_id)
              for c, client in rows]
     return items, day
 
@@ -123,5 +125,11 @@ def missed(ctx: Context, args) -> Reply:
     if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:
         return catalog.already_logged(client.ref, f"missed: {code.label}")
     previous = _record(ctx, contact, "missed", code.code, args.note)
-    escalates = code.escalates or (code.escalates_high_risk and client.risk == "high")
-    return catalog.logged_missed(client.ref, code.label, previous, escalates)
+    esc = None
+    if code.escalates or (code.escalates_high_risk and client.risk == "high"):
+        esc, _ = escalation.open_escalation(
+            ctx.session, team=ctx.session.get(Team, contact.team_id),
+            subject=f"contact:{contact.source_id}", trigger=f"reason:{code.code}", ref=client.ref,
+            summary=f"missed: {code.label}", now=ctx.now, opened_by=ctx.person.handle,
+            transport=ctx.transport, reopen=code.escalates)
+    return catalog.logged_missed(client.ref, code.label, previous, esc.id if esc else None)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
 from handlers.contacts import day_items
 from handlers.registry import command
@@ -31,9 +32,17 @@ def reconcile_team(session: Session, team: Team, now: datetime, *, run_by: str,
     repo.add_audit(session, at=now, actor=run_by, transport=transport, action="reconcile",
                    subject=f"{team.key}:{day.isoformat()}",
                    detail={**counts, "open_refs": [i["ref"] for i in stored], "runs": row.runs})
+    escalated = []
+    for item in open_items:
+        if item.risk == "high":
+            esc, _ = escalation.open_escalation(
+                session, team=team, subject=f"contact:{item.id}", trigger="reconcile",
+                ref=item.ref, summary="no outcome at end of day", now=now, opened_by=run_by,
+                transport=transport)
+            escalated.append(esc.id)
     missed = Counter(i.reason for i in items if i.status == "missed")
     return catalog.reconciliation(team.name, day, zone, counts, open_items, dict(missed),
-                                  rerun=not created)
+                                  escalated=escalated, rerun=not created)
 
 
 @command("reconcile", args="team?", summary="End-of-day check: planned vs done, what is open",

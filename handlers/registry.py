@@ -54,6 +54,6 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
 
 def load() -> dict[str, Spec]:
     """Import every capability module once so their commands register themselves."""
-    from handlers import contacts, general, reconcile  # noqa: F401  (import order = help order)
+    from handlers import contacts, escalation, general, reconcile  # noqa: F401  (import order = help order)
 
     return COMMANDS

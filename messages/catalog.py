@@ -28,6 +28,7 @@ class Item:
     status: str
     reason: str | None = None
     assignee: str | None = None  # a colleague's display name
+    id: str = ""  # the contact id from the import file
 
 
 def day_label(day: date) -> str:
@@ -112,12 +113,12 @@ def already_logged(ref: str, outcome: str) -> Reply:
     return Reply.text(f"{ref} is already logged {outcome}; nothing changed.", ephemeral=True)
 
 
-def logged_missed(ref: str, label: str, previous: str | None, escalates: bool) -> Reply:
+def logged_missed(ref: str, label: str, previous: str | None, escalation: int | None) -> Reply:
     text = f"{ref} logged missed: {label}."
     if previous and previous != "open":
         text = f"{ref} updated: missed, {label} (was {previous})."
-    if escalates:
-        text += f"\n{HIGH} This needs escalating: tell the on-call lead now."
+    if escalation:
+        text += f"\n{HIGH} Escalated as E-{escalation}: the on-call lead is being paged."
     return Reply.text(text, ephemeral=True)
 
 
@@ -151,7 +152,7 @@ def unknown_team(key: str, keys: list[str]) -> str:
 
 def reconciliation(team_name: str, day: date, zone: ZoneInfo, counts: dict[str, int],
                    open_items: list[Item], missed_by_reason: dict[str, int], *,
-                   rerun: bool = False) -> Reply:
+                   escalated: list[int] = (), rerun: bool = False) -> Reply:
     blocks = [Block(kind="header", text=f"{team_name}: end of day {day_label(day)}"),
               Block(text=f"Planned {counts['planned']} · done {counts['completed']} · "
                          f"missed {counts['missed']} · open {counts['open']}")]
@@ -163,9 +164,11 @@ def reconciliation(team_name: str, day: date, zone: ZoneInfo, counts: dict[str, 
         lines = [f"Still open ({len(open_items)}): each needs an outcome or a reason code."]
         for item in _order(open_items):
             line = item_line(item, zone, day, with_status=False, with_assignee=True)
-            lines.append(line + (" · escalate" if item.risk == "high" else ""))
+            lines.append(line + (" · escalated" if item.risk == "high" else ""))
         if high:
-            lines.append(f"{HIGH} {len(high)} high-risk open: escalate to the on-call lead.")
+            ids = ", ".join(f"E-{e}" for e in escalated) if escalated else ""
+            lines.append(f"{HIGH} {len(high)} high-risk open: escalated to the on-call lead"
+                         + (f" ({ids})." if ids else "."))
         blocks.append(Block(text="\n".join(lines)))
     else:
         blocks.append(Block(text="Every contact has an outcome. ✓"))

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage.db import session_scope
-from storage.models import CONTACT_KINDS, RISKS, Client, Contact, Person, Team
+from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 
 COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "assignee",
            "risk", "time_critical"]
@@ -111,15 +111,38 @@ def _parse(row: dict, lk: _Lookups) -> dict:
             "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict]]:
+def _rows(path: Path, columns: list[str] = COLUMNS) -> Iterator[tuple[int, dict]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
             raise ImportRejected([f"{path.name}: line 1: missing column(s) {', '.join(missing)}; "
-                                  f"expected {','.join(COLUMNS)}"], 1)
+                                  f"expected {','.join(columns)}"], 1)
         for row in reader:
             yield reader.line_num, row
+
+
+def _checked(path: Path, columns: list[str], parse) -> Iterator[dict]:
+    """Parsed rows while the file is clean; at the end, ImportRejected listing every bad row.
+
+    Callers write inside one transaction, so the rejection rolls back what was written.
+    """
+    problems: list[str] = []
+    bad = 0
+    for line, row in _rows(path, columns):
+        try:
+            parsed = parse(row)
+        except ValueError as exc:
+            bad += 1
+            if len(problems) < MAX_LISTED:
+                problems.append(f"{path.name}: line {line}: {exc}")
+            continue
+        if not bad:  # once the file is rejected, only keep checking the rest
+            yield parsed
+    if bad:
+        if bad > MAX_LISTED:
+            problems.append(f"… and {bad - MAX_LISTED} more bad rows")
+        raise ImportRejected(problems, bad)
 
 
 def _lookups(session: Session) -> _Lookups:
@@ -133,32 +156,67 @@ def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
     path = Path(path)
     with session_scope(engine) as session:
         lk = _lookups(session)
-    problems: list[str] = []
-    bad = 0
     result = ImportResult()
     with session_scope(engine) as session:
         batch: list[dict] = []
-        for line, row in _rows(path):
-            try:
-                parsed = _parse(row, lk)
-            except ValueError as exc:
-                bad += 1
-                if len(problems) < MAX_LISTED:
-                    problems.append(f"{path.name}: line {line}: {exc}")
-                continue
-            if bad:
-                continue  # the file is rejected already: only keep checking the rest
+        for parsed in _checked(path, COLUMNS, lambda row: _parse(row, lk)):
             batch.append(parsed)
             if len(batch) >= BATCH:
                 _write(session, batch, result)
                 batch = []
-        if bad:
-            if bad > MAX_LISTED:
-                problems.append(f"… and {bad - MAX_LISTED} more bad rows")
-            raise ImportRejected(problems, bad)  # session_scope rolls back
         if batch:
             _write(session, batch, result)
     return result
+
+
+ROTA_COLUMNS = ["person", "team", "starts_at", "ends_at"]
+
+
+def import_rota(engine: Engine, path: str | Path) -> ImportResult:
+    """`carebot import rota`: on-call shifts; idempotent on (person, team, starts_at)."""
+    path = Path(path)
+    with session_scope(engine) as session:
+        lk = _lookups(session)
+    result = ImportResult()
+    with session_scope(engine) as session:
+        for shift in _checked(path, ROTA_COLUMNS, lambda row: _parse_shift(row, lk)):
+            result.rows += 1
+            row = session.exec(select(OnCallShift).where(
+                OnCallShift.person_id == shift["person_id"], OnCallShift.team_id == shift["team_id"],
+                OnCallShift.starts_at == shift["starts_at"])).first()
+            if row is None:
+                session.add(OnCallShift(**shift))
+                result.inserted += 1
+            elif row.ends_at != shift["ends_at"]:
+                row.ends_at = shift["ends_at"]
+                session.add(row)
+                result.updated += 1
+            else:
+                result.unchanged += 1
+    return result
+
+
+def _parse_shift(row: dict, lk: _Lookups) -> dict:
+    problems = []
+    handle = (row.get("person") or "").strip().lower().lstrip("@")
+    if handle not in lk.people:
+        problems.append(f"unknown person {handle!r}")
+    team = lk.teams.get((row.get("team") or "").strip().lower())
+    if team is None:
+        problems.append(f"unknown team {row.get('team')!r}")
+    times = {}
+    for name in ("starts_at", "ends_at"):
+        try:
+            times[name] = _when(row.get(name) or "", team[1] if team else ZoneInfo("UTC"))
+        except ValueError:
+            problems.append(f"{name} {row.get(name)!r} is not an ISO 8601 date-time "
+                            f"(e.g. 2026-11-24T17:00)")
+    if len(times) == 2 and times["ends_at"] <= times["starts_at"]:
+        problems.append("ends_at is not after starts_at")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return {"person_id": lk.people[handle], "team_id": team[0],
+            "starts_at": times["starts_at"].astimezone(UTC), "ends_at": times["ends_at"].astimezone(UTC)}
 
 
 def _among(session: Session, column, values):

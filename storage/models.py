@@ -23,6 +23,8 @@ class Team(SQLModel, table=True):
     telegram_chat: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
     morning_post: str = "07:30"
     reconcile: str = "17:30"
+    # The team's escalation policy (config default merged with the team's own settings).
+    escalation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class Person(SQLModel, table=True):
@@ -139,3 +141,59 @@ class InboundEvent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     at: datetime = Field(index=True)
+
+
+class OnCallShift(SQLModel, table=True):
+    """A rota entry: this person is on call for this team from starts_at to ends_at."""
+
+    __table_args__ = (UniqueConstraint("person_id", "team_id", "starts_at"),
+                      Index("ix_oncallshift_team_time", "team_id", "starts_at", "ends_at"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    team_id: int = Field(foreign_key="team.id")
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Escalation(SQLModel, table=True):
+    """An unresolved high-risk item paging a chain of people until someone owns it.
+
+    The timer lives here (`next_fire_at`); the scheduler only sweeps for rows that are due.
+    The policy is frozen when it opens: editing the config does not change a running chain.
+    """
+
+    __table_args__ = (Index("ix_escalation_due", "state", "next_fire_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    subject: str = Field(index=True, max_length=120)  # e.g. "contact:N-20261124-001"
+    # Equal to subject while open or acknowledged, NULL once resolved: one live escalation each.
+    open_subject: Optional[str] = Field(default=None, unique=True, max_length=120)
+    trigger: str  # reason:<code> | reconcile | time_critical
+    ref: str  # the client ref: the only client detail a page may carry
+    summary: str  # refs and codes only, e.g. "missed: Safety concern"
+    state: str = "open"  # open | acknowledged | resolved
+    level: int = 0
+    pages_at_level: int = 0
+    next_fire_at: Optional[datetime] = None
+    policy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    opened_at: datetime
+    opened_by: str
+    acked_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    acked_at: Optional[datetime] = None
+    resolved_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    resolved_at: Optional[datetime] = None
+    note: Optional[str] = None
+
+
+class EscalationEvent(SQLModel, table=True):
+    """The escalation's timeline: opened, paged (who, which level, which repeat), acknowledged …"""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    at: datetime
+    kind: str  # opened | paged | nobody_at_level | acknowledged | resolved
+    person_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    level: int = 0
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

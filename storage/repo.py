@@ -25,6 +25,7 @@ def sync_config(session: Session, config: Any) -> None:
         team.name, team.zone = tc.name, tc.timezone or config.timezone
         team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
+        team.escalation = config.policy(tc)
         session.add(team)
         teams[tc.key] = team
     session.flush()

@@ -78,9 +78,10 @@ def test_other_needs_a_note_and_notes_are_masked(app):
 
 
 def test_escalating_reasons_say_so(app):
-    assert "escalating" in run(app, "amira", "missed C-9X2P safety").plain()
-    assert "escalating" in run(app, "amira", "missed C-7F3K no_reply").plain()  # high risk
-    assert "escalating" not in run(app, "ben", "missed C-2M9Q no_reply").plain()  # medium
+    assert "Escalated as E-1: the on-call lead is being paged." in \
+        run(app, "amira", "missed C-9X2P safety").plain()
+    assert "Escalated as E-2" in run(app, "amira", "missed C-7F3K no_reply").plain()  # high risk
+    assert "Escalated" not in run(app, "ben", "missed C-2M9Q no_reply").plain()  # medium risk
 
 
 def test_bad_input_gets_one_clear_line_and_writes_nothing(app):

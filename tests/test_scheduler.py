@@ -81,5 +81,5 @@ def test_real_scheduler_arranges_every_team_job(app):
         finally:
             sched.shutdown(wait=False)
 
-    assert asyncio.run(go()) == ["morning:north", "morning:south", "outbox",
-                                 "reconcile:north", "reconcile:south"]
+    assert asyncio.run(go()) == ["morning:north", "morning:south",
+                                 "reconcile:north", "reconcile:south", "sweep"]

@@ -1,0 +1,231 @@
+"""Escalation: unresolved high-risk items page the on-call lead, then the chain, until owned.
+
+State lives in the database (Escalation rows with `next_fire_at`); `sweep` is all the
+scheduler runs. Each page is an outbox DM with a unique key, so a page is queued once even
+if two sweepers race or the process restarts mid-sweep.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from handlers.base import ROLE_RANK, Context, UserError
+from handlers.registry import command
+from messages import escalation as words
+from messages.privacy import mask
+from messages.reply import Reply
+from storage import escalations as store
+from storage import repo
+from storage.db import session_scope
+from storage.models import Escalation, EscalationEvent, Person, Team
+
+DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
+                  "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30}
+SWEEP_BATCH = 200
+
+
+def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
+    if role == "oncall":
+        return store.on_call(session, team_id=team.id, now=now)
+    return store.with_role(session, team_id=team.id, role=role)
+
+
+def open_escalation(session: Session, *, team: Team, subject: str, trigger: str, ref: str,
+                    summary: str, now: datetime, opened_by: str, transport: str = "scheduler",
+                    reopen: bool = False) -> tuple[Escalation | None, bool]:
+    """Open and page at once, unless the subject already has one. Returns (escalation, new).
+
+    A subject escalates once; `reopen` (a fresh safety concern) opens again after a resolution.
+    """
+    existing = store.latest_for_subject(session, subject)
+    if existing is not None and (existing.state != "resolved" or not reopen):
+        return existing, False
+    esc = Escalation(team_id=team.id, subject=subject, open_subject=subject, trigger=trigger,
+                     ref=ref, summary=summary, policy=dict(team.escalation or DEFAULT_POLICY),
+                     opened_at=now, opened_by=opened_by, next_fire_at=now)
+    try:
+        with session.begin_nested():
+            session.add(esc)
+    except IntegrityError:  # opened a moment ago by another process
+        return store.latest_for_subject(session, subject), False
+    _event(session, esc, now, "opened", detail={"trigger": trigger, "by": opened_by})
+    repo.add_audit(session, at=now, actor=opened_by, transport=transport, action="escalation:open",
+                   subject=words.label(esc.id), detail={"subject": subject, "trigger": trigger})
+    fire(session, esc, now)
+    return esc, True
+
+
+def fire(session: Session, esc: Escalation, now: datetime) -> None:
+    """Page the current level (or the next one once its repeats are used up), set the timer."""
+    policy, team = esc.policy, session.get(Team, esc.team_id)
+    chain, last = policy["chain"], len(policy["chain"]) - 1
+    if esc.pages_at_level > policy["repeats"] and esc.level < last:
+        esc.level, esc.pages_at_level = esc.level + 1, 0
+    people = recipients(session, team, chain[esc.level], now)
+    while not people and esc.level < last:  # nobody there: say so and go up at once
+        _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
+        esc.level, esc.pages_at_level = esc.level + 1, 0
+        people = recipients(session, team, chain[esc.level], now)
+    if not people:
+        _nobody(session, esc, team, now, chain[esc.level], None)
+    before: dict[str, list[datetime]] = {}
+    for event, person in store.pages(session, escalation_id=esc.id):
+        before.setdefault(person.name, []).append(event.at)
+    zone = ZoneInfo(team.zone)
+    for person in people:
+        reply = words.page(esc.id, esc.trigger, team.name, esc.ref, esc.summary, chain[esc.level],
+                           esc.pages_at_level, before, zone)
+        key = f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:{person.handle}"
+        if repo.enqueue(session, key=key, target=f"person:{person.handle}",
+                        payload=reply.model_dump(mode="json"), now=now):
+            _event(session, esc, now, "paged", person=person,
+                   detail={"role": chain[esc.level], "repeat": esc.pages_at_level})
+    esc.pages_at_level += 1
+    esc.next_fire_at = now + timedelta(minutes=policy["ack_timeout_minutes"])
+    session.add(esc)
+
+
+def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
+            next_role: str | None) -> None:
+    _event(session, esc, now, "nobody_at_level", detail={"role": role})
+    repo.enqueue(session, key=f"esc:{esc.id}:nobody:L{esc.level}:P{esc.pages_at_level}",
+                 target=f"team:{team.key}", now=now,
+                 payload=words.nobody_at_level(esc.id, team.name, role, next_role)
+                 .model_dump(mode="json"))
+
+
+def _event(session: Session, esc: Escalation, now: datetime, kind: str, *,
+           person: Person | None = None, detail: dict | None = None) -> None:
+    session.add(EscalationEvent(escalation_id=esc.id, at=now, kind=kind, level=esc.level,
+                                person_id=person.id if person else None, detail=detail or {}))
+
+
+def sweep(engine: Engine, now: datetime) -> int:
+    """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
+    with session_scope(engine) as session:
+        for team in repo.all_teams(session):
+            grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
+                              .get("time_critical_grace_minutes", 30))
+            for contact, client in store.overdue_time_critical(session, team=team, now=now,
+                                                               grace=grace):
+                open_escalation(session, team=team, subject=f"contact:{contact.source_id}",
+                                trigger="time_critical", ref=client.ref, now=now,
+                                summary="time-critical, no outcome", opened_by="scheduler")
+    fired = 0
+    while True:
+        with session_scope(engine) as session:
+            due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
+            for esc in due:
+                fire(session, esc, now)
+            fired += len(due)
+        if len(due) < SWEEP_BATCH:
+            return fired
+
+
+def next_due(engine: Engine, now: datetime) -> datetime | None:
+    """The next moment a sweep has work: an escalation timer or a time-critical deadline."""
+    with session_scope(engine) as session:
+        times = [store.next_due(session)]
+        for team in repo.all_teams(session):
+            grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
+                              .get("time_critical_grace_minutes", 30))
+            times.append(store.next_time_critical(session, team=team, now=now, grace=grace))
+    return min((t for t in times if t is not None), default=None)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
+    digits = text.upper().removeprefix("E-")
+    esc = ctx.session.get(Escalation, int(digits)) if digits.isdigit() else None
+    if esc is None:
+        raise UserError(words.unknown(text, verb))
+    team = ctx.session.get(Team, esc.team_id)
+    if esc.state == "resolved":
+        by = ctx.session.get(Person, esc.resolved_by_id)
+        raise UserError(words.already_resolved(esc.id, by.name, esc.resolved_at, ZoneInfo(team.zone)))
+    if not _in_chain(ctx, esc, team):
+        raise UserError(words.not_in_chain(esc.id, team.name))
+    return esc, team
+
+
+def _in_chain(ctx: Context, esc: Escalation, team: Team) -> bool:
+    person = ctx.person
+    if ROLE_RANK[person.role] >= ROLE_RANK["manager"]:
+        return True
+    if any(p.id == person.id for _, p in store.pages(ctx.session, escalation_id=esc.id)):
+        return True
+    return any(p.id == person.id for role in esc.policy["chain"]
+               for p in recipients(ctx.session, team, role, ctx.now))
+
+
+def _tell_paged(ctx: Context, esc: Escalation, reply: Reply, what: str) -> None:
+    """Everyone paged so far (but the one acting) hears that it is owned or closed."""
+    told = {ctx.person.id}
+    for _, person in store.pages(ctx.session, escalation_id=esc.id):
+        if person.id not in told:
+            told.add(person.id)
+            repo.enqueue(ctx.session, key=f"esc:{esc.id}:{what}:{person.handle}",
+                         target=f"person:{person.handle}", now=ctx.now,
+                         payload=reply.model_dump(mode="json"))
+
+
+def _acknowledge(ctx: Context, esc: Escalation) -> None:
+    esc.state, esc.acked_by_id, esc.acked_at, esc.next_fire_at = (
+        "acknowledged", ctx.person.id, ctx.now, None)
+    _event(ctx.session, esc, ctx.now, "acknowledged", person=ctx.person)
+
+
+@command("ack", args="id", summary="Own an escalation: the pages stop", example="ack 12")
+def ack(ctx: Context, args) -> Reply:
+    esc, team = _load(ctx, args.id, "ack")
+    zone = ZoneInfo(team.zone)
+    if esc.state == "acknowledged":
+        owner = ctx.session.get(Person, esc.acked_by_id)
+        return words.already_owned(esc.id, owner.name, esc.acked_at, zone)
+    _acknowledge(ctx, esc)
+    ctx.session.add(esc)
+    ctx.audit("escalation:ack", subject=words.label(esc.id))
+    _tell_paged(ctx, esc, words.owned(esc.id, team.name, ctx.person.name, ctx.now, zone), "owned")
+    return words.acked(esc.id)
+
+
+@command("resolve", args="id note*", summary="Close an escalation with a note of what was done",
+         example="resolve 12 called family, client safe at home")
+def resolve(ctx: Context, args) -> Reply:
+    esc, team = _load(ctx, args.id, "resolve")
+    if not args.note:
+        raise UserError(words.note_needed(esc.id))
+    if esc.state == "open":
+        _acknowledge(ctx, esc)
+    note = mask(args.note)
+    esc.state, esc.open_subject, esc.next_fire_at = "resolved", None, None
+    esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
+    ctx.session.add(esc)
+    _event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
+    ctx.audit("escalation:resolve", subject=words.label(esc.id), note=note)
+    _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
+    return words.resolved_ok(esc.id)
+
+
+@command("escalations", summary="What is escalated now, who holds it, for how long",
+         example="escalations")
+def escalations(ctx: Context, args) -> Reply:
+    teams = (repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
+             else repo.teams_of(ctx.session, ctx.person))
+    names = {t.id: t for t in teams}
+    rows = []
+    for esc in store.active(ctx.session, team_ids=list(names)):
+        team = names[esc.team_id]
+        role = esc.policy["chain"][esc.level]
+        owner = ctx.session.get(Person, esc.acked_by_id) if esc.acked_by_id else None
+        rows.append({"id": esc.id, "team": team.key, "ref": esc.ref, "summary": esc.summary,
+                     "owner": owner.name if owner else None, "role": role,
+                     "holders": [p.name for p in recipients(ctx.session, team, role, ctx.now)],
+                     "age": words.age((ctx.now - esc.opened_at).total_seconds())})
+    return words.listing(rows, ctx.zone)

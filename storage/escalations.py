@@ -1,0 +1,99 @@
+"""Queries for escalations and the on-call rota. Session first, keyword-only after."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func
+from sqlmodel import Session, col, select
+
+from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
+                            OnCallShift, Person, Team)
+
+ACTIVE = ("open", "acknowledged")
+
+
+def on_call(session: Session, *, team_id: int, now: datetime) -> list[Person]:
+    """Who is on call for the team now: the rota where it covers now, else the on-call pool."""
+    rota = list(session.exec(
+        select(Person).join(OnCallShift, col(OnCallShift.person_id) == col(Person.id))
+        .where(OnCallShift.team_id == team_id, col(OnCallShift.starts_at) <= now,
+               col(OnCallShift.ends_at) > now, Person.active == True)  # noqa: E712
+        .order_by(col(Person.handle))))
+    if rota:
+        return rota
+    return list(session.exec(
+        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.team_id == team_id, Person.oncall == True,  # noqa: E712
+               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+
+
+def with_role(session: Session, *, team_id: int, role: str) -> list[Person]:
+    """The team's people with a role; a nominated individual may sit outside every team."""
+    people = list(session.exec(
+        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.team_id == team_id, Person.role == role,
+               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    if not people and role == "nominated":
+        people = list(session.exec(select(Person).where(
+            Person.role == role, Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    return people
+
+
+def latest_for_subject(session: Session, subject: str) -> Escalation | None:
+    return session.exec(select(Escalation).where(Escalation.subject == subject)
+                        .order_by(col(Escalation.id).desc())).first()
+
+
+def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
+    """Open escalations whose timer has run out; a second sweeper skips the locked ones."""
+    return list(session.exec(
+        select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now)
+        .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
+
+
+def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
+    return list(session.exec(
+        select(Escalation).where(col(Escalation.state).in_(ACTIVE),
+                                 col(Escalation.team_id).in_(team_ids))
+        .order_by(col(Escalation.opened_at))))
+
+
+def pages(session: Session, *, escalation_id: int) -> list[tuple[EscalationEvent, Person]]:
+    return list(session.exec(
+        select(EscalationEvent, Person).join(Person, col(Person.id) == col(EscalationEvent.person_id))
+        .where(EscalationEvent.escalation_id == escalation_id, EscalationEvent.kind == "paged")
+        .order_by(col(EscalationEvent.id))))
+
+
+def overdue_time_critical(session: Session, *, team: Team, now: datetime,
+                          grace: timedelta) -> list[tuple[Contact, Client]]:
+    """Time-critical high-risk contacts still open `grace` after their window, not yet escalated.
+
+    Only windows that ended in the last two days: older ones were reconciled long ago.
+    """
+    subject = func.concat("contact:", Contact.source_id) if session.get_bind().dialect.name == \
+        "postgresql" else ("contact:" + col(Contact.source_id))
+    return list(session.exec(
+        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
+        .where(Contact.team_id == team.id, Contact.status == "open",
+               Contact.time_critical == True, Client.risk == "high",  # noqa: E712
+               col(Contact.due_end) <= now - grace,
+               col(Contact.due_end) > now - grace - timedelta(days=2),
+               ~exists().where(Escalation.subject == subject))))
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest open escalation next fires (the console's clock stops there)."""
+    return session.exec(select(func.min(Escalation.next_fire_at))
+                        .where(Escalation.state == "open")).one()
+
+
+def next_time_critical(session: Session, *, team: Team, now: datetime,
+                       grace: timedelta) -> datetime | None:
+    """When the next open time-critical high-risk contact becomes overdue (window end + grace)."""
+    end = session.exec(
+        select(func.min(Contact.due_end)).join(Client, col(Client.id) == col(Contact.client_id))
+        .where(Contact.team_id == team.id, Contact.status == "open",
+               Contact.time_critical == True, Client.risk == "high",  # noqa: E712
+               col(Contact.due_end) > now - grace)).one()
+    return end + grace if end else None

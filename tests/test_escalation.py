@@ -1,0 +1,243 @@
+"""Escalation: pages repeat, climb the chain, stop on ack; timers survive restarts and races."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.app import App
+from bot.console import Console
+from handlers import escalation
+from handlers.base import SimClock
+from storage.db import make_engine
+from storage.importer import import_rota
+from storage.models import AuditEvent, Escalation, EscalationEvent, Outbox, Person
+from tests.conftest import PG_URL, Recorder, count, run
+
+
+def pages(engine, esc_id: int | None = None) -> list[tuple[str, datetime, int]]:
+    """(handle, when, level) for every page (of one escalation), in order."""
+    query = select(EscalationEvent, Person).join(Person, Person.id == EscalationEvent.person_id) \
+        .where(EscalationEvent.kind == "paged").order_by(EscalationEvent.id)
+    if esc_id:
+        query = query.where(EscalationEvent.escalation_id == esc_id)
+    with Session(engine) as session:
+        rows = session.exec(query).all()
+    return [(p.handle, e.at, e.level) for e, p in rows]
+
+
+def dms(app) -> list[tuple[str, str]]:
+    return [(handle, reply.plain()) for handle, reply in app.transports[0].dms]
+
+
+def tick(app, minutes: int) -> None:
+    asyncio.run(Console(app, "amira").advance(app.clock.now() + timedelta(minutes=minutes)))
+
+
+def test_safety_pages_the_on_call_lead_at_once_with_a_lock_screen_safe_first_line(app):
+    reply = run(app, "ben", "missed C-9X2P safety")
+    asyncio.run(app.deliver())
+    assert "Escalated as E-1" in reply.plain()
+    [(handle, text)] = dms(app)
+    assert handle == "amira"  # the demo's on-call lead for North
+    first, second = text.splitlines()[:2]
+    assert first == "carebot: safety concern logged — North Community Team"
+    assert second == "E-1 · C-9X2P · missed: Safety concern"
+    buttons = [b.action for b in app.transports[0].dms[0][1].blocks[1].buttons]
+    assert buttons == ["ack:1", "resolve:1"]
+
+
+def test_full_chain_repeats_climbs_stops_on_ack_and_resolve_needs_a_note(app):
+    run(app, "ben", "missed C-9X2P safety")  # 08:00
+    tick(app, 44)
+    assert [(h, at.strftime("%H:%M"), lvl) for h, at, lvl in pages(app.engine)] == [
+        ("amira", "08:00", 0), ("amira", "08:15", 0), ("amira", "08:30", 0)]
+    tick(app, 1)  # 08:45: repeats used up, the registered manager
+    tick(app, 30)  # 09:00 manager again, 09:15 manager, then …
+    tick(app, 15)  # 09:30: the nominated individual
+    assert [(h, at.strftime("%H:%M"), lvl) for h, at, lvl in pages(app.engine)][3:] == [
+        ("dan", "08:45", 1), ("dan", "09:00", 1), ("dan", "09:15", 1), ("grace", "09:30", 2)]
+    asyncio.run(app.deliver())
+    last = dms(app)[-1][1]
+    assert "Paged before: Amira Khan 08:00, 08:15, 08:30; Dan Morgan 08:45, 09:00, 09:15" in last
+    assert "paged as nominated individual" in last
+
+    assert run(app, "grace", "ack E-1").plain().startswith("You own E-1 now")
+    asyncio.run(app.deliver())
+    told = {h for h, text in dms(app) if "acknowledged by Grace Liu" in text}
+    assert told == {"amira", "dan"}
+    before = len(pages(app.engine, 1))
+    tick(app, 120)
+    assert len(pages(app.engine, 1)) == before  # the pages stopped
+    assert "already owned by Grace Liu" in run(app, "dan", "ack 1").plain()
+
+    reply = run(app, "grace", "resolve 1")
+    assert not reply.ok and "needs a short note" in reply.plain()
+    assert run(app, "grace", "resolve 1 police welfare check, client safe").ok
+    with Session(app.engine) as session:
+        esc = session.get(Escalation, 1)
+    assert (esc.state, esc.note, esc.open_subject) == ("resolved", "police welfare check, client safe", None)
+    assert count(app.engine, AuditEvent, AuditEvent.subject == "E-1") == 3  # open, ack, resolve
+
+
+def test_timers_count_real_minutes_across_the_october_dst_change(app):
+    # 01:50 BST on 25 Oct 2026 is 00:50 UTC; at 02:00 BST the clocks go back to 01:00 GMT.
+    app.clock.set(datetime(2026, 10, 25, 0, 50, tzinfo=UTC))
+    with Session(app.engine) as session:
+        team = session.exec(select(escalation.Team).where(escalation.Team.key == "north")).one()
+        escalation.open_escalation(session, team=team, subject="test:dst", trigger="reason:safety",
+                                   ref="C-9X2P", summary="missed: Safety concern",
+                                   now=app.clock.now(), opened_by="amira")
+        session.commit()
+    tick(app, 60)
+    times = [at for _, at, _ in pages(app.engine)]
+    assert [(b - a) for a, b in zip(times, times[1:])] == [timedelta(minutes=15)] * 4
+    assert [t.astimezone(escalation.ZoneInfo("Europe/London")).strftime("%H:%M %Z") for t in times] == [
+        "01:50 BST", "01:05 GMT", "01:20 GMT", "01:35 GMT", "01:50 GMT"]
+
+
+def test_bad_input_changes_nothing(app):
+    run(app, "ben", "missed C-9X2P safety")
+    before = (count(app.engine, EscalationEvent), count(app.engine, AuditEvent))
+    for who, line, expected in [
+        ("amira", "ack 99", "No escalation '99'. See `escalations`. Example: ack 12"),
+        ("amira", "ack soon", "No escalation 'soon'"),
+        ("amira", "resolve 1", "Resolving E-1 needs a short note"),
+        ("ben", "ack 1", "Only the escalation chain for North Community Team"),
+        ("femi", "resolve 1 done", "Only the escalation chain"),
+    ]:
+        reply = run(app, who, line)
+        assert not reply.ok and expected in reply.plain(), (line, reply.plain())
+    assert (count(app.engine, EscalationEvent), count(app.engine, AuditEvent)) == before
+    run(app, "amira", "resolve 1 visited with police")
+    reply = run(app, "dan", "ack 1")
+    assert not reply.ok and "already resolved by Amira Khan" in reply.plain()
+
+
+def test_reconciliation_escalates_each_open_high_risk_contact_once(app):
+    first = run(app, "amira", "reconcile").plain()
+    run(app, "amira", "reconcile")  # a re-run opens nothing new
+    with Session(app.engine) as session:
+        subjects = session.exec(select(Escalation.ref).order_by(Escalation.id)).all()
+    assert sorted(subjects) == ["C-7F3K", "C-9X2P", "C-HTYF", "C-V7QZ", "C-W8UW"]
+    assert "escalated to the on-call lead (E-1, E-2, E-3, E-4, E-5)" in first
+    asyncio.run(app.deliver())
+    assert {text.splitlines()[0] for _, text in dms(app)} == {
+        "carebot: 1 high-risk contact unresolved — North Community Team"}
+
+
+def test_time_critical_contact_escalates_after_its_window_and_grace(app):
+    # C-7F3K is time-critical and high risk, due 09:00-12:00; the grace is 30 minutes.
+    def escalated() -> list[Escalation]:
+        with Session(app.engine) as session:
+            return session.exec(select(Escalation).where(Escalation.ref == "C-7F3K")).all()
+
+    tick(app, 4 * 60 + 29)  # 12:29
+    assert escalated() == []
+    tick(app, 1)  # 12:30
+    [esc] = escalated()
+    assert (esc.trigger, esc.opened_at.strftime("%H:%M")) == ("time_critical", "12:30")
+    assert [(h, at.strftime("%H:%M")) for h, at, _ in pages(app.engine, esc.id)] == [("amira", "12:30")]
+    run(app, "amira", "done C-7F3K")  # logged late: the escalation stays until resolved
+    tick(app, 15)
+    assert len(pages(app.engine, esc.id)) == 2
+
+
+def test_no_one_on_call_goes_up_at_once_and_tells_the_channel(app, tmp_path):
+    # A rota that puts ben on call only tomorrow: today nobody from the rota, and the pool
+    # (amira) still applies… so take amira out of the pool by giving erin the shift instead.
+    rota = tmp_path / "rota.csv"
+    rota.write_text("person,team,starts_at,ends_at\nben,north,2026-11-24T00:00,2026-11-24T07:00\n")
+    assert import_rota(app.engine, rota).inserted == 1
+    with Session(app.engine) as session:
+        amira = session.exec(select(Person).where(Person.handle == "amira")).one()
+        amira.oncall = False
+        session.add(amira)
+        session.commit()
+    run(app, "ben", "missed C-9X2P safety")
+    asyncio.run(app.deliver())
+    assert [(h, lvl) for h, _, lvl in pages(app.engine)] == [("dan", 1)]
+    [(team, post)] = app.transports[0].posts
+    assert team == "north" and post.plain().startswith("carebot: no on-call lead available")
+    assert "E-1 went straight to the registered manager" in post.plain()
+
+
+def test_rota_decides_who_is_on_call(app, tmp_path):
+    rota = tmp_path / "rota.csv"
+    rota.write_text("person,team,starts_at,ends_at\nchloe,north,2026-11-24T07:00,2026-11-24T19:00\n")
+    import_rota(app.engine, rota)
+    assert import_rota(app.engine, rota).written == 0  # idempotent
+    run(app, "ben", "missed C-9X2P safety")
+    assert [h for h, _, _ in pages(app.engine)] == ["chloe"]
+    assert run(app, "chloe", "ack 1").ok  # in the chain because she is on call
+
+
+def test_rota_file_errors_are_listed(app, tmp_path):
+    from storage.importer import ImportRejected
+
+    rota = tmp_path / "rota.csv"
+    rota.write_text("person,team,starts_at,ends_at\nzed,north,2026-11-24T07:00,2026-11-24T19:00\n"
+                    "ben,north,2026-11-24T19:00,2026-11-24T07:00\n")
+    with pytest.raises(ImportRejected) as err:
+        import_rota(app.engine, rota)
+    assert err.value.problems == ["rota.csv: line 2: unknown person 'zed'",
+                                  "rota.csv: line 3: ends_at is not after starts_at"]
+
+
+def test_escalations_lists_what_is_open_who_holds_it_and_for_how_long(app):
+    assert run(app, "amira", "escalations").plain() == "No open escalations. ✓"
+    run(app, "ben", "missed C-9X2P safety")
+    tick(app, 50)
+    text = run(app, "amira", "escalations").plain()
+    assert "E-1 · north · C-9X2P · missed: Safety concern" in text
+    assert "paging registered manager (Dan Morgan) · open 50 min" in text
+    run(app, "dan", "ack 1")
+    assert "owned by Dan Morgan · open 50 min" in run(app, "amira", "escalations").plain()
+
+
+def test_restart_fires_each_pending_escalation_once_on_time(app, config_path):
+    run(app, "ben", "missed C-9X2P safety")  # paged 08:00, next at 08:15
+    run(app, "ben", "missed C-2M9Q safety")
+    asyncio.run(app.deliver())
+    # The process dies. A new one starts at 08:20 on the same database.
+    engine = make_engine(str(app.engine.url.render_as_string(hide_password=False)))
+    later = App(settings=app.settings, config=app.config, engine=engine,
+                clock=SimClock(datetime(2026, 11, 24, 8, 20, tzinfo=UTC)), transports=[Recorder()])
+    asyncio.run(later.sweep())
+    asyncio.run(later.sweep())  # a second sweep at the same moment fires nothing
+    assert [(h, at.strftime("%H:%M")) for h, at, _ in pages(engine)] == [
+        ("amira", "08:00"), ("amira", "08:00"), ("amira", "08:20"), ("amira", "08:20")]
+    assert len(later.transports[0].dms) == 2
+    engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)  # row locks: SKIP LOCKED
+def test_two_sweepers_on_postgres_send_every_page_exactly_once(app):
+    for ref in ("C-9X2P", "C-2M9Q", "C-4T7P", "C-7F3K"):
+        run(app, "amira", f"missed {ref} safety")
+    asyncio.run(app.deliver())
+    app.transports[0].dms.clear()
+    now = datetime(2026, 11, 24, 8, 16, tzinfo=UTC)
+    engines = [make_engine(PG_URL) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def sweeper(engine):
+        barrier.wait()
+        for _ in range(5):
+            escalation.sweep(engine, now)
+
+    threads = [threading.Thread(target=sweeper, args=(e,)) for e in engines]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    app.clock.set(now)
+    asyncio.run(app.deliver())
+    assert sorted(h for h, _ in app.transports[0].dms) == ["amira"] * 4
+    with Session(app.engine) as session:
+        assert len(session.exec(select(Outbox).where(Outbox.key.like("esc:%:P1:%"))).all()) == 4
+    # Each escalation fired once in the race: its first page plus exactly one repeat.
+    assert count(app.engine, EscalationEvent, EscalationEvent.kind == "paged") == 8
+    for engine in engines:
+        engine.dispose()
