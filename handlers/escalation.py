@@ -20,12 +20,12 @@ from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import repo
-from storage.db import session_scope
+from storage.db import bulk_insert, session_scope
 from storage.models import Escalation, EscalationEvent, Person, Team
 
 DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
                   "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30}
-SWEEP_BATCH = 200
+SWEEP_BATCH = 500
 
 
 def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
@@ -60,33 +60,52 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
 
 
 def fire(session: Session, esc: Escalation, now: datetime) -> None:
-    """Page the current level (or the next one once its repeats are used up), set the timer."""
-    policy, team = esc.policy, session.get(Team, esc.team_id)
-    chain, last = policy["chain"], len(policy["chain"]) - 1
-    if esc.pages_at_level > policy["repeats"] and esc.level < last:
-        esc.level, esc.pages_at_level = esc.level + 1, 0
-    people = recipients(session, team, chain[esc.level], now)
-    while not people and esc.level < last:  # nobody there: say so and go up at once
-        _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
-        esc.level, esc.pages_at_level = esc.level + 1, 0
-        people = recipients(session, team, chain[esc.level], now)
-    if not people:
-        _nobody(session, esc, team, now, chain[esc.level], None)
-    before: dict[str, list[datetime]] = {}
-    for event, person in store.pages(session, escalation_id=esc.id):
-        before.setdefault(person.name, []).append(event.at)
-    zone = ZoneInfo(team.zone)
-    for person in people:
-        reply = words.page(esc.id, esc.trigger, team.name, esc.ref, esc.summary, chain[esc.level],
-                           esc.pages_at_level, before, zone)
-        key = f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:{person.handle}"
-        if repo.enqueue(session, key=key, target=f"person:{person.handle}",
-                        payload=reply.model_dump(mode="json"), now=now):
-            _event(session, esc, now, "paged", person=person,
-                   detail={"role": chain[esc.level], "repeat": esc.pages_at_level})
-    esc.pages_at_level += 1
-    esc.next_fire_at = now + timedelta(minutes=policy["ack_timeout_minutes"])
-    session.add(esc)
+    fire_many(session, [esc], now)
+
+
+def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
+    """Page each one's current level (or the next once its repeats are used up); set timers.
+
+    Built for a sweep of hundreds: who holds each role is looked up once per team, the page
+    history in one query, and the pages and events are inserted in bulk.
+    """
+    holders: dict[tuple[int, str], list[Person]] = {}
+
+    def people(team: Team, role: str) -> list[Person]:
+        if (team.id, role) not in holders:
+            holders[team.id, role] = recipients(session, team, role, now)
+        return holders[team.id, role]
+
+    history = store.paged_before(session, escalation_ids=[e.id for e in escs])
+    pages, events = [], []
+    for esc in escs:
+        policy, team = esc.policy, session.get(Team, esc.team_id)
+        chain, last = policy["chain"], len(policy["chain"]) - 1
+        if esc.pages_at_level > policy["repeats"] and esc.level < last:
+            esc.level, esc.pages_at_level = esc.level + 1, 0
+        while not people(team, chain[esc.level]) and esc.level < last:  # nobody: go up at once
+            _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
+            esc.level, esc.pages_at_level = esc.level + 1, 0
+        role = chain[esc.level]
+        if not people(team, role):
+            _nobody(session, esc, team, now, role, None)
+        payload = words.page(esc.id, esc.trigger, team.name, esc.ref, esc.summary, role,
+                             esc.pages_at_level, history.get(esc.id, {}), ZoneInfo(team.zone)
+                             ).model_dump(mode="json")
+        for person in people(team, role):
+            # Unique per escalation, level, page and person: the row lock held on the
+            # escalation while its counter moves means no two sweeps can build the same key.
+            pages.append(repo.outbox_row(key=f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:"
+                                             f"{person.handle}", target=f"person:{person.handle}",
+                                         payload=payload, now=now))
+            events.append({"escalation_id": esc.id, "at": now, "kind": "paged", "level": esc.level,
+                           "person_id": person.id,
+                           "detail": {"role": role, "repeat": esc.pages_at_level}})
+        esc.pages_at_level += 1
+        esc.next_fire_at = now + timedelta(minutes=policy["ack_timeout_minutes"])
+        session.add(esc)
+    repo.enqueue_many(session, pages)
+    bulk_insert(session, EscalationEvent.__table__, events)
 
 
 def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
@@ -119,8 +138,7 @@ def sweep(engine: Engine, now: datetime) -> int:
     while True:
         with session_scope(engine) as session:
             due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
-            for esc in due:
-                fire(session, esc, now)
+            fire_many(session, due, now)
             fired += len(due)
         if len(due) < SWEEP_BATCH:
             return fired

@@ -63,3 +63,23 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert many rows at once: COPY on PostgreSQL (several times faster than even a
+    multi-row INSERT for a sweep's hundreds of pages), executemany elsewhere."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    from psycopg.types.json import Json
+
+    columns = list(rows[0])
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    names = ", ".join(f'"{c}"' for c in columns)
+    with conn.connection.driver_connection.cursor() as cur:
+        with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([Json(row[c]) if c in json_cols else row[c] for c in columns])

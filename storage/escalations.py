@@ -65,6 +65,21 @@ def pages(session: Session, *, escalation_id: int) -> list[tuple[EscalationEvent
         .order_by(col(EscalationEvent.id))))
 
 
+def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, dict[str, list[datetime]]]:
+    """For each escalation: who was paged, and when (in one query for a whole sweep)."""
+    out: dict[int, dict[str, list[datetime]]] = {}
+    if not escalation_ids:
+        return out
+    rows = session.exec(
+        select(EscalationEvent.escalation_id, Person.name, EscalationEvent.at)
+        .join(Person, col(Person.id) == col(EscalationEvent.person_id))
+        .where(col(EscalationEvent.escalation_id).in_(escalation_ids),
+               EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
+    for esc_id, name, at in rows:
+        out.setdefault(esc_id, {}).setdefault(name, []).append(at)
+    return out
+
+
 def overdue_time_critical(session: Session, *, team: Team, now: datetime,
                           grace: timedelta) -> list[tuple[Contact, Client]]:
     """Time-critical high-risk contacts still open `grace` after their window, not yet escalated.

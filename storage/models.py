@@ -65,7 +65,9 @@ class Client(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
-    __table_args__ = (Index("ix_contact_team_due", "team_id", "due_start"),)
+    __table_args__ = (Index("ix_contact_team_due", "team_id", "due_start"),
+                      # the sweep's look for time-critical contacts past their window
+                      Index("ix_contact_team_end", "team_id", "due_end"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     source_id: str = Field(unique=True, max_length=80)  # contact_id in the import file

@@ -8,6 +8,7 @@ from sqlalchemy import case, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import bulk_insert
 from storage.models import (AuditEvent, Client, Contact, InboundEvent, Membership, Outbox,
                             Person, ReasonCode, Reconciliation, Team)
 
@@ -203,6 +204,18 @@ def enqueue(session: Session, *, key: str, target: str, payload: dict, now: date
     except IntegrityError:  # another process queued the same key a moment ago
         return False
     return True
+
+
+def outbox_row(*, key: str, target: str, payload: dict, now: datetime) -> dict:
+    """An outbox row as plain values, for enqueue_many."""
+    return {"key": key, "target": target, "payload": payload, "status": "pending", "revision": 0,
+            "attempts": 0, "created_at": now, "next_attempt_at": now, "receipts": {}}
+
+
+def enqueue_many(session: Session, rows: list[dict]) -> None:
+    """Queue many posts in one statement. Only for keys that cannot exist yet: a duplicate fails
+    the whole transaction (use enqueue where a key may repeat)."""
+    bulk_insert(session, Outbox.__table__, rows)
 
 
 LEASE = timedelta(minutes=2)
