@@ -44,3 +44,15 @@ def test_each_problem_names_its_key(tmp_path):
 
 def test_not_toml(tmp_path):
     assert "not valid TOML" in problems(tmp_path, "[[teams]\n")[0]
+
+
+def test_a_team_overrides_the_default_escalation_policy(tmp_path):
+    config = load_config(write(tmp_path, '[escalation]\nrepeats = 3\n'
+                                         '[[teams]]\nkey = "north"\nname = "N"\n'
+                                         '[teams.escalation]\nack_timeout_minutes = 10\n'
+                                         '[[teams]]\nkey = "south"\nname = "S"\n'))
+    north, south = (config.policy(t) for t in config.teams)
+    assert (north["ack_timeout_minutes"], north["repeats"]) == (10, 3)
+    assert (south["ack_timeout_minutes"], south["repeats"]) == (15, 3)
+    assert "escalation.repeats: Input should be less than or equal to 5" in problems(
+        tmp_path, '[escalation]\nrepeats = 9\n[[teams]]\nkey = "n"\nname = "N"\n')
