@@ -20,24 +20,26 @@ CATCH_UP = timedelta(hours=2)  # after a restart, run a job whose time passed th
 SWEEP_SECONDS = 15
 
 
+def trigger(when: str, zone: str) -> CronTrigger:
+    """"07:30" daily or "mon 09:00" weekly, in the team's zone (DST-aware)."""
+    day, _, hhmm = when.rpartition(" ")
+    hour, minute = hhmm.split(":")
+    return CronTrigger(day_of_week=day or "*", hour=int(hour), minute=int(minute), timezone=zone)
+
+
 def team_triggers(engine) -> list[tuple[str, str, CronTrigger]]:
     """(job, team key, trigger) for every team job in config."""
-    out = []
-    for job, team, hhmm in jobs.schedule(engine):
-        hour, minute = hhmm.split(":")
-        out.append((job, team.key, CronTrigger(hour=int(hour), minute=int(minute),
-                                               timezone=team.zone)))
-    return out
+    return [(job, team.key, trigger(when, team.zone)) for job, team, when in jobs.schedule(engine)]
 
 
 def fires_between(triggers, start: datetime, end: datetime) -> list[tuple[datetime, str, str]]:
     """Every (time, job, team) that fires in (start, end], in order."""
     due = []
-    for job, team, trigger in triggers:
-        fire = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
+    for job, team, cron in triggers:
+        fire = cron.get_next_fire_time(None, start + timedelta(microseconds=1))
         while fire is not None and fire <= end:
             due.append((fire, job, team))
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            fire = cron.get_next_fire_time(fire, fire + timedelta(microseconds=1))
     return sorted(due)
 
 
@@ -49,8 +51,8 @@ def missed_recently(triggers, now: datetime) -> list[tuple[datetime, str, str]]:
 def start(app) -> AsyncIOScheduler:
     """Arrange every team job and the outbox sweep on the running asyncio loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    for job, team, trigger in team_triggers(app.engine):
-        scheduler.add_job(app.run_job, trigger, args=[job, team], id=f"{job}:{team}",
+    for n, (job, team, cron) in enumerate(team_triggers(app.engine)):
+        scheduler.add_job(app.run_job, cron, args=[job, team], id=f"{job}:{team}:{n}",
                           misfire_grace_time=int(CATCH_UP.total_seconds()), coalesce=True)
     # Escalation timers and pending posts live in the database; this only wakes up to sweep.
     scheduler.add_job(app.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep",

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from handlers import escalation
 from handlers.base import ROLE_RANK, Context, UserError, day_bounds
+from handlers.jobs import team_job
 from handlers.registry import command
 from messages import catalog
 from messages.privacy import mask
@@ -47,6 +48,7 @@ def due(ctx: Context, args) -> Reply:
     return due_reply(ctx.session, team, ctx.now)
 
 
+@team_job("morning", times=lambda team: [team.morning_post])
 def morning_post(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled morning list: queued once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()

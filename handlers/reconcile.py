@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
+from handlers.jobs import team_job
 from handlers.contacts import day_items
 from handlers.registry import command
 from messages import catalog
@@ -57,6 +58,7 @@ def reconcile(ctx: Context, args) -> Reply:
                           transport=ctx.transport)
 
 
+@team_job("reconcile", times=lambda team: [team.reconcile])
 def end_of_day(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled reconciliation: stored and posted once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()

@@ -52,8 +52,22 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
     return None, tokens
 
 
-def load() -> dict[str, Spec]:
-    """Import every capability module once so their commands register themselves."""
-    from handlers import contacts, escalation, general, reconcile  # noqa: F401  (import order = help order)
+FIRST = ("contacts", "reconcile", "escalation")  # help lists the daily loop first
+NOT_CAPABILITIES = {"base", "dispatch", "grammar", "jobs", "registry"}
 
+
+def load() -> dict[str, Spec]:
+    """Import every capability module in handlers/ so their commands and jobs register.
+
+    A new capability is a new module here: nothing else needs to list it.
+    """
+    import importlib
+    import pkgutil
+
+    import handlers
+
+    names = sorted(m.name for m in pkgutil.iter_modules(handlers.__path__)
+                   if m.name not in NOT_CAPABILITIES)
+    for name in [*FIRST, *(n for n in names if n not in FIRST)]:
+        importlib.import_module(f"handlers.{name}")
     return COMMANDS

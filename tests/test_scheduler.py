@@ -77,9 +77,18 @@ def test_real_scheduler_arranges_every_team_job(app):
     async def go():
         sched = scheduler.start(app)
         try:
-            return sorted(job.id for job in sched.get_jobs())
+            return sorted(job.id.rsplit(":", 1)[0] for job in sched.get_jobs())
         finally:
             sched.shutdown(wait=False)
 
     assert asyncio.run(go()) == ["morning:north", "morning:south",
                                  "reconcile:north", "reconcile:south", "sweep"]
+
+
+def test_weekly_specs_fire_on_their_day_in_the_teams_zone():
+    cron = scheduler.trigger("mon 09:00", "Europe/London")
+    fires = scheduler.fires_between([("status", "north", cron)],
+                                    datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
+    # 26 Oct is the first Monday after the clocks went back: 09:00 GMT; 2 Nov likewise.
+    assert [t for t, _, _ in fires] == [datetime(2026, 10, 26, 9, tzinfo=UTC),
+                                        datetime(2026, 11, 2, 9, tzinfo=UTC)]
