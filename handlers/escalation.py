@@ -29,23 +29,31 @@ SWEEP_BATCH = 500
 
 
 def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
+    """Who a chain level pages: "oncall", a role ("manager", "nominated"), or "person:HANDLE"."""
     if role == "oncall":
         return store.on_call(session, team_id=team.id, now=now)
+    if role.startswith("person:"):
+        person = repo.person_by_handle(session, role.removeprefix("person:"))
+        return [person] if person and person.active else []
     return store.with_role(session, team_id=team.id, role=role)
 
 
 def open_escalation(session: Session, *, team: Team, subject: str, trigger: str, ref: str,
                     summary: str, now: datetime, opened_by: str, transport: str = "scheduler",
-                    reopen: bool = False) -> tuple[Escalation | None, bool]:
+                    reopen: bool = False, chain: list[str] | None = None
+                    ) -> tuple[Escalation | None, bool]:
     """Open and page at once, unless the subject already has one. Returns (escalation, new).
 
     A subject escalates once; `reopen` (a fresh safety concern) opens again after a resolution.
+    `chain` replaces the team's chain for this one, e.g. ["person:amira", "oncall", "manager"]
+    for a medicines round's protected lead first.
     """
     existing = store.latest_for_subject(session, subject)
     if existing is not None and (existing.state != "resolved" or not reopen):
         return existing, False
     esc = Escalation(team_id=team.id, subject=subject, open_subject=subject, trigger=trigger,
-                     ref=ref, summary=summary, policy=dict(team.escalation or DEFAULT_POLICY),
+                     ref=ref, summary=summary,
+                     policy={**(team.escalation or DEFAULT_POLICY), **({"chain": chain} if chain else {})},
                      opened_at=now, opened_by=opened_by, next_fire_at=now)
     try:
         with session.begin_nested():

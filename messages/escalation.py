@@ -10,6 +10,10 @@ LEVEL_NAMES = {"oncall": "on-call lead", "manager": "registered manager",
                "nominated": "nominated individual"}
 
 
+def level_name(role: str) -> str:
+    return "named lead" if role.startswith("person:") else level_name(role)
+
+
 def label(esc_id: int) -> str:
     return f"E-{esc_id}"
 
@@ -28,7 +32,7 @@ def headline(trigger: str, team_name: str) -> str:
 def page(esc_id: int, trigger: str, team_name: str, ref: str, summary: str, level_role: str,
          repeat: int, before: dict[str, list[datetime]], zone: ZoneInfo) -> Reply:
     lines = [f"{label(esc_id)} · {ref} · {summary}",
-             f"You are paged as {LEVEL_NAMES.get(level_role, level_role)}"
+             f"You are paged as {level_name(level_role)}"
              + (f" (reminder {repeat})." if repeat else ".")]
     if before:
         lines.append("Paged before: " + "; ".join(
@@ -44,9 +48,9 @@ def page(esc_id: int, trigger: str, team_name: str, ref: str, summary: str, leve
 
 
 def nobody_at_level(esc_id: int, team_name: str, role: str, next_role: str | None) -> Reply:
-    then = (f"{label(esc_id)} went straight to the {LEVEL_NAMES.get(next_role, next_role)}."
+    then = (f"{label(esc_id)} went straight to the {level_name(next_role)}."
             if next_role else f"Nobody could be paged for {label(esc_id)}: trying again shortly.")
-    return Reply(blocks=[Block(text=f"carebot: no {LEVEL_NAMES.get(role, role)} available — "
+    return Reply(blocks=[Block(text=f"carebot: no {level_name(role)} available — "
                                     f"{team_name}\n{then}")])
 
 
@@ -103,7 +107,7 @@ def listing(rows: list[dict], zone: ZoneInfo) -> Reply:
             lines.append(f"  owned by {r['owner']} · open {r['age']}")
         else:
             holders = ", ".join(r["holders"]) or "nobody"
-            lines.append(f"  paging {LEVEL_NAMES.get(r['role'], r['role'])} ({holders}) · "
+            lines.append(f"  paging {level_name(r['role'])} ({holders}) · "
                          f"open {r['age']}")
     return Reply(ephemeral=True, blocks=[Block(kind="header", text=f"Open escalations ({len(rows)})"),
                                          Block(text="\n".join(lines))])

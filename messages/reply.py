@@ -36,6 +36,16 @@ class Block(BaseModel):
     select: Select | None = None
 
 
+class Attachment(BaseModel):
+    """A file sent with the reply (a chart PNG, an evidence pack). Kept by path: the outbox
+    stores the reply as JSON, so the file must outlive the request."""
+
+    path: str
+    filename: str
+    title: str = ""
+    mime: str = "image/png"
+
+
 class Reply(BaseModel):
     blocks: list[Block] = Field(default_factory=list)
     # Only the caller needs to see it (Slack ephemeral; elsewhere a normal reply).
@@ -43,6 +53,7 @@ class Reply(BaseModel):
     ok: bool = True
     # A redelivered platform event: already handled, nothing to show or do.
     duplicate: bool = False
+    files: list[Attachment] = Field(default_factory=list)
 
     @property
     def first_line(self) -> str:

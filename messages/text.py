@@ -22,4 +22,6 @@ def render(reply: Reply) -> str:
         if block.select:
             codes = ", ".join(o.action.rsplit(":", 1)[-1] for o in block.select.options)
             out.append(f"{block.select.placeholder}: {codes}")
+    for file in reply.files:
+        out.append(f"[file] {file.title or file.filename}: {file.path}")
     return "\n".join(out)
