@@ -11,7 +11,7 @@ LEVEL_NAMES = {"oncall": "on-call lead", "manager": "registered manager",
 
 
 def level_name(role: str) -> str:
-    return "named lead" if role.startswith("person:") else level_name(role)
+    return "named lead" if role.startswith("person:") else LEVEL_NAMES.get(role, role)
 
 
 def label(esc_id: int) -> str:
