@@ -8,13 +8,23 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _key(value: str) -> str:
+    if not _KEY.match(value):
+        raise ValueError(f"expected lower-case letters, digits, - or _, got {value!r}")
+    return value
+
+
+Key = Annotated[str, AfterValidator(_key)]  # team keys, handles, reason codes
 
 
 class ConfigError(Exception):
@@ -58,7 +68,7 @@ class TeamEscalation(_Strict):
 
 
 class TeamConfig(_Strict):
-    key: str
+    key: Key
     name: str
     timezone: str | None = None  # falls back to the file's top-level timezone
     slack_channel: str | None = None
@@ -66,13 +76,6 @@ class TeamConfig(_Strict):
     morning_post: str = "07:30"
     reconcile: str = "17:30"
     escalation: TeamEscalation | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        if not _KEY.match(v):
-            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
-        return v
 
     @field_validator("morning_post", "reconcile")
     @classmethod
@@ -88,7 +91,7 @@ class TeamConfig(_Strict):
 
 
 class PersonConfig(_Strict):
-    handle: str
+    handle: Key
     name: str
     role: Literal["staff", "supervisor", "manager", "nominated"] = "staff"
     teams: list[str] = Field(default_factory=list)
@@ -96,30 +99,16 @@ class PersonConfig(_Strict):
     telegram_user: int | None = None
     oncall: bool = False
 
-    @field_validator("handle")
-    @classmethod
-    def _handle(cls, v: str) -> str:
-        if not _KEY.match(v):
-            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
-        return v
-
 
 
 
 class ReasonCodeConfig(_Strict):
-    code: str
+    code: Key
     label: str
     side: Literal["client", "provider", "system", "other"] = "client"
     escalates: bool = False
     escalates_high_risk: bool = False  # e.g. no_reply: escalates only for high-risk clients
     needs_note: bool = False
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not _KEY.match(v):
-            raise ValueError(f"expected lower-case letters, digits, - or _, got {v!r}")
-        return v
 
 
 DEFAULT_REASON_CODES = [
