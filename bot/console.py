@@ -122,7 +122,7 @@ class Console:
             self.handle = rest.strip().lstrip("@").lower()
             self.say(f"Now acting as @{self.handle}.")
         elif word == "now":
-            self.say(self._now_line())
+            self.say(self.now_line())
         elif word in ("tick", "at"):
             now = self.clock.now()
             target = (now + parse_step(rest) if word == "tick"
@@ -130,7 +130,7 @@ class Console:
             if target < now:
                 raise UserError("The simulated clock only moves forward. Example: :tick 2h")
             await self.advance(target)
-            self.say(self._now_line())
+            self.say(self.now_line())
         else:
             self.say(META_HELP)
         return True
@@ -157,7 +157,7 @@ class Console:
         self.clock.set(target)
         await self.app.sweep()
 
-    def _now_line(self) -> str:
+    def now_line(self) -> str:
         return f"· clock: {self.clock.now().astimezone(self.zone):%a %-d %b %Y %H:%M} ({self.zone})"
 
 
@@ -167,7 +167,7 @@ async def run_console(app: App, handle: str, stdin: TextIO = sys.stdin,
     interactive = stdin.isatty()
     if interactive:
         console.say(f"carebot console as @{handle}. Type `help` for commands; {META_HELP}")
-        console.say(console._now_line())
+        console.say(console.now_line())
     await console.start()
     while True:
         if interactive:

@@ -1,7 +1,8 @@
 """The contacts-due list, and logging a contact done or missed with a reason code."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -14,10 +15,9 @@ from messages.privacy import mask
 from messages.reply import Reply
 from storage import repo
 from storage.models import Client, Contact, Team
-from zoneinfo import ZoneInfo
 
 
-def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog.Item], "object"]:
+def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog.Item], date]:
     """The team's list for its local today: due today, plus earlier contacts still open."""
     zone = ZoneInfo(team.zone)
     day = now.astimezone(zone).date()
@@ -69,7 +69,7 @@ def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
                               start=start, end=end)
     if found is None:
         raise UserError(catalog.unknown_ref(ref, ctx.today))
-    return found[0], found[1]
+    return found
 
 
 def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None) -> str:
@@ -98,7 +98,7 @@ def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None
                       payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
 
 
-def morning_key(team: Team, day) -> str:
+def morning_key(team: Team, day: date) -> str:
     return f"morning:{team.key}:{day.isoformat()}"
 
 
