@@ -66,6 +66,10 @@ class App:
         return fired
 
     async def deliver(self) -> int:
+        """Send what the outbox holds. With no transport (e.g. `carebot post` from a shell)
+        everything stays queued for `carebot run`."""
+        if not self.transports:
+            return 0
         return await deliver_due(self.engine, self.clock, self.transports)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from bot.transport import Transport
 from handlers.base import Clock
+from messages import catalog
 from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
@@ -43,9 +44,11 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
             kind, _, name = row.target.partition(":")
             target = (repo.team_by_key(session, name) if kind == "team"
                       else repo.person_by_handle(session, name))
+            home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
+                else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
-                         "payload": row.payload, "receipts": dict(row.receipts or {}),
-                         "revision": row.revision})
+                         "home": home, "payload": row.payload,
+                         "receipts": dict(row.receipts or {}), "revision": row.revision})
         return jobs
 
 
@@ -53,6 +56,12 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
     reply = Reply.model_validate(job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     team_post = job["kind"] == "team"
+    if target is not None and not team_post and job["home"] is not None and \
+            not any(t.reaches_person(target) for t in transports):
+        # No way to DM this person: say it in their home team's channel instead, first line
+        # naming nobody, and keep that in the receipts (the record of how they were told).
+        reply = catalog.dm_fallback(job["home"].name, target.name, reply)
+        target, team_post = job["home"], True
     for t in transports:
         sent = receipts.get(t.name)
         if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
@@ -72,6 +81,8 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             errors.append(f"{t.name}: {exc}")
     if target is None:
         errors.append(f"no such {job['kind']} any more")
+    elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
+        errors.append(f"no transport reaches {job['kind']} {job['key']}")
     await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors)
     return 0 if errors else 1
 

@@ -199,6 +199,14 @@ def whoami(name: str, handle: str, role: str, teams: list[str], chat_team: str) 
                       f"This chat: {chat_team}.", ephemeral=True)
 
 
+def dm_fallback(team_name: str, person_name: str, reply: Reply) -> Reply:
+    """A DM that could not be sent, posted in the person's team channel instead."""
+    return Reply(blocks=[Block(text=f"carebot: a message for a colleague — {team_name}"),
+                         Block(text=f"For {person_name} (carebot cannot message you directly; "
+                                    f"open a chat with carebot to get these privately):"),
+                         *reply.blocks], files=reply.files)
+
+
 def crashed(ref: str) -> str:
     return f"Sorry, that failed and nothing was saved. Try again; if it keeps failing quote ref {ref}."
 

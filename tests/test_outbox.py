@@ -74,3 +74,59 @@ def test_edits_coalesce_and_follow_the_latest_revision(app):
     assert len(edits) == 1 and "3 done" not in edits[0][1].plain()
     assert "14 due · 1 done · 2 missed · 11 open" in edits[0][1].plain()
     assert outbox(app.engine)[0].receipts["recorder"]["rev"] == 3
+
+
+class SlackLike:
+    """Reaches teams with a channel and people with a user id, like a real platform."""
+
+    name = "chat"
+
+    def __init__(self):
+        self.posts, self.dms = [], []
+
+    def reaches_team(self, team):
+        return team.key == "north"
+
+    def reaches_person(self, person):
+        return person.handle == "dan"
+
+    async def post_to_team(self, team, reply, *, key):
+        self.posts.append((team.key, reply))
+        return key
+
+    async def update_team_post(self, team, reply, *, key, ref):
+        return ref
+
+    async def notify(self, person, reply, *, key):
+        self.dms.append((person.handle, reply))
+        return key
+
+
+def test_a_dm_with_no_route_goes_to_the_home_channel_naming_nobody_first(app):
+    chat = SlackLike()
+    app.transports = [chat]
+    run(app, "ben", "missed C-9X2P safety")  # pages amira, who has no DM route here
+    asyncio.run(app.deliver())
+    [(team, post)] = chat.posts
+    lines = post.plain().splitlines()
+    assert team == "north" and lines[0] == "carebot: a message for a colleague — North Community Team"
+    assert lines[1].startswith("For Amira Khan (carebot cannot message you directly")
+    assert "E-1 · C-9X2P · missed: Safety concern" in post.plain()
+    [row] = [r for r in outbox(app.engine) if r.key.startswith("esc:")]
+    assert row.status == "sent" and "chat" in row.receipts
+
+
+def test_a_post_nobody_can_deliver_stays_queued(app):
+    chat = SlackLike()
+    app.transports = [chat]
+    asyncio.run(app.run_job("morning", "south"))  # no channel for South on this platform
+    [row] = outbox(app.engine)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.last_error == "no transport reaches team morning:south:2026-11-24"
+
+
+def test_without_transports_posts_wait_for_carebot_run(app):
+    app.transports = []
+    asyncio.run(app.run_job("morning", "north"))
+    [row] = outbox(app.engine)
+    assert (row.status, row.attempts) == ("pending", 0)
