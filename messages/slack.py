@@ -1,0 +1,100 @@
+"""Reply → Slack Block Kit + mrkdwn, as plain dicts (no Slack library here).
+
+Slack's limits: 50 blocks a message, 3,000 characters a section, 75 a button label, 100
+options a select. A contact line with controls becomes one section with an overflow menu
+(Done / Missed…), so most lists fit; a longer list collapses its lines into a few text
+sections and offers its controls as "Mark done…" / "Missed…" selects of the open refs.
+"""
+from __future__ import annotations
+
+from messages.reply import Block, Reply
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_LABEL = 75
+MAX_OPTIONS = 100
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters; everything we show is data, never markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain(text: str, limit: int = MAX_LABEL) -> dict:
+    return {"type": "plain_text", "text": text[:limit] or " ", "emoji": True}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:MAX_SECTION] or " "}}
+
+
+def _option(label: str, value: str) -> dict:
+    return {"text": _plain(label), "value": value}
+
+
+def _controls(block: Block, n: int) -> list[dict]:
+    elements = [{"type": "button", "text": _plain(b.label), "value": b.action,
+                 "action_id": f"carebot:{n}:{i}", **({"style": b.style} if b.style else {})}
+                for i, b in enumerate(block.buttons)]
+    if block.select:
+        elements.append({"type": "static_select", "action_id": f"carebot:{n}:select",
+                         "placeholder": _plain(block.select.placeholder),
+                         "options": [_option(o.label, o.action)
+                                     for o in block.select.options[:MAX_OPTIONS]]})
+    return [{"type": "actions", "elements": elements}] if elements else []
+
+
+def _block(block: Block, n: int) -> list[dict]:
+    if block.kind == "header":
+        return [{"type": "header", "text": _plain(block.text, 150)}]
+    if block.kind == "context":
+        return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(block.text)}]}]
+    out = [_section(block.text)] if block.text else []
+    if block.fields:
+        out.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"[:2000]}
+            for k, v in block.fields[:10]]})
+    if block.text and block.buttons and not block.select and len(block.buttons) <= 5:
+        # One block for a line and its controls: an overflow menu on the section.
+        out[0]["accessory"] = {"type": "overflow", "action_id": f"carebot:{n}:menu",
+                               "options": [_option(b.label, b.action) for b in block.buttons]}
+        return out
+    return out + _controls(block, n)
+
+
+def _compact(reply: Reply) -> list[dict]:
+    """For long lists: text in as few sections as fit, controls as selects of the open refs."""
+    blocks, text = [], ""
+    for block in reply.blocks:
+        if block.kind == "header":
+            blocks.append(_block(block, 0)[0])
+            continue
+        line = block.text
+        if len(text) + len(line) + 1 > MAX_SECTION - 200:
+            blocks.append(_section(text))
+            text = ""
+        text = f"{text}\n{line}" if text else line
+    if text:
+        blocks.append(_section(text))
+    menus: dict[str, list[dict]] = {}
+    for block in reply.blocks:
+        for button in block.buttons:
+            menus.setdefault(button.label, []).append(_option(block.text.split(" · ")[0]
+                                                              .lstrip("⚠ "), button.action))
+    elements = []
+    for label, options in menus.items():
+        for start in range(0, len(options), MAX_OPTIONS):
+            elements.append({"type": "static_select", "action_id": f"carebot:compact:{label}:{start}",
+                             "placeholder": _plain(f"{label.rstrip('…')} — pick a ref"),
+                             "options": options[start:start + MAX_OPTIONS]})
+    if elements:
+        blocks.append({"type": "actions", "elements": elements[:25]})
+    return blocks[:MAX_BLOCKS]
+
+
+def render(reply: Reply) -> dict:
+    """`{"text": …, "blocks": […]}` for chat.postMessage / chat.update / an ack body."""
+    blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n)]
+    if len(blocks) > MAX_BLOCKS:
+        blocks = _compact(reply)
+    return {"text": escape(reply.first_line)[:MAX_SECTION], "blocks": blocks}

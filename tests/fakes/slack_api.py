@@ -1,0 +1,64 @@
+"""A fake Slack Web API on 127.0.0.1 that records every call and can fail on purpose."""
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+class FakeSlack:
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.failures: dict[str, list[tuple[int, dict]]] = {}  # method -> [(status, headers)]
+        self.lock = threading.Lock()
+        self.ts = 1000
+        self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["POST"]),
+                                     Route("/respond/{token}", self.respond, methods=["POST"])])
+
+    def fail(self, method: str, status: int, headers: dict | None = None, times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([(status, headers or {})] * times)
+
+    def named(self, method: str) -> list[dict]:
+        with self.lock:
+            return [params for name, params in self.calls if name == method]
+
+    async def _params(self, request: Request) -> dict:
+        raw = (await request.body()).decode()
+        if "json" in request.headers.get("content-type", ""):
+            return json.loads(raw or "{}")
+        params = {**dict(request.query_params), **{k: v[0] for k, v in parse_qs(raw).items()}}
+        for key in ("blocks", "view"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def api(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        params = await self._params(request)
+        with self.lock:
+            queued = self.failures.get(method)
+            if queued:
+                status, headers = queued.pop(0)
+                self.calls.append((f"{method}!{status}", params))
+                return JSONResponse({"ok": False, "error": "ratelimited" if status == 429
+                                     else "fatal_error"}, status_code=status, headers=headers)
+            self.calls.append((method, params))
+            self.ts += 1
+            ts = f"{self.ts}.000100"
+        if method == "auth.test":
+            return JSONResponse({"ok": True, "user_id": "UBOT", "team_id": "T1", "bot_id": "B1"})
+        if method == "conversations.open":
+            return JSONResponse({"ok": True, "channel": {"id": "D" + params.get("users", "X")}})
+        if method in ("chat.postMessage", "chat.update"):
+            return JSONResponse({"ok": True, "channel": params.get("channel"), "ts": params.get("ts", ts)})
+        return JSONResponse({"ok": True})
+
+    async def respond(self, request: Request) -> JSONResponse:
+        with self.lock:
+            self.calls.append(("response_url", await self._params(request)))
+        return JSONResponse({"ok": True})

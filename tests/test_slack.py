@@ -1,0 +1,219 @@
+"""Slack end to end: really signed requests into the bot's real HTTP server, a fake Web API out."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
+from sqlmodel import Session, select
+
+from bot import slack
+from bot.server import web_app
+from bot.settings import Settings
+from storage.models import AuditEvent, Contact, Outbox, Person, Team
+from tests.conftest import count
+from tests.fakes.servers import Served, wait_for
+from tests.fakes.slack_api import FakeSlack
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+USERS = {"amira": "U0AMIRA01", "ben": "U0BEN0001", "dan": "U0DAN0001"}
+
+
+@pytest.fixture
+def slack_env(app):
+    """The demo app bound to Slack: North in C0NORTH01, three people with Slack ids."""
+    with Session(app.engine) as session:
+        north = session.exec(select(Team).where(Team.key == "north")).one()
+        north.slack_channel = "C0NORTH01"
+        session.add(north)
+        for handle, user in USERS.items():
+            person = session.exec(select(Person).where(Person.handle == handle)).one()
+            person.slack_user = user
+            session.add(person)
+        session.commit()
+    fake = FakeSlack()
+    api = Served(fake.app)
+    app.settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
+                            SLACK_API_URL=f"{api.url}/api/")
+    plugin = slack.build(app)
+    app.transports = [plugin.transport]
+    bot = Served(web_app(app, plugin.routes))
+    yield app, fake, api, bot
+    bot.stop()
+    api.stop()
+
+
+def post(bot, body: str, *, ts: int | None = None, secret: str = SECRET, headers=None):
+    ts = str(int(time.time()) if ts is None else ts)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return httpx.post(f"{bot.url}/slack/events", content=body, timeout=30, headers={
+        "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+
+
+def command(api, text: str, user: str = "U0AMIRA01", channel: str = "C0NORTH01",
+            trigger: str = "t-1") -> str:
+    return urlencode({"command": "/care", "text": text, "user_id": user, "channel_id": channel,
+                      "team_id": "T1", "trigger_id": trigger, "token": "legacy",
+                      "response_url": f"{api.url}/respond/{trigger}"})
+
+
+def interaction(api, payload: dict, user: str = "U0AMIRA01", trigger: str = "t-2") -> str:
+    payload = {"team": {"id": "T1"}, "user": {"id": user}, "trigger_id": trigger,
+               "response_url": f"{api.url}/respond/{trigger}", **payload}
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def pressed(api, value: str, *, ephemeral: bool = False, trigger: str = "t-2",
+            user: str = "U0AMIRA01") -> str:
+    return interaction(api, {"type": "block_actions", "channel": {"id": "C0NORTH01"},
+                             "container": {"type": "message", "is_ephemeral": ephemeral},
+                             "actions": [{"type": "overflow", "action_id": "carebot:4:menu",
+                                          "block_id": "b", "action_ts": "1.2",
+                                          "selected_option": {"value": value}}]},
+                       user=user, trigger=trigger)
+
+
+def contact(engine, ref: str) -> Contact:
+    with Session(engine) as session:
+        return session.exec(select(Contact).where(Contact.source_id == ref)).one()
+
+
+def test_slash_command_acks_with_the_reply_and_writes_the_row(slack_env):
+    app, fake, api, bot = slack_env
+    resp = post(bot, command(api, "missed C-7F3K hospital"))
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "C-7F3K logged missed: Hospitalisation."
+    row = contact(app.engine, "N-20261124-001")
+    assert (row.status, row.reason_code, row.logged_via) == ("missed", "hospital", "slack")
+
+
+def test_due_is_posted_in_channel_as_block_kit(slack_env):
+    app, fake, api, bot = slack_env
+    body = post(bot, command(api, "due")).json()
+    assert body["response_type"] == "in_channel"
+    assert body["blocks"][0] == {"type": "header", "text": {
+        "type": "plain_text", "text": "North Community Team: contacts due Tue 24 Nov", "emoji": True}}
+    menus = [b["accessory"] for b in body["blocks"] if "accessory" in b]
+    assert {"text": {"type": "plain_text", "text": "Done", "emoji": True},
+            "value": "done:C-2M9Q"} in [o for m in menus for o in m["options"]]
+
+
+def test_button_click_writes_the_row_and_updates_the_channel_post(slack_env):
+    app, fake, api, bot = slack_env
+    bot.call(app.run_job("morning", "north"))
+    [posted] = wait_for(lambda: fake.named("chat.postMessage"), "morning post")
+    assert posted["channel"] == "C0NORTH01" and posted["text"].startswith("North Community Team")
+    assert post(bot, pressed(api, "done:C-2M9Q")).status_code == 200
+    assert contact(app.engine, "N-20261124-002").status == "done"
+    [update] = wait_for(lambda: fake.named("chat.update"), "chat.update")
+    assert update["ts"] == posted.get("ts", update["ts"])
+    assert "C-2M9Q · home visit · 10:00–11:00 · done ✓" in json.dumps(update["blocks"], ensure_ascii=False)
+    responses = wait_for(lambda: len(fake.named("response_url")) >= 2 and fake.named("response_url"),
+                         "responses")
+    assert responses[0]["text"] == "✓ C-2M9Q done at 08:00."
+    assert responses[0]["response_type"] == "ephemeral"
+    assert responses[1]["replace_original"] is True  # the list the button sat on, refreshed
+
+    # Clicked twice: recorded once.
+    post(bot, pressed(api, "done:C-2M9Q", trigger="t-3"))
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:done") == 1
+
+
+def test_missed_button_offers_reasons_and_the_select_records(slack_env):
+    app, fake, api, bot = slack_env
+    post(bot, pressed(api, "missed:C-7F3K"))
+    picker = wait_for(lambda: fake.named("response_url"), "picker")[0]
+    select = picker["blocks"][-1]["elements"][0]
+    assert select["type"] == "static_select"
+    assert "missed:C-7F3K:hospital" in [o["value"] for o in select["options"]]
+    assert contact(app.engine, "N-20261124-001").status == "open"
+    post(bot, pressed(api, "missed:C-7F3K:hospital", ephemeral=True, trigger="t-4"))
+    assert contact(app.engine, "N-20261124-001").reason_code == "hospital"
+
+
+def test_other_asks_for_a_note_in_a_modal(slack_env):
+    app, fake, api, bot = slack_env
+    post(bot, pressed(api, "missed:C-9X2P:other", ephemeral=True))
+    [opened] = wait_for(lambda: fake.named("views.open"), "views.open")
+    view = opened["view"]
+    assert view["callback_id"] == "carebot_note" and contact(app.engine, "N-20261124-003").status == "open"
+    submission = interaction(api, {"type": "view_submission", "view": {
+        "id": "V1", "type": "modal", "callback_id": "carebot_note",
+        "private_metadata": view["private_metadata"],
+        "state": {"values": {"note": {"note": {"type": "plain_text_input",
+                                               "value": "moved to respite"}}}}}})
+    assert post(bot, submission).status_code == 200
+    row = contact(app.engine, "N-20261124-003")
+    assert (row.status, row.reason_code, row.note) == ("missed", "other", "moved to respite")
+    [told] = wait_for(lambda: fake.named("chat.postEphemeral"), "ephemeral confirmation")
+    assert told["user"] == "U0AMIRA01" and told["text"].startswith("C-9X2P logged missed")
+
+
+def test_bad_missing_or_stale_signatures_get_401_and_write_nothing(slack_env):
+    app, fake, api, bot = slack_env
+    body = command(api, "done C-2M9Q")
+    assert post(bot, body, secret="wrong-secret").status_code == 401
+    assert post(bot, body, ts=int(time.time()) - 6 * 60).status_code == 401
+    assert httpx.post(f"{bot.url}/slack/events", content=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).status_code == 401
+    assert contact(app.engine, "N-20261124-002").status == "open"
+    assert count(app.engine, AuditEvent) == 0
+
+
+def test_a_slack_retry_never_writes_twice(slack_env):
+    app, fake, api, bot = slack_env
+    body = command(api, "missed C-7F3K hospital", trigger="t-9")
+    assert post(bot, body).status_code == 200
+    retry = post(bot, body, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert retry.status_code == 200
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:missed") == 1
+
+
+def test_rate_limited_post_waits_and_is_sent_once(slack_env):
+    app, fake, api, bot = slack_env
+    fake.fail("chat.postMessage", 429, {"Retry-After": "1"})
+    bot.call(app.run_job("morning", "north"))
+    assert [name for name, _ in fake.calls if name.startswith("chat.postMessage")] == [
+        "chat.postMessage!429", "chat.postMessage"]
+    with Session(app.engine) as session:
+        assert session.exec(select(Outbox.status)).all() == ["sent"]
+
+
+def test_a_post_that_keeps_failing_stays_in_the_outbox(slack_env):
+    app, fake, api, bot = slack_env
+    fake.fail("chat.postMessage", 500, times=5)
+    bot.call(app.run_job("morning", "north"))
+    with Session(app.engine) as session:
+        row = session.exec(select(Outbox)).one()
+    assert (row.status, row.attempts) == ("pending", 1) and "slack" in row.last_error
+
+
+def test_unknown_user_and_unbound_channel_are_refused(slack_env):
+    app, fake, api, bot = slack_env
+    body = post(bot, command(api, "done C-2M9Q", user="U0STRANGER")).json()
+    assert body["response_type"] == "ephemeral"
+    assert "doesn't know you" in body["text"] and "slack_user = 'U0STRANGER'" in body["text"]
+    body = post(bot, command(api, "due", channel="C0RANDOM1")).json()
+    assert 'slack_channel = "C0RANDOM1"' in body["text"]
+    assert contact(app.engine, "N-20261124-002").status == "open"
+
+
+def test_pages_are_dms_with_acknowledge_buttons(slack_env):
+    app, fake, api, bot = slack_env
+    post(bot, command(api, "missed C-9X2P safety", user="U0BEN0001"))
+    [opened] = wait_for(lambda: fake.named("conversations.open"), "conversations.open")
+    assert opened["users"] == "U0AMIRA01"
+    dm = wait_for(lambda: [p for p in fake.named("chat.postMessage") if p["channel"] == "DU0AMIRA01"],
+                  "the page")[0]
+    assert dm["text"] == "carebot: safety concern logged — North Community Team"
+    post(bot, pressed(api, "ack:1", trigger="t-5"))
+    with Session(app.engine) as session:
+        from storage.models import Escalation
+        assert session.get(Escalation, 1).state == "acknowledged"
