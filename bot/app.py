@@ -37,7 +37,8 @@ class App:
         wait=False (the Slack ack path) returns at once and delivers in the background.
         """
         reply = await asyncio.to_thread(dispatch, self.engine, self.clock, command)
-        await (self.deliver() if wait else self.deliver_soon())
+        if reply.queued:
+            await (self.deliver() if wait else self.deliver_soon())
         return reply
 
     async def handle_line(self, actor: Actor, chat: Chat, text: str, *, wait: bool = True,
@@ -45,7 +46,8 @@ class App:
         """A typed line (`/care due`, `/due`, `due`): the same as handle, after the grammar."""
         reply = await asyncio.to_thread(dispatch_line, self.engine, self.clock, actor, chat, text,
                                         event_id)
-        await (self.deliver() if wait else self.deliver_soon())
+        if reply.queued:
+            await (self.deliver() if wait else self.deliver_soon())
         return reply
 
     async def deliver_soon(self) -> None:

@@ -89,8 +89,7 @@ def _note_modal(tokens: list[str], channel: str | None) -> dict:
 
 
 def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
-    bolt = AsyncApp(client=client, token=client.token, signing_secret=signing_secret,
-                    process_before_response=True)
+    bolt = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=True)
 
     @bolt.command("/care")
     async def care(ack, body):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -76,6 +77,11 @@ class Context:
     transport: str
     chat_id: str | None = None
     from_button: bool = False
+
+    @cached_property
+    def teams(self) -> list[Team]:
+        """The person's teams, home team first."""
+        return repo.teams_of(self.session, self.person)
 
     @property
     def zone(self) -> ZoneInfo:

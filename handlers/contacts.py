@@ -63,7 +63,7 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
 
 def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
     teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
-        else repo.teams_of(ctx.session, ctx.person)
+        else ctx.teams
     start, end = day_bounds(ctx.today, ctx.zone)
     found = repo.find_contact(ctx.session, ref=ref, team_ids=[t.id for t in teams],
                               start=start, end=end)
@@ -92,10 +92,11 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
 def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None:
     """Keep today's channel list showing today's truth (edited in place where the platform can)."""
     team = session.get(Team, team_id)
-    session.flush()
-    day = now.astimezone(ZoneInfo(team.zone)).date()
-    repo.refresh_post(session, key=morning_key(team, day),
-                      payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
+    key = morning_key(team, now.astimezone(ZoneInfo(team.zone)).date())
+    if repo.outbox_exists(session, key):  # no list posted today: nothing to re-render
+        session.flush()
+        repo.refresh_post(session, key=key, now=now,
+                          payload=due_reply(session, team, now).model_dump(mode="json"))
 
 
 def morning_key(team: Team, day: date) -> str:

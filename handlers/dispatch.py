@@ -63,7 +63,9 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     ctx = Context(session=session, now=now, person=person, team=team,
                   transport=command.actor.transport, chat_id=command.chat.id,
                   from_button=command.from_button)
-    return spec.fn(ctx, args)
+    reply = spec.fn(ctx, args)
+    reply.queued = bool(session.info.get("queued"))
+    return reply
 
 
 def _team_for(session: Session, person: Person, command: Command) -> Team:

@@ -54,6 +54,8 @@ class Reply(BaseModel):
     # A redelivered platform event: already handled, nothing to show or do.
     duplicate: bool = False
     files: list[Attachment] = Field(default_factory=list)
+    # Set by the dispatcher: the command queued posts or DMs, so the outbox needs a sweep.
+    queued: bool = False
 
     @property
     def first_line(self) -> str:

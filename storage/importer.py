@@ -64,7 +64,7 @@ def _parse(row: dict, lk: _Lookups) -> dict:
     """One row to column values, or ValueError naming what is wrong."""
     problems = []
     cid = (row.get("contact_id") or "").strip()
-    ref = (row.get("client_ref") or "").strip()
+    ref = (row.get("client_ref") or "").strip().upper()  # refs match case-insensitively
     if not cid:
         problems.append("contact_id is empty")
     elif len(cid) > 80:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -136,22 +136,19 @@ def contacts_for_day(session: Session, *, team_id: int, start: datetime,
 
 def find_contact(session: Session, *, ref: str, team_ids: list[int], start: datetime,
                  end: datetime) -> tuple[Contact, Client] | None:
-    """The contact a person means by a client ref (or a contact id) today in their teams.
+    """The contact a person means by a contact id, or by a client ref today in their teams.
 
-    An open one wins over one already logged; the earliest due wins among equals.
+    One query: an exact contact id wins, then an open contact over one already logged, then
+    the earliest due. Client refs are stored upper-case, so `c-7f3k` finds C-7F3K.
     """
-    by_source = session.exec(
-        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(Contact.source_id == ref, col(Contact.team_id).in_(team_ids))).first()
-    if by_source:
-        return by_source
+    by_ref = and_(Client.ref == ref.upper(), col(Contact.due_start) < end,
+                  or_(col(Contact.due_end) >= start, Contact.status == "open"))
     query = (
         select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(func.upper(Client.ref) == ref.upper(), col(Contact.team_id).in_(team_ids),
-               col(Contact.due_start) < end,
-               or_(col(Contact.due_end) >= start, Contact.status == "open"))
-        .order_by(case((Contact.status == "open", 0), else_=1), col(Contact.due_start))
-    )
+        .where(col(Contact.team_id).in_(team_ids), or_(Contact.source_id == ref, by_ref))
+        .order_by(case((Contact.source_id == ref, 0), else_=1),
+                  case((Contact.status == "open", 0), else_=1), col(Contact.due_start))
+        .limit(1))
     return session.exec(query).first()
 
 
@@ -203,6 +200,7 @@ def enqueue(session: Session, *, key: str, target: str, payload: dict, now: date
                                next_attempt_at=now))
     except IntegrityError:  # another process queued the same key a moment ago
         return False
+    session.info["queued"] = True
     return True
 
 
@@ -215,7 +213,9 @@ def outbox_row(*, key: str, target: str, payload: dict, now: datetime) -> dict:
 def enqueue_many(session: Session, rows: list[dict]) -> None:
     """Queue many posts in one statement. Only for keys that cannot exist yet: a duplicate fails
     the whole transaction (use enqueue where a key may repeat)."""
-    bulk_insert(session, Outbox.__table__, rows)
+    if rows:
+        bulk_insert(session, Outbox.__table__, rows)
+        session.info["queued"] = True
 
 
 LEASE = timedelta(minutes=2)
@@ -261,6 +261,7 @@ def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) ->
     # A row leased by a sweeper right now keeps its lease: the sweeper re-queues it when done.
     row.next_attempt_at = max(row.next_attempt_at, now)
     session.add(row)
+    session.info["queued"] = True
     return True
 
 

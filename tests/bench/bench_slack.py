@@ -1,0 +1,127 @@
+"""Slack ack latency: signed `/care missed …` → HTTP 200, carebot versus a bare Bolt app.
+
+Both run in this process on uvicorn (127.0.0.1) with the same Bolt settings
+(process_before_response) and the same fake Web API; the bare app's handler only acks.
+carebot's handler resolves the person and channel, writes the outcome and its audit row
+(SQLite), and renders the reply into the ack. Prints p50/p99 of each and the ratio.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from sqlmodel import Session, select
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bot import slack
+from bot.app import App
+from bot.config import load_config
+from bot.demo import CONFIG, demo_rows
+from bot.server import web_app
+from bot.settings import Settings
+from handlers.base import SimClock
+from storage import repo
+from storage.db import make_engine, session_scope
+from storage.importer import import_contacts
+from storage.models import Person, Team
+from tests.conftest import write_csv
+from tests.fakes.servers import Served
+from tests.fakes.slack_api import FakeSlack
+
+N = 1000
+SECRET = "bench-secret"
+REASONS = ["hospital", "unavailable", "refused", "staffing"]
+
+
+def carebot_app(tmp: Path, api_url: str) -> Served:
+    config_path = tmp / "carebot.toml"
+    config_path.write_text(CONFIG)
+    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+    config = load_config(config_path)
+    with session_scope(engine) as session:
+        repo.sync_config(session, config)
+    import_contacts(engine, write_csv(tmp / "c.csv", demo_rows(datetime(2026, 11, 24).date())))
+    with Session(engine) as session:
+        team = session.exec(select(Team).where(Team.key == "north")).one()
+        team.slack_channel = "C0NORTH01"
+        person = session.exec(select(Person).where(Person.handle == "amira")).one()
+        person.slack_user = "U0AMIRA01"
+        session.add_all([team, person])
+        session.commit()
+    settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
+                        SLACK_API_URL=api_url)
+    app = App(settings=settings, config=config, engine=engine,
+              clock=SimClock(datetime(2026, 11, 24, 8, tzinfo=UTC)))
+    plugin = slack.build(app)
+    app.transports = [plugin.transport]
+    return Served(web_app(app, plugin.routes))
+
+
+def bare_app(api_url: str) -> Served:
+    bolt = AsyncApp(signing_secret=SECRET, process_before_response=True,
+                    client=slack.web_client("xoxb-bench", api_url))
+
+    @bolt.command("/care")
+    async def care(ack):
+        await ack()
+
+    handler = AsyncSlackRequestHandler(bolt)
+    return Served(Starlette(routes=[Route("/slack/events", handler.handle, methods=["POST"])]))
+
+
+def measure(server: Served) -> list[float]:
+    verifier = SignatureVerifier(SECRET)
+    times = []
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for i in range(N + 20):
+            body = urlencode({"command": "/care", "text": f"missed C-7F3K {REASONS[i % 4]}",
+                              "user_id": "U0AMIRA01", "channel_id": "C0NORTH01",
+                              "trigger_id": f"bench-{i}", "team_id": "T1",
+                              "response_url": "http://127.0.0.1:9/unused"})
+            ts = str(int(time.time()))
+            headers = {"X-Slack-Request-Timestamp": ts,
+                       "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+                       "Content-Type": "application/x-www-form-urlencoded"}
+            t0 = time.perf_counter()
+            resp = client.post("/slack/events", content=body, headers=headers)
+            elapsed = time.perf_counter() - t0
+            assert resp.status_code == 200, resp.text
+            if i >= 20:  # warm-up excluded
+                times.append(elapsed * 1000)
+    return times
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1]
+
+
+def main() -> None:
+    fake = FakeSlack()
+    api = Served(fake.app)
+    with tempfile.TemporaryDirectory() as d:
+        ours = carebot_app(Path(d), f"{api.url}/api/")
+        bare = bare_app(f"{api.url}/api/")
+        try:
+            bare_t, ours_t = measure(bare), measure(ours)
+        finally:
+            ours.stop()
+            bare.stop()
+            api.stop()
+    b50, b99, o50, o99 = pct(bare_t, 50), pct(bare_t, 99), pct(ours_t, 50), pct(ours_t, 99)
+    print(f"{N} signed /care requests each (SQLite, sequential, keep-alive)")
+    print(f"bare bolt (ack only):     p50 {b50:6.2f} ms   p99 {b99:6.2f} ms")
+    print(f"carebot /care missed …:   p50 {o50:6.2f} ms   p99 {o99:6.2f} ms")
+    print(f"ratio carebot/bare:       p50 {o50 / b50:5.2f}      p99 {o99 / b99:5.2f}   (goal p50 ≤ 1.5)")
+
+
+if __name__ == "__main__":
+    main()
