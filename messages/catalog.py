@@ -216,7 +216,8 @@ def unknown_user(actor, chat) -> str:
     if actor.transport == "console":
         return text + f" No person with handle {actor.user_id!r} in the config. Example: --as amira"
     field = {"slack": "slack_user", "telegram": "telegram_user"}.get(actor.transport, "handle")
-    return text + f" Ask your manager to add {field} = {actor.user_id!r} to your entry in carebot.toml."
+    value = actor.user_id if actor.transport == "telegram" else f'"{actor.user_id}"'
+    return text + f" Ask your manager to add {field} = {value} to your entry in carebot.toml."
 
 
 def unbound_chat(chat) -> str:

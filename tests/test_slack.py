@@ -199,7 +199,7 @@ def test_unknown_user_and_unbound_channel_are_refused(slack_env):
     app, fake, api, bot = slack_env
     body = post(bot, command(api, "done C-2M9Q", user="U0STRANGER")).json()
     assert body["response_type"] == "ephemeral"
-    assert "doesn't know you" in body["text"] and "slack_user = 'U0STRANGER'" in body["text"]
+    assert "doesn't know you" in body["text"] and 'slack_user = "U0STRANGER"' in body["text"]
     body = post(bot, command(api, "due", channel="C0RANDOM1")).json()
     assert 'slack_channel = "C0RANDOM1"' in body["text"]
     assert contact(app.engine, "N-20261124-002").status == "open"

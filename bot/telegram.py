@@ -1,0 +1,220 @@
+"""The Telegram transport (python-telegram-bot 22): typed /commands and inline buttons in;
+HTML messages with inline keyboards out. Only translation lives here.
+
+The PTB Application runs on the shared asyncio loop: long polling by default, or the webhook
+route on the shared web server when TELEGRAM_WEBHOOK_URL is set.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler,
+                          ContextTypes, MessageHandler, filters)
+
+from bot.app import App
+from bot.transport import Plugin
+from handlers.base import Actor, Chat, Command
+from handlers.grammar import split_action
+from handlers.registry import load
+from messages import catalog
+from messages import telegram as render
+from messages.reply import Reply
+from storage import repo
+from storage.db import session_scope
+from storage.models import Person, Team
+
+log = logging.getLogger(__name__)
+OUTCOMES = ("done", "missed")
+
+
+def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
+    if not message.keyboard:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"])
+                                  for b in row] for row in message.keyboard])
+
+
+class TelegramTransport:
+    name = "telegram"
+
+    def __init__(self, application: Application, app: App):
+        self.application, self.app = application, app
+
+    @property
+    def bot(self):
+        return self.application.bot
+
+    def reaches_team(self, team: Team) -> bool:
+        return team.telegram_chat is not None
+
+    def reaches_person(self, person: Person) -> bool:
+        return person.telegram_user is not None
+
+    async def send(self, chat_id: int, reply: Reply) -> list[int]:
+        ids = []
+        for message in render.render(reply):
+            sent = await self.bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
+                                               reply_markup=_markup(message))
+            ids.append(sent.message_id)
+        return ids
+
+    async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
+        return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}
+
+    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
+        ids = list(ref["messages"])
+        for n, message in enumerate(render.render(reply)):
+            if n < len(ids):
+                await self.edit(ref["chat"], ids[n], message)
+            else:
+                sent = await self.bot.send_message(ref["chat"], message.text,
+                                                   parse_mode=ParseMode.HTML,
+                                                   reply_markup=_markup(message))
+                ids.append(sent.message_id)
+        return {"chat": ref["chat"], "messages": ids}
+
+    async def edit(self, chat_id: int, message_id: int, message: render.Message) -> None:
+        try:
+            await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
+                                             parse_mode=ParseMode.HTML, reply_markup=_markup(message))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def notify(self, person: Person, reply: Reply, *, key: str) -> dict:
+        try:
+            return {"chat": person.telegram_user,
+                    "messages": await self.send(person.telegram_user, reply)}
+        except Forbidden:
+            # They never opened a chat with the bot: say it in their team's group instead.
+            team = self.app_home_team(person)
+            if team is None or team.telegram_chat is None:
+                raise
+            ids = await self.send(team.telegram_chat, catalog.dm_fallback(team.name, person.name, reply))
+            with session_scope(self.app.engine) as session:
+                repo.add_audit(session, at=self.app.clock.now(), actor="scheduler",
+                               transport="telegram", action="notify:fallback",
+                               subject=person.handle, detail={"key": key, "team": team.key})
+            return {"chat": team.telegram_chat, "messages": ids, "fallback": True}
+
+    def app_home_team(self, person: Person) -> Team | None:
+        with session_scope(self.app.engine) as session:
+            teams = repo.teams_of(session, repo.person_by_handle(session, person.handle))
+            return teams[0] if teams else None
+
+
+def _who(update: Update) -> tuple[Actor, Chat]:
+    chat = update.effective_chat
+    return (Actor("telegram", str(update.effective_user.id)),
+            Chat("telegram", str(chat.id), private=chat.type == "private"))
+
+
+def handlers(app: App, transport: TelegramTransport) -> list:
+    async def typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = update.effective_message.text or ""
+        if text.split("@")[0].split()[0].lower() == "/start":
+            text = "/help"  # what a new user taps first
+        actor, chat = _who(update)
+        reply = await app.handle_line(actor, chat, text, event_id=f"telegram:{update.update_id}")
+        if not reply.duplicate:
+            await transport.send(update.effective_chat.id, reply)
+
+    async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        answer = ""
+        try:
+            tokens = split_action(query.data or "")
+            actor, chat = _who(update)
+            reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
+                                             event_id=f"telegram:{update.update_id}"))
+            if reply.duplicate:
+                return
+            answer = reply.first_line
+            await _show(app, transport, query, tokens, actor, chat, reply)
+        except Exception:
+            log.exception("telegram callback failed")
+            answer = "Sorry, that failed and nothing was saved. Try again."
+        finally:
+            await query.answer(answer[:200] or None)  # always: the phone's spinner stops
+
+    return [MessageHandler(filters.COMMAND, typed), CallbackQueryHandler(tapped)]
+
+
+async def _show(app: App, transport: TelegramTransport, query, tokens: list[str], actor: Actor,
+                chat: Chat, reply: Reply) -> None:
+    """Where a button's answer goes: pickers as a new message under the list, outcomes as an
+    edit of the message the button sat on (and of the list a picker answered)."""
+    message = query.message
+    if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
+        for part in render.render(reply):
+            await message.reply_html(part.text, reply_markup=_markup(part))
+        return
+    if not (reply.ok and tokens[0] in OUTCOMES):
+        await message.reply_html(render.render(reply)[0].text)
+        return
+    if len(tokens) >= 3:  # a reason from the picker: the picker becomes the confirmation
+        await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
+        message = message.reply_to_message
+    if message is not None:
+        fresh = render.render(await app.handle_line(actor, chat, "due"))
+        if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
+            await transport.edit(message.chat_id, message.message_id, fresh[0])
+
+
+def menu() -> list[BotCommand]:
+    """The command menu, from the registry: one source for the menu and for help."""
+    seen: dict[str, str] = {}
+    for spec in load().values():
+        seen.setdefault(spec.verb.split()[0], spec.summary)
+    return [BotCommand(verb, summary[:256]) for verb, summary in seen.items()]
+
+
+def build(app: App, *, rate_limited: bool = True) -> Plugin:
+    settings = app.settings
+    builder = (ApplicationBuilder().token(settings.telegram_bot_token)
+               .base_url(settings.telegram_api_url)
+               .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot")))
+    if rate_limited:  # 429 retry_after honoured; per-group pacing within Telegram's limits
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    webhook = settings.telegram_webhook_url
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+    transport = TelegramTransport(application, app)
+    application.add_handlers(handlers(app, transport))
+
+    async def start() -> None:
+        await application.initialize()
+        await application.bot.set_my_commands(menu())
+        await application.start()
+        if webhook:
+            await application.bot.set_webhook(webhook, secret_token=settings.telegram_webhook_secret,
+                                              allowed_updates=["message", "callback_query"])
+        else:
+            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
+
+    async def stop() -> None:
+        if application.updater and application.updater.running:
+            await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+
+    async def receive(request: Request) -> Response:
+        secret = settings.telegram_webhook_secret or ""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not secret or not hmac.compare_digest(given, secret):
+            return Response(status_code=403)
+        update = Update.de_json(await request.json(), application.bot)
+        await application.process_update(update)
+        return Response(status_code=200)
+
+    routes = [Route("/telegram/webhook", receive, methods=["POST"])] if webhook else []
+    return Plugin(transport=transport, routes=routes, start=start, stop=stop)

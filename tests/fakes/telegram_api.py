@@ -1,0 +1,91 @@
+"""A fake Telegram Bot API on 127.0.0.1: records every call, serves queued updates to
+getUpdates, and can answer 429 (retry_after) or 403 (bot blocked) on purpose."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT = {"id": 4242, "is_bot": True, "first_name": "carebot", "username": "carebot_bot"}
+
+
+class FakeTelegram:
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.failures: dict[str, list[dict]] = {}
+        self.updates: list[dict] = []
+        self.forbidden: set[int] = set()  # chats that never opened a chat with the bot
+        self.lock = threading.Lock()
+        self.message_id = 100
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self.api, methods=["POST", "GET"])])
+
+    def fail(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([{"retry_after": retry_after}] * times)
+
+    def named(self, method: str) -> list[dict]:
+        with self.lock:
+            return [params for name, params in self.calls if name == method]
+
+    def queue(self, update: dict) -> None:
+        with self.lock:
+            self.updates.append(update)
+
+    async def _params(self, request: Request) -> dict:
+        if "json" in request.headers.get("content-type", ""):
+            return json.loads((await request.body()) or b"{}")
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        params = {}
+        for key, value in form.items():
+            try:
+                params[key] = json.loads(value)
+            except (TypeError, ValueError):
+                params[key] = value
+        return params
+
+    def _message(self, params: dict) -> dict:
+        self.message_id += 1
+        chat = int(params.get("chat_id", 0))
+        return {"message_id": params.get("message_id", self.message_id), "date": int(time.time()),
+                "chat": {"id": chat, "type": "group" if chat < 0 else "private"},
+                "from": BOT, "text": params.get("text", "")}
+
+    async def api(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        params = await self._params(request)
+        if method == "getUpdates":
+            with self.lock:
+                self.calls.append((method, params))
+            for _ in range(20):  # a short long-poll
+                with self.lock:
+                    if self.updates:
+                        batch, self.updates = self.updates, []
+                        return JSONResponse({"ok": True, "result": batch})
+                await asyncio.sleep(0.05)
+            return JSONResponse({"ok": True, "result": []})
+        with self.lock:
+            queued = self.failures.get(method)
+            if queued:
+                failure = queued.pop(0)
+                self.calls.append((f"{method}!429", params))
+                return JSONResponse({"ok": False, "error_code": 429,
+                                     "description": f"Too Many Requests: retry after {failure['retry_after']}",
+                                     "parameters": {"retry_after": failure["retry_after"]}},
+                                    status_code=429)
+            if method == "sendMessage" and int(params.get("chat_id", 0)) in self.forbidden:
+                self.calls.append((f"{method}!403", params))
+                return JSONResponse({"ok": False, "error_code": 403,
+                                     "description": "Forbidden: bot can't initiate conversation with a user"},
+                                    status_code=403)
+            self.calls.append((method, params))
+            if method in ("sendMessage", "editMessageText"):
+                return JSONResponse({"ok": True, "result": self._message(params)})
+        if method == "getMe":
+            return JSONResponse({"ok": True, "result": BOT})
+        return JSONResponse({"ok": True, "result": True})

@@ -1,0 +1,204 @@
+"""Telegram end to end: updates into the bot's real webhook (or long polling), a fake Bot API out."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot import telegram
+from bot.server import web_app
+from bot.settings import Settings
+from storage.models import AuditEvent, Contact, Person, Team
+from tests.conftest import count
+from tests.fakes.servers import Served, wait_for
+from tests.fakes.telegram_api import FakeTelegram
+
+GROUP = -1001234567890
+USERS = {"amira": 5550001, "ben": 5550002, "dan": 5550003}
+SECRET = "s3cret-token"
+
+
+def bind(app) -> None:
+    with Session(app.engine) as session:
+        north = session.exec(select(Team).where(Team.key == "north")).one()
+        north.telegram_chat = GROUP
+        session.add(north)
+        for handle, user in USERS.items():
+            person = session.exec(select(Person).where(Person.handle == handle)).one()
+            person.telegram_user = user
+            session.add(person)
+        session.commit()
+
+
+@pytest.fixture
+def tg(app, request):
+    """The demo app bound to Telegram; webhook mode unless the test is marked polling."""
+    bind(app)
+    fake = FakeTelegram()
+    api = Served(fake.app)
+    polling = request.node.get_closest_marker("polling") is not None
+    app.settings = Settings(TELEGRAM_BOT_TOKEN="123:abc", TELEGRAM_API_URL=f"{api.url}/bot",
+                            TELEGRAM_WEBHOOK_URL=None if polling else "https://carebot.example.org/telegram/webhook",
+                            TELEGRAM_WEBHOOK_SECRET=SECRET)
+    plugin = telegram.build(app)
+    app.transports = [plugin.transport]
+    bot = Served(web_app(app, plugin.routes))
+    bot.call(plugin.start())
+    yield app, fake, bot
+    bot.call(plugin.stop())
+    bot.stop()
+    api.stop()
+
+
+_ids = iter(range(1, 10_000))
+
+
+def user(handle: str) -> dict:
+    return {"id": USERS.get(handle, 9999999), "is_bot": False, "first_name": handle.title()}
+
+
+def chat(chat_id: int = GROUP) -> dict:
+    return {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private", "title": "North"}
+
+
+def typed(text: str, handle: str = "amira", chat_id: int = GROUP) -> dict:
+    command = text.split()[0]
+    return {"update_id": next(_ids), "message": {
+        "message_id": next(_ids), "date": int(time.time()), "chat": chat(chat_id),
+        "from": user(handle), "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}]}}
+
+
+def tapped(data: str, handle: str = "amira", reply_to: int | None = None) -> dict:
+    message = {"message_id": 500, "date": int(time.time()), "chat": chat(), "text": "list",
+               "from": {"id": 4242, "is_bot": True, "first_name": "carebot"}}
+    if reply_to:
+        message["reply_to_message"] = {**message, "message_id": reply_to}
+        message["message_id"] = 501
+    return {"update_id": next(_ids), "callback_query": {
+        "id": f"cb{next(_ids)}", "from": user(handle), "chat_instance": "ci", "data": data,
+        "message": message}}
+
+
+def deliver(bot, update: dict, secret: str | None = SECRET) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return httpx.post(f"{bot.url}/telegram/webhook", json=update, headers=headers,
+                      timeout=30).status_code
+
+
+def contact(engine, source_id: str) -> Contact:
+    with Session(engine) as session:
+        return session.exec(select(Contact).where(Contact.source_id == source_id)).one()
+
+
+def test_start_up_sets_the_command_menu_from_the_registry(tg):
+    app, fake, bot = tg
+    [menu] = fake.named("setMyCommands")
+    verbs = [c["command"] for c in menu["commands"]]
+    assert {"due", "done", "missed", "reconcile", "help", "whoami", "ack", "resolve"} <= set(verbs)
+    assert fake.named("setWebhook")[0]["secret_token"] == SECRET
+
+
+def test_due_in_a_group_sends_the_list_with_inline_buttons(tg):
+    app, fake, bot = tg
+    assert deliver(bot, typed("/due")) == 200
+    [sent] = fake.named("sendMessage")
+    assert sent["chat_id"] == GROUP and sent["parse_mode"] == "HTML"
+    assert sent["text"].startswith("<b>North Community Team: contacts due Tue 24 Nov</b>")
+    buttons = [b for row in sent["reply_markup"]["inline_keyboard"] for b in row]
+    assert {"text": "✓ C-2M9Q", "callback_data": "done:C-2M9Q"} in buttons
+    assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+
+
+def test_two_taps_missed_then_a_reason(tg):
+    app, fake, bot = tg
+    deliver(bot, tapped("missed:C-7F3K"))
+    picker = wait_for(lambda: fake.named("sendMessage"), "the reason keyboard")[0]
+    reasons = [b["callback_data"] for row in picker["reply_markup"]["inline_keyboard"] for b in row]
+    assert "missed:C-7F3K:hospital" in reasons and len(reasons) == 9
+    assert len(fake.named("answerCallbackQuery")) == 1
+    assert contact(app.engine, "N-20261124-001").status == "open"
+
+    deliver(bot, tapped("missed:C-7F3K:hospital", reply_to=500))
+    row = contact(app.engine, "N-20261124-001")
+    assert (row.status, row.reason_code, row.logged_via) == ("missed", "hospital", "telegram")
+    edits = fake.named("editMessageText")
+    assert [e["message_id"] for e in edits] == [501, 500]  # the picker, then the list
+    assert edits[0]["text"] == "C-7F3K logged missed: Hospitalisation."
+    assert "C-7F3K · discharge · 09:00–12:00 · missed: hospital" in edits[1]["text"]
+    assert fake.named("answerCallbackQuery")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
+
+
+def test_done_button_edits_the_list_in_place(tg):
+    app, fake, bot = tg
+    deliver(bot, tapped("done:C-2M9Q", handle="ben"))
+    assert contact(app.engine, "N-20261124-002").status == "done"
+    [edit] = fake.named("editMessageText")
+    assert edit["message_id"] == 500 and "C-2M9Q · home visit · 10:00–11:00 · done ✓" in edit["text"]
+
+
+def test_typed_commands_with_the_bot_name_in_groups(tg):
+    app, fake, bot = tg
+    deliver(bot, typed("/missed@carebot_bot C-7F3K hospital"))
+    assert contact(app.engine, "N-20261124-001").reason_code == "hospital"
+    assert fake.named("sendMessage")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
+
+
+def test_webhook_secret_is_checked(tg):
+    app, fake, bot = tg
+    assert deliver(bot, typed("/done C-2M9Q"), secret="wrong") == 403
+    assert deliver(bot, typed("/done C-2M9Q"), secret=None) == 403
+    assert contact(app.engine, "N-20261124-002").status == "open"
+    assert fake.named("sendMessage") == [] and count(app.engine, AuditEvent) == 0
+    assert deliver(bot, typed("/done C-2M9Q")) == 200
+    assert contact(app.engine, "N-20261124-002").status == "done"
+
+
+def test_a_redelivered_update_is_processed_once(tg):
+    app, fake, bot = tg
+    update = typed("/missed C-7F3K hospital")
+    deliver(bot, update)
+    deliver(bot, update)
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:missed") == 1
+    assert len(fake.named("sendMessage")) == 1
+
+
+def test_429_is_waited_out_and_sent_once(tg):
+    app, fake, bot = tg
+    fake.fail("sendMessage", retry_after=1)
+    deliver(bot, typed("/whoami"))
+    assert [name for name, _ in fake.calls if name.startswith("sendMessage")] == [
+        "sendMessage!429", "sendMessage"]
+
+
+def test_unknown_user_and_unbound_group_are_refused(tg):
+    app, fake, bot = tg
+    deliver(bot, typed("/done C-2M9Q", handle="stranger", chat_id=7777777))
+    text = fake.named("sendMessage")[-1]["text"]
+    assert "doesn't know you" in text and "telegram_user = 9999999" in text
+    deliver(bot, typed("/due", chat_id=-100999))
+    assert "telegram_chat = -100999" in fake.named("sendMessage")[-1]["text"]
+    deliver(bot, tapped("done:C-2M9Q", handle="stranger"))
+    assert "doesn't know you" in fake.named("answerCallbackQuery")[-1]["text"]
+    assert contact(app.engine, "N-20261124-002").status == "open"
+    assert count(app.engine, AuditEvent) == 0
+
+
+def test_a_dm_to_someone_who_never_opened_the_bot_falls_back_to_the_group(tg):
+    app, fake, bot = tg
+    fake.forbidden.add(USERS["amira"])
+    deliver(bot, typed("/missed C-9X2P safety", handle="ben"))
+    group = wait_for(lambda: [m for m in fake.named("sendMessage") if m["chat_id"] == GROUP
+                              and "message for a colleague" in m["text"]], "the fallback")[0]
+    assert group["text"].splitlines()[0] == "carebot: a message for a colleague — North Community Team"
+    assert count(app.engine, AuditEvent, AuditEvent.action == "notify:fallback") == 1
+
+
+@pytest.mark.polling
+def test_long_polling_picks_up_updates(tg):
+    app, fake, bot = tg
+    fake.queue(typed("/done C-2M9Q", handle="ben"))
+    wait_for(lambda: contact(app.engine, "N-20261124-002").status == "done", "the polled update")
+    assert fake.named("getUpdates")
