@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("--as", dest="handle", required=True, help="a person's handle, e.g. amira")
     con.add_argument("--at", help="start the simulated clock here, e.g. '2026-11-24 08:00' or 08:00")
     imp = sub.add_parser("import", help="import a CSV file")
-    imp.add_argument("what", choices=["contacts", "rota"])
+    imp.add_argument("what", choices=["contacts", "rota", "meds"])
     imp.add_argument("file")
     post = sub.add_parser("post", help="run a team's scheduled post now")
     post.add_argument("what", choices=["morning", "reconcile"])
@@ -81,13 +81,15 @@ def _console(args) -> int:
 def _import(args) -> int:
     from bot.app import build_app
     from storage.importer import ImportRejected, import_contacts, import_rota
+    from storage.medicines import import_meds
 
     app = build_app()
     if not Path(args.file).is_file():
         print(f"carebot: {args.file}: file not found", file=sys.stderr)
         return EXIT_USAGE
     try:
-        result = {"contacts": import_contacts, "rota": import_rota}[args.what](app.engine, args.file)
+        result = {"contacts": import_contacts, "rota": import_rota,
+                  "meds": import_meds}[args.what](app.engine, args.file)
     except ImportRejected as exc:
         print(f"carebot: {args.file} rejected, nothing imported: {exc.total_bad} bad row(s)",
               file=sys.stderr)

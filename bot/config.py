@@ -67,6 +67,21 @@ class TeamEscalation(_Strict):
     time_critical_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
 
 
+class MedsRound(_Strict):
+    """A medicines round and its protected medicines lead (a person's handle)."""
+
+    name: Key
+    time: str
+    lead: Key
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"expected HH:MM (24-hour), got {v!r}")
+        return v
+
+
 class TeamConfig(_Strict):
     key: Key
     name: str
@@ -76,6 +91,17 @@ class TeamConfig(_Strict):
     morning_post: str = "07:30"
     reconcile: str = "17:30"
     escalation: TeamEscalation | None = None
+    # Protected medicines (handlers/medicines.py): rounds with named leads, alerts, targets.
+    meds_rounds: list[MedsRound] = Field(default_factory=list)
+    meds_alert_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    meds_check_days: int = Field(default=14, ge=0, le=366)
+    meds_baseline: float | None = Field(default=None, ge=0)  # late entries per week
+    meds_target_pct: int = Field(default=-80, ge=-100, le=0)
+    meds_target_weeks: int = Field(default=8, ge=1, le=52)
+
+    def medicines(self) -> dict:
+        return self.model_dump(include={"meds_alert_minutes", "meds_check_days", "meds_baseline",
+                                        "meds_target_pct", "meds_target_weeks", "meds_rounds"})
 
     @field_validator("morning_post", "reconcile")
     @classmethod
@@ -147,6 +173,12 @@ class Config(_Strict):
         _unique(problems, "people", [p.telegram_user for p in self.people if p.telegram_user],
                 "telegram_user")
         keys = {t.key for t in self.teams}
+        handles = {p.handle for p in self.people}
+        for i, team in enumerate(self.teams):
+            _unique(problems, f"teams[{i}].meds_rounds", [r.name for r in team.meds_rounds], "name")
+            for j, rnd in enumerate(team.meds_rounds):
+                if rnd.lead not in handles:
+                    problems.append(f"teams[{i}].meds_rounds[{j}].lead: unknown person {rnd.lead!r}")
         for i, person in enumerate(self.people):
             for team in person.teams:
                 if team not in keys:

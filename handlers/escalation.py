@@ -26,6 +26,10 @@ from storage.models import Escalation, EscalationEvent, Person, Team
 DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
                   "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30}
 SWEEP_BATCH = 500
+# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, team, now),
+# next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
+# the simulated clock stops at the next deadline. Registered by those modules on import.
+DEADLINE_CHECKS: list[tuple] = []
 
 
 def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
@@ -142,6 +146,8 @@ def sweep(engine: Engine, now: datetime) -> int:
                 open_escalation(session, team=team, subject=f"contact:{contact.source_id}",
                                 trigger="time_critical", ref=client.ref, now=now,
                                 summary="time-critical, no outcome", opened_by="scheduler")
+            for open_overdue, _ in DEADLINE_CHECKS:
+                open_overdue(session, team, now)
     fired = 0
     while True:
         with session_scope(engine) as session:
@@ -160,6 +166,7 @@ def next_due(engine: Engine, now: datetime) -> datetime | None:
             grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
                               .get("time_critical_grace_minutes", 30))
             times.append(store.next_time_critical(session, team=team, now=now, grace=grace))
+            times += [next_deadline(session, team, now) for _, next_deadline in DEADLINE_CHECKS]
     return min((t for t in times if t is not None), default=None)
 
 

@@ -26,6 +26,10 @@ def headline(trigger: str, team_name: str) -> str:
     """The lock-screen line: what kind of thing, which team; nobody identified."""
     if trigger == "reason:safety":
         return f"carebot: safety concern logged — {team_name}"
+    if trigger == "meds_time_critical":
+        return f"carebot: time-critical medicines not recorded — {team_name}"
+    if trigger == "incident_overdue":
+        return f"carebot: incident past its 7-day learning clock — {team_name}"
     return f"carebot: 1 high-risk contact unresolved — {team_name}"
 
 

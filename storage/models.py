@@ -25,6 +25,8 @@ class Team(SQLModel, table=True):
     reconcile: str = "17:30"
     # The team's escalation policy (config default merged with the team's own settings).
     escalation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Medicines rounds, leads and targets from the config (plus a baseline set by command).
+    medicines: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class Person(SQLModel, table=True):
@@ -199,3 +201,92 @@ class EscalationEvent(SQLModel, table=True):
     person_id: Optional[int] = Field(default=None, foreign_key="person.id")
     level: int = 0
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+# ---- medicines, learning, incidents
+
+
+class MedsDuty(SQLModel, table=True):
+    """A protected medicines duty: a client ref and a due time. Never a drug name."""
+
+    __table_args__ = (Index("ix_medsduty_team_due", "team_id", "due_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    duty_id: str = Field(unique=True, max_length=80)  # duty_id in the import file
+    team_id: int = Field(foreign_key="team.id")
+    round: str = Field(max_length=40)
+    client_ref: str = Field(max_length=40)
+    due_at: datetime
+    window_minutes: int = 30
+    time_critical: bool = False
+    status: str = "open"  # open | given | late | missed
+    recorded_at: Optional[datetime] = None
+    recorded_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+
+
+class MedsException(SQLModel, table=True):
+    """A late or missed administration with the three things the audit template asks for."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    duty_id: int = Field(foreign_key="medsduty.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    kind: str  # late | missed
+    reason: str
+    action: str
+    informed: str
+    at: datetime = Field(index=True)
+    by_id: int = Field(foreign_key="person.id")
+
+
+class MedsCheck(SQLModel, table=True):
+    """The protected lead's daily check: were administration times met this round?"""
+
+    __table_args__ = (UniqueConstraint("team_id", "round", "day"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    round: str = Field(max_length=40)
+    day: date
+    met: bool
+    note: Optional[str] = None
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
+
+
+class Incident(SQLModel, table=True):
+    """An incident's learning clock: same-day review, and review + action + learning in 7 days."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, max_length=40)  # e.g. INC-31
+    team_id: int = Field(foreign_key="team.id")
+    category: str = Field(max_length=40)
+    risk: str = "medium"
+    state: str = "open"  # open | closed
+    opened_at: datetime
+    opened_by_id: int = Field(foreign_key="person.id")
+    review_due_at: datetime  # the end of the local day it was opened
+    due_at: datetime = Field(index=True)  # the 7-day clock (restarts on reopen)
+    review: Optional[str] = None
+    reviewed_at: Optional[datetime] = None
+    action: Optional[str] = None
+    action_at: Optional[datetime] = None
+    closed_at: Optional[datetime] = None
+    reopened: int = 0
+
+
+class LearningPoint(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    text: str
+    incident_id: Optional[int] = Field(default=None, foreign_key="incident.id", index=True)
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
+
+
+class LearningAck(SQLModel, table=True):
+    """One receipt per person per learning point: the "names of staff present" record."""
+
+    point_id: int = Field(foreign_key="learningpoint.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    at: datetime
+    via: str
