@@ -1,0 +1,105 @@
+"""Handover learning points: posted with an I've read this button; each read is recorded once
+with name and time (the "names of staff present" record); the unread get one reminder by DM
+at the team's next morning post time."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from handlers.base import ROLE_RANK, Context, UserError
+from handlers.jobs import team_job
+from handlers.registry import command
+from messages import learning as words
+from messages.privacy import mask
+from messages.reply import Reply
+from storage import learning as store
+from storage import repo
+from storage.models import LearningPoint, Team
+
+REMIND_WITHIN = timedelta(days=7)  # older points are not chased (e.g. for people who joined later)
+
+
+def _point(ctx: Context, text: str | None) -> LearningPoint:
+    if text is None:
+        point = store.latest_point(ctx.session, team_id=ctx.team.id)
+        if point is None:
+            raise UserError(words.no_points(ctx.team.name))
+        return point
+    digits = text.upper().removeprefix("L-")
+    point = ctx.session.get(LearningPoint, int(digits)) if digits.isdigit() else None
+    allowed = {t.id for t in (repo.all_teams(ctx.session)
+                              if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] else ctx.teams)}
+    if point is None or point.team_id not in allowed:
+        raise UserError(words.unknown_point(text))
+    return point
+
+
+@command("learn", args="text*", options=("incident",), min_role="supervisor",
+         summary="Share a handover learning point with an I've read this button",
+         example=words.EXAMPLE)
+def learn(ctx: Context, args) -> Reply:
+    text = mask((args.text or "").strip())
+    if not text:
+        raise UserError(words.needs_text())
+    incident = None
+    if args.incident:
+        from handlers.incidents import find_incident  # an incident's learning clock
+
+        incident = find_incident(ctx, args.incident)
+    point = LearningPoint(team_id=incident.team_id if incident else ctx.team.id, text=text,
+                          incident_id=incident.id if incident else None, at=ctx.now,
+                          by_id=ctx.person.id)
+    ctx.session.add(point)
+    ctx.session.flush()
+    # The person who shared it was there: their name starts the record.
+    store.add_ack(ctx.session, point_id=point.id, person_id=ctx.person.id, at=ctx.now,
+                  via=ctx.transport)
+    ctx.audit("learning:share", subject=words.label(point.id), text=text,
+              incident=incident.ref if incident else None)
+    team = ctx.session.get(Team, point.team_id)
+    ctx.post_to_team(f"learn:{point.id}", words.point_post(
+        team.name, point.id, text, ctx.person.name, incident.ref if incident else None), team=team)
+    return words.posted(point.id)
+
+
+@command("learn ack", args="point", summary="Record that you have read a learning point",
+         example="learn ack L-3")
+def learn_ack(ctx: Context, args) -> Reply:
+    point = _point(ctx, args.point)
+    if point.team_id not in {t.id for t in ctx.teams}:
+        raise UserError(words.not_your_team(point.id))
+    if not store.add_ack(ctx.session, point_id=point.id, person_id=ctx.person.id, at=ctx.now,
+                         via=ctx.transport):
+        return words.already_acked(point.id)
+    ctx.audit("learning:read", subject=words.label(point.id))
+    return words.acked(point.id, ctx.now, ctx.zone)
+
+
+@command("learn who", args="point?", summary="Who has and hasn't read a learning point",
+         example="learn who L-3")
+def learn_who(ctx: Context, args) -> Reply:
+    point = _point(ctx, args.point)
+    team = ctx.session.get(Team, point.team_id)
+    read = store.acks(ctx.session, point_id=point.id)
+    read_ids = {p.id for _, p in read}
+    unread = [p.name for p in store.members(ctx.session, team_id=team.id) if p.id not in read_ids]
+    return words.who(team.name, point.id, point.text, [(p.name, a.at) for a, p in read], unread,
+                     ZoneInfo(team.zone))
+
+
+@team_job("learn_remind", times=lambda team: [team.morning_post])
+def remind_unread(session: Session, team: Team, now: datetime) -> bool:
+    """One DM per person per learning point, at the first morning post after it was shared."""
+    queued = False
+    people = store.members(session, team_id=team.id)
+    for point in store.points_since(session, team_id=team.id, start=now - REMIND_WITHIN, end=now):
+        read = {p.id for _, p in store.acks(session, point_id=point.id)}
+        for person in people:
+            if person.id not in read:
+                queued |= repo.enqueue(session, key=f"learn-remind:{point.id}:{person.handle}",
+                                       target=f"person:{person.handle}", now=now,
+                                       payload=words.reminder(team.name, point.id, point.text)
+                                       .model_dump(mode="json"))
+    return queued
