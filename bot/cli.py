@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("what", choices=["contacts", "rota", "meds"])
     imp.add_argument("file")
     post = sub.add_parser("post", help="run a team's scheduled post now")
-    post.add_argument("what", choices=["morning", "reconcile"])
+    post.add_argument("what", choices=["morning", "meds", "reconcile"])
     post.add_argument("--team", required=True)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -109,7 +109,8 @@ def _post(args) -> int:
         keys = ", ".join(t.key for t in app.config.teams)
         print(f"carebot: unknown team {args.team!r} (teams: {keys})", file=sys.stderr)
         return EXIT_USAGE
-    queued = asyncio.run(app.run_job(args.what, args.team))
+    job = {"meds": "meds_round"}.get(args.what, args.what)  # rounds whose post time has passed
+    queued = asyncio.run(app.run_job(job, args.team))
     print(f"{args.what} for {args.team}: " + ("queued" if queued else "already posted today") +
           ("" if app.transports else "; `carebot run` delivers it"))
     return 0

@@ -276,3 +276,15 @@ def test_trend_of_eight_seeded_weeks_matches_a_hand_computed_expectation(app, tm
         assert line in text
     assert "Last full week vs baseline: -80% · on track ✓" in text  # (2 − 10) / 10
     assert len(ids) == sum(late) + 8
+
+
+def test_cli_imports_meds_and_rejects_a_bad_file_listing_lines(tmp_path):
+    from tests.test_cli import carebot
+
+    assert carebot("demo", "--dir", str(tmp_path), env={}).returncode == 0
+    env = {"CAREBOT_CONFIG": str(tmp_path / "carebot.toml"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'carebot.db'}"}
+    good = carebot("import", "meds", str(write_meds(tmp_path / "m.csv", TODAY)), env=env)
+    assert good.returncode == 0 and good.stdout.strip() == "3 rows: 3 new, 0 updated, 0 unchanged"
+    bad = carebot("import", "meds", str(write_meds(tmp_path / "b.csv", [duty("", "x")])), env=env)
+    assert bad.returncode == 1 and "b.csv: line 2: duty_id is empty" in bad.stderr
