@@ -6,7 +6,7 @@ whole with every bad line listed.
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -106,18 +106,18 @@ def find_duty(session: Session, *, duty_id: str, team_ids: list[int]) -> MedsDut
 
 def overdue_critical(session: Session, *, team_id: int, now: datetime,
                      alert_minutes: int) -> list[MedsDuty]:
-    """Time-critical duties with no record `alert_minutes` after their due time."""
-    rows = session.exec(select(MedsDuty).where(
+    """Time-critical duties with no record `alert_minutes` after their due time (the last day's:
+    older ones have paged already, so each sweep stays small)."""
+    late = now - timedelta(minutes=alert_minutes)
+    return list(session.exec(select(MedsDuty).where(
         MedsDuty.team_id == team_id, MedsDuty.status == "open",
-        MedsDuty.time_critical == True, col(MedsDuty.due_at) <= now))  # noqa: E712
-    return [d for d in rows if _aware(d.due_at).timestamp() + alert_minutes * 60 <= now.timestamp()]
+        MedsDuty.time_critical == True,  # noqa: E712
+        col(MedsDuty.due_at) <= late, col(MedsDuty.due_at) > late - timedelta(days=1))))
 
 
 def next_critical(session: Session, *, team_id: int, now: datetime,
                   alert_minutes: int) -> datetime | None:
     """When the next open time-critical duty becomes overdue (for the simulated clock)."""
-    from datetime import timedelta
-
     due = session.exec(select(func.min(MedsDuty.due_at)).where(
         MedsDuty.team_id == team_id, MedsDuty.status == "open",
         MedsDuty.time_critical == True,  # noqa: E712

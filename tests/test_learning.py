@@ -67,7 +67,7 @@ def test_unread_get_one_reminder_at_the_next_morning_post(app):
     run(app, "amira", POINT)
     for handle in ("ben", "dan", "grace"):
         tap(app, handle, "learn_ack:1")
-    for days in (1, 2):  # two mornings (07:30) pass; the job is what the scheduler runs
+    for _ in range(2):  # two mornings (07:30) pass; the job is what the scheduler runs
         app.clock.set(app.clock.now().replace(hour=7, minute=30) + timedelta(days=1))
         asyncio.run(app.run_job("learn_remind", "north"))
     reminders = [(h, t) for h, t in dms(app) if "learning point to read" in t]
