@@ -156,7 +156,15 @@ def incident_list(ctx: Context, args) -> Reply:
 
 
 def escalate_overdue(session: Session, team: Team, now: datetime) -> None:
-    """Past 7 days without closure: the registered manager, then the nominated individual."""
+    """No review by the end of the day: one DM to the team's managers. Past 7 days without
+    closure: an escalation to the registered manager, then the nominated individual."""
+    managers = escalation.recipients(session, team, "manager", now)
+    for inc in store.review_overdue(session, team_id=team.id, now=now):
+        for person in managers:
+            repo.enqueue(session, key=f"incident-review:{inc.ref}:{inc.reopened}:{person.handle}",
+                         target=f"person:{person.handle}", now=now,
+                         payload=words.review_missing(team.name, inc.ref, inc.category)
+                         .model_dump(mode="json"))
     for inc in store.overdue_incidents(session, team_id=team.id, now=now):
         escalation.open_escalation(
             session, team=team, subject=f"incident:{inc.ref}:{inc.reopened}",
@@ -166,7 +174,9 @@ def escalate_overdue(session: Session, team: Team, now: datetime) -> None:
 
 
 def next_deadline(session: Session, team: Team, now: datetime) -> datetime | None:
-    return store.next_incident_due(session, team_id=team.id, now=now)
+    times = [store.next_incident_due(session, team_id=team.id, now=now),
+             store.next_review_due(session, team_id=team.id, now=now)]
+    return min((t for t in times if t is not None), default=None)
 
 
 escalation.DEADLINE_CHECKS.append((escalate_overdue, next_deadline))

@@ -102,3 +102,10 @@ def listing(team_name: str, rows: list[tuple], zone: ZoneInfo, now: datetime) ->
                      + (f"needs {', '.join(missing)}" if missing else "ready to close"))
     return Reply(ephemeral=True, blocks=[
         Block(text=f"{team_name}: open incidents ({len(rows)})"), Block(text="\n".join(lines))])
+
+
+def review_missing(team_name: str, ref: str, category: str) -> Reply:
+    return Reply(blocks=[Block(
+        text=f"carebot: a same-day incident review is missing — {team_name}\n"
+             f"{ref} ({category}) has no management review yet. "
+             f"Record it: incident review {ref} TEXT")])

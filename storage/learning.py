@@ -75,3 +75,16 @@ def overdue_incidents(session: Session, *, team_id: int, now: datetime) -> list[
 def next_incident_due(session: Session, *, team_id: int, now: datetime) -> datetime | None:
     return session.exec(select(func.min(Incident.due_at)).where(
         Incident.team_id == team_id, Incident.state == "open", col(Incident.due_at) > now)).one()
+
+
+def review_overdue(session: Session, *, team_id: int, now: datetime) -> list[Incident]:
+    """Open incidents whose same-day management review is missing at the end of that day."""
+    return list(session.exec(select(Incident).where(
+        Incident.team_id == team_id, Incident.state == "open", Incident.review == None,  # noqa: E711
+        col(Incident.review_due_at) <= now)))
+
+
+def next_review_due(session: Session, *, team_id: int, now: datetime) -> datetime | None:
+    return session.exec(select(func.min(Incident.review_due_at)).where(
+        Incident.team_id == team_id, Incident.state == "open", Incident.review == None,  # noqa: E711
+        col(Incident.review_due_at) > now)).one()

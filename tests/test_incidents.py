@@ -106,3 +106,20 @@ def test_bad_input_writes_nothing(app):
     assert "say what the review is" in run(app, "amira", "incident review INC-31").plain()
     assert count(app.engine, Incident) == 1
     assert count(app.engine, AuditEvent, AuditEvent.action.like("incident:%")) == 1
+
+
+def test_no_review_by_the_end_of_the_day_tells_the_manager_once(app):
+    run(app, "amira", "incident open INC-31 falls")
+    run(app, "amira", "incident open INC-32 other")
+    run(app, "amira", "incident review INC-32 reviewed at once")
+    app.clock.set(app.clock.now().replace(hour=23, minute=50))
+    tick(app, minutes=8)  # 23:58: the review is due by 23:59
+    asyncio.run(app.deliver())
+    assert not [h for h, r in app.transports[0].dms if "review is missing" in r.plain()]
+    tick(app, minutes=30)
+    asyncio.run(app.deliver())
+    told = [(h, r.plain()) for h, r in app.transports[0].dms if "review is missing" in r.plain()]
+    assert [h for h, _ in told] == ["dan"]
+    assert told[0][1].splitlines()[0] == \
+        "carebot: a same-day incident review is missing — North Community Team"
+    assert "INC-31" in told[0][1]
