@@ -17,6 +17,11 @@ from storage import repo
 from storage.models import Client, Contact, Team
 
 
+# A concern raised by a reason code (safety, no_reply) is closed by a person, never by a
+# later outcome; an escalation for a missing outcome closes itself when the outcome arrives.
+ESCALATING_REASONS = ("reason:safety", "reason:no_reply")
+
+
 def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog.Item], date]:
     """The team's list for its local today: due today, plus earlier contacts still open."""
     zone = ZoneInfo(team.zone)
@@ -110,6 +115,8 @@ def done(ctx: Context, args) -> Reply:
     if contact.status == "done" and not args.note:  # a second tap changes nothing
         return catalog.already_logged(client.ref, "done")
     previous = _record(ctx, contact, "done", None, args.note)
+    escalation.settle(ctx, f"contact:{contact.source_id}", "contact logged done",
+                      keep=ESCALATING_REASONS)
     return catalog.logged_done(client.ref, previous, ctx.now, ctx.zone)
 
 
@@ -128,6 +135,8 @@ def missed(ctx: Context, args) -> Reply:
     if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:
         return catalog.already_logged(client.ref, f"missed: {code.label}")
     previous = _record(ctx, contact, "missed", code.code, args.note)
+    escalation.settle(ctx, f"contact:{contact.source_id}", f"logged missed: {code.label}",
+                      keep=ESCALATING_REASONS)
     esc = None
     if code.escalates or (code.escalates_high_risk and client.risk == "high"):
         esc, _ = escalation.open_escalation(

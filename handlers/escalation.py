@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from handlers.base import ROLE_RANK, Context, UserError
 from handlers.registry import command
@@ -69,6 +69,28 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
                    subject=words.label(esc.id), detail={"subject": subject, "trigger": trigger})
     fire(session, esc, now)
     return esc, True
+
+
+def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) -> Escalation | None:
+    """The problem behind a live escalation was fixed (the contact got its outcome, the duty
+    was recorded, the incident closed): resolve it so the pages stop, and tell who was paged.
+
+    Triggers in `keep` stay open (a safety concern needs a person to resolve it).
+    """
+    esc = ctx.session.exec(select(Escalation).where(Escalation.open_subject == subject)).first()
+    if esc is None or esc.trigger in keep:
+        return None
+    team = ctx.session.get(Team, esc.team_id)
+    note = f"{why} ({ctx.person.name})"
+    if esc.state == "open":
+        esc.acked_by_id, esc.acked_at = ctx.person.id, ctx.now
+    esc.state, esc.open_subject, esc.next_fire_at = "resolved", None, None
+    esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
+    ctx.session.add(esc)
+    _event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
+    ctx.audit("escalation:settled", subject=words.label(esc.id), note=note)
+    _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
+    return esc
 
 
 def fire(session: Session, esc: Escalation, now: datetime) -> None:

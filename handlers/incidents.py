@@ -120,6 +120,7 @@ def incident_close(ctx: Context, args) -> Reply:
     ctx.session.add(inc)
     in_time = ctx.now <= inc.due_at
     ctx.audit("incident:close", subject=inc.ref, within_7_days=in_time)
+    escalation.settle(ctx, f"incident:{inc.ref}:{inc.reopened}", "incident closed")
     reply = words.closed(ctx.session.get(Team, inc.team_id).name, inc.ref, in_time)
     _post(ctx, inc, "closed", reply)
     return reply

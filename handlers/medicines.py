@@ -188,6 +188,7 @@ def meds_done(ctx: Context, args) -> Reply:
     duty.status, duty.recorded_at, duty.recorded_by_id = "given", ctx.now, ctx.person.id
     ctx.session.add(duty)
     ctx.audit("meds:given", subject=duty.duty_id)
+    escalation.settle(ctx, f"meds:{duty.duty_id}", "duty recorded as given")
     _refresh_round_post(ctx, duty)
     return words.given(duty.duty_id, ctx.now, ctx.zone)
 
@@ -208,6 +209,7 @@ def _exception(ctx: Context, args, kind: str) -> Reply:
     ctx.session.add(duty)
     ctx.audit(f"meds:{kind}", subject=duty.duty_id, previous=previous, reason=clean["reason"],
               immediate_action=clean["action"], informed=clean["informed"])
+    escalation.settle(ctx, f"meds:{duty.duty_id}", f"duty recorded {kind}: {clean['action']}")
     _refresh_round_post(ctx, duty)
     return words.exception_logged(duty.duty_id, kind)
 

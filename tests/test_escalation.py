@@ -141,9 +141,21 @@ def test_time_critical_contact_escalates_after_its_window_and_grace(app):
     [esc] = escalated()
     assert (esc.trigger, esc.opened_at.strftime("%H:%M")) == ("time_critical", "12:30")
     assert [(h, at.strftime("%H:%M")) for h, at, _ in pages(app.engine, esc.id)] == [("amira", "12:30")]
-    run(app, "amira", "done C-7F3K")  # logged late: the escalation stays until resolved
+    run(app, "amira", "done C-7F3K")  # logged late: the outcome settles the escalation
+    tick(app, 60)
+    assert len(pages(app.engine, esc.id)) == 1
+    with Session(app.engine) as session:
+        settled = session.get(Escalation, esc.id)
+    assert (settled.state, settled.note) == ("resolved", "contact logged done (Amira Khan)")
+
+
+def test_a_safety_concern_stays_open_until_a_person_resolves_it(app):
+    run(app, "ben", "missed C-9X2P safety")
+    run(app, "amira", "done C-9X2P")  # visited after all: the concern still needs closing
+    with Session(app.engine) as session:
+        assert session.get(Escalation, 1).state == "open"
     tick(app, 15)
-    assert len(pages(app.engine, esc.id)) == 2
+    assert len(pages(app.engine, 1)) == 2
 
 
 def test_no_one_on_call_goes_up_at_once_and_tells_the_channel(app, tmp_path):

@@ -201,6 +201,13 @@ def test_time_critical_unrecorded_pages_the_lead_then_the_chain(meds_app):
             Person, Person.id == EscalationEvent.person_id)
             .where(EscalationEvent.kind == "paged").order_by(EscalationEvent.id)).all()
     assert [h for h, _ in paged] == ["ben", "ben", "ben", "amira"]
+    # Recording the duty, late, settles the escalation: the pages stop and Ben hears why.
+    run(meds_app, "amira", "meds late D-14 pharmacy delay action=given at 09:20 informed=GP")
+    tick(meds_app, 60)
+    with Session(meds_app.engine) as s:
+        assert s.exec(select(Escalation.state)).one() == "resolved"
+        assert len(s.exec(select(EscalationEvent).where(EscalationEvent.kind == "paged")).all()) == 4
+    assert any("resolved by Amira Khan: duty recorded late" in t for h, t in dms(meds_app) if h == "ben")
 
 
 def test_recorded_in_time_pages_nobody(meds_app):
