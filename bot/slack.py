@@ -7,6 +7,7 @@ through the outbox in the background.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -70,6 +71,31 @@ def _chat(channel_id: str | None) -> Chat:
     return Chat("slack", channel_id, private=bool(channel_id and channel_id.startswith("D")))
 
 
+def _event_id(kind: str, *parts: str | None) -> str | None:
+    """A stable id for one Slack delivery (a retry carries the same one); None if there is none,
+    so two payloads without ids are never mistaken for one."""
+    found = next((p for p in parts if p), None)
+    return f"slack:{kind}:{found}" if found else None
+
+
+class Background:
+    """Follow-ups that must not hold the ack (Bolt answers Slack only when the listener returns,
+    with process_before_response): response_url messages, list refreshes, confirmations."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+
+    def run(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)  # keep a reference until done, or the task may be collected
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            log.error("slack follow-up failed", exc_info=task.exception())
+
+
 def _answer(reply: Reply) -> dict[str, Any]:
     if reply.duplicate:
         return {}
@@ -90,58 +116,72 @@ def _note_modal(tokens: list[str], channel: str | None) -> dict:
 
 def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     bolt = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=True)
+    later = Background()
 
     @bolt.command("/care")
     async def care(ack, body):
+        # A retried command repeats its trigger_id: the dispatcher runs it once.
         reply = await app.handle_line(Actor("slack", body["user_id"]), _chat(body.get("channel_id")),
                                       body.get("text") or "", wait=False,
-                                      event_id=f"slack:{body.get('trigger_id')}")
+                                      event_id=_event_id("command", body.get("trigger_id")))
         await ack(**_answer(reply))
 
     @bolt.action(re.compile(r"^carebot:"))
     async def pressed(ack, body, respond, client):
         action = body["actions"][0]
-        value = action.get("value") or action.get("selected_option", {}).get("value", "")
+        value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
         tokens = split_action(value)
         channel = (body.get("channel") or {}).get("id")
         if tokens[:1] == ["missed"] and tokens[2:] == ["other"]:
-            await ack()
+            # The trigger_id is only good for 3 s: open the note modal before answering.
             await client.views_open(trigger_id=body["trigger_id"], view=_note_modal(tokens, channel))
+            await ack()
             return
-        await ack()
         actor, chat = Actor("slack", body["user"]["id"]), _chat(channel)
+        event = _event_id("action", body.get("trigger_id"), action.get("action_ts"))
         reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
-                                         event_id=f"slack:{body.get('trigger_id')}"), wait=False)
-        if reply.duplicate:
-            return
-        if (body.get("container") or {}).get("is_ephemeral"):  # e.g. the reason picker
-            await respond(replace_original=True, **render.render(reply))
-            return
-        await respond(replace_original=False, **_answer(reply))
-        if tokens[0] in ("done", "missed") and reply.ok:
-            # The list the button sat on shows the new status at once.
-            fresh = await app.handle_line(actor, chat, "due", wait=False)
-            await respond(replace_original=True, **render.render(fresh))
+                                         event_id=event), wait=False)
+        await ack()  # the row is written; what the caller sees follows via response_url
+        if not reply.duplicate:
+            later.run(_after_press(app, respond, body, tokens, actor, chat, reply))
 
     @bolt.view(NOTE_VIEW)
     async def noted(ack, body, view, client):
-        await ack()
         channel, _, action = view["private_metadata"].partition("|")
         tokens = split_action(action)
-        note = view["state"]["values"]["note"]["note"]["value"] or ""
+        note = (view["state"]["values"]["note"]["note"].get("value") or "").strip()
         user = body["user"]["id"]
         command = Command(Actor("slack", user), _chat(channel or None), tokens[0],
                           [*tokens[1:], *note.split()], from_button=True,
-                          event_id=f"slack:view:{view['id']}")
+                          event_id=_event_id("view", view.get("id"), body.get("trigger_id")))
         reply = await app.handle(command, wait=False)
+        if not reply.ok:  # e.g. an empty note: say so in the modal, which stays open
+            await ack(response_action="errors", errors={"note": reply.first_line[:150]})
+            return
+        await ack()
         if channel and not reply.duplicate:
-            await client.chat_postEphemeral(channel=channel, user=user, **render.render(reply))
+            later.run(client.chat_postEphemeral(channel=channel, user=user, **render.render(reply)))
 
     @bolt.error
     async def failed(error, body):
         log.exception("slack request failed: %s", error)
 
     return bolt
+
+
+async def _after_press(app: App, respond, body: dict, tokens: list[str], actor: Actor, chat: Chat,
+                       reply: Reply) -> None:
+    if (body.get("container") or {}).get("is_ephemeral"):  # e.g. the reason picker
+        await respond(replace_original=True, **render.render(reply))
+        return
+    await respond(replace_original=False, **_answer(reply))
+    logged = tokens[0] == "done" or (tokens[0] == "missed" and len(tokens) >= 3)
+    if logged and reply.ok:
+        # The list the button sat on shows the new status at once (the morning post is also
+        # edited through the outbox; both render the same rows).
+        fresh = await app.handle_line(actor, chat, "due", wait=False)
+        if fresh.ok:
+            await respond(replace_original=True, **render.render(fresh))
 
 
 def build(app: App) -> Plugin:

@@ -48,7 +48,8 @@ def _block(block: Block, n: int) -> list[dict]:
     if block.kind == "header":
         return [{"type": "header", "text": _plain(block.text, 150)}]
     if block.kind == "context":
-        return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(block.text)}]}]
+        return [{"type": "context", "elements": [{"type": "mrkdwn",
+                                                  "text": escape(block.text)[:MAX_SECTION] or " "}]}]
     out = [_section(block.text)] if block.text else []
     if block.fields:
         out.append({"type": "section", "fields": [
@@ -69,8 +70,10 @@ def _compact(reply: Reply) -> list[dict]:
         if block.kind == "header":
             blocks.append(_block(block, 0)[0])
             continue
-        line = block.text
-        if len(text) + len(line) + 1 > MAX_SECTION - 200:
+        # Measured escaped: `&` grows to `&amp;`, and a cut must never fall inside a line.
+        # Fields are kept as "label: value" lines rather than dropped.
+        line = "\n".join([block.text, *(f"{k}: {v}" for k, v in block.fields)])
+        if text and len(escape(text)) + len(escape(line)) + 1 > MAX_SECTION - 200:
             blocks.append(_section(text))
             text = ""
         text = f"{text}\n{line}" if text else line

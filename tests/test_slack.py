@@ -217,3 +217,73 @@ def test_pages_are_dms_with_acknowledge_buttons(slack_env):
     with Session(app.engine) as session:
         from storage.models import Escalation
         assert session.get(Escalation, 1).state == "acknowledged"
+
+
+def test_a_morning_post_of_120_contacts_through_slack_stays_within_block_kit_limits(slack_env, tmp_path):
+    from bot.demo import demo_rows
+    from storage.importer import import_contacts
+    from tests.conftest import DAY, write_csv
+
+    app, fake, api, bot = slack_env
+    import_contacts(app.engine, write_csv(tmp_path / "big.csv", demo_rows(DAY, per_team=120)))
+    bot.call(app.run_job("morning", "north"))
+    [posted] = wait_for(lambda: fake.named("chat.postMessage"), "morning post")
+    blocks = posted["blocks"]
+    assert len(blocks) <= 50
+    assert posted["text"] == "North Community Team: contacts due Tue 24 Nov"  # names nobody
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in texts)
+    assert blocks[0]["type"] == "header" and len(blocks[0]["text"]["text"]) <= 150
+    selects = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert all(len(s["options"]) <= 100 for s in selects)
+    assert all(len(o["text"]["text"]) <= 75 for s in selects for o in s["options"])
+    assert "120 due" in "\n".join(texts)
+    # A pick from the long list's "Done" select goes through like a button.
+    value = selects[0]["options"][0]["value"]
+    assert value.startswith("done:")
+    post(bot, interaction(api, {"type": "block_actions", "channel": {"id": "C0NORTH01"},
+                                "container": {"type": "message", "is_ephemeral": False},
+                                "actions": [{"type": "static_select", "action_id": "carebot:compact:Done:0",
+                                             "block_id": "b", "action_ts": "1.3",
+                                             "selected_option": {"value": value}}]}))
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:done") == 1
+    [update] = wait_for(lambda: fake.named("chat.update"), "chat.update")
+    assert len(update["blocks"]) <= 50 and "1 done" in json.dumps(update["blocks"])
+
+
+def test_an_empty_note_keeps_the_modal_open_with_the_reason(slack_env):
+    app, fake, api, bot = slack_env
+    submission = interaction(api, {"type": "view_submission", "view": {
+        "id": "V2", "type": "modal", "callback_id": "carebot_note",
+        "private_metadata": "C0NORTH01|missed:C-9X2P:other",
+        "state": {"values": {"note": {"note": {"type": "plain_text_input", "value": "  "}}}}}})
+    resp = post(bot, submission)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["response_action"] == "errors" and "needs a short note" in body["errors"]["note"]
+    assert contact(app.engine, "N-20261124-003").status == "open"
+
+
+def test_payloads_without_ids_are_not_taken_for_retries_of_each_other(slack_env):
+    app, fake, api, bot = slack_env
+    for value in ("done:C-2M9Q", "missed:C-7F3K:hospital"):
+        payload = {"type": "block_actions", "channel": {"id": "C0NORTH01"},
+                   "container": {"type": "message"},
+                   "actions": [{"type": "button", "action_id": "carebot:1:0", "block_id": "b",
+                                "value": value}]}
+        post(bot, urlencode({"payload": json.dumps({"team": {"id": "T1"},
+                                                    "user": {"id": "U0AMIRA01"}, **payload})}))
+    assert contact(app.engine, "N-20261124-002").status == "done"
+    assert contact(app.engine, "N-20261124-001").status == "missed"
+
+
+def test_socket_mode_has_no_route_and_connects_on_start(app):
+    app.settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
+                            SLACK_APP_TOKEN="xapp-test", SLACK_API_URL="http://127.0.0.1:9/api/")
+
+    async def build():
+        return slack.build(app)
+
+    plugin = asyncio.run(build())
+    assert plugin.routes == [] and plugin.start is not None and plugin.stop is not None
+    assert plugin.transport.name == "slack"

@@ -49,3 +49,13 @@ def test_user_text_is_escaped_and_labels_are_cut():
     labels = [e["text"]["text"] for e in out["blocks"][-1]["elements"]]
     assert all(len(label) == 75 for label in labels)
     json.dumps(out)  # plain data, ready to send
+
+
+def test_a_long_list_of_escaped_text_is_cut_between_lines_never_inside_one():
+    reply = Reply(blocks=[Block(text=f"line {i} " + "&" * 40, buttons=[Button(label="Done",
+                                                                             action=f"done:C-{i}")])
+                          for i in range(80)])
+    sections = [b["text"]["text"] for b in render(reply)["blocks"] if b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in sections)
+    lines = "\n".join(sections).split("\n")
+    assert lines == [f"line {i} " + "&amp;" * 40 for i in range(80)]
