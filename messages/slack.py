@@ -1,8 +1,8 @@
 """Reply → Slack Block Kit + mrkdwn, as plain dicts (no Slack library here).
 
 Slack's limits: 50 blocks a message, 3,000 characters a section, 75 a button label, 100
-options a select. A contact line with controls becomes one section with an overflow menu
-(Done / Missed…), so most lists fit; a longer list collapses its lines into a few text
+options a select. In a list, a contact line with controls becomes one section with an
+overflow menu (Done / Missed…), so most lists fit; a page keeps real buttons (one tap); a longer list collapses its lines into a few text
 sections and offers its controls as "Mark done…" / "Missed…" selects of the open refs.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _controls(block: Block, n: int) -> list[dict]:
     return [{"type": "actions", "elements": elements}] if elements else []
 
 
-def _block(block: Block, n: int) -> list[dict]:
+def _block(block: Block, n: int, menus: bool = False) -> list[dict]:
     if block.kind == "header":
         return [{"type": "header", "text": _plain(block.text, 150)}]
     if block.kind == "context":
@@ -55,8 +55,13 @@ def _block(block: Block, n: int) -> list[dict]:
         out.append({"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"[:2000]}
             for k, v in block.fields[:10]]})
-    if block.text and block.buttons and not block.select and len(block.buttons) <= 5:
-        # One block for a line and its controls: an overflow menu on the section.
+    if block.text and len(block.buttons) == 1 and not block.select:
+        b = block.buttons[0]  # one control: a button beside its line, one tap
+        out[0]["accessory"] = {"type": "button", "text": _plain(b.label), "value": b.action,
+                               "action_id": f"carebot:{n}:0", **({"style": b.style} if b.style else {})}
+        return out
+    if menus and block.text and block.buttons and not block.select and len(block.buttons) <= 5:
+        # A list: one block for a line and its controls, an overflow menu on the section.
         out[0]["accessory"] = {"type": "overflow", "action_id": f"carebot:{n}:menu",
                                "options": [_option(b.label, b.action) for b in block.buttons]}
         return out
@@ -97,7 +102,10 @@ def _compact(reply: Reply) -> list[dict]:
 
 def render(reply: Reply) -> dict:
     """`{"text": …, "blocks": […]}` for chat.postMessage / chat.update / an ack body."""
-    blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n)]
+    # Many lines with controls (a contact list) get compact menus; a few (an escalation page)
+    # keep real buttons, so Acknowledge is one tap.
+    menus = sum(1 for block in reply.blocks if block.buttons) > 3
+    blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n, menus)]
     if len(blocks) > MAX_BLOCKS:
         blocks = _compact(reply)
     return {"text": escape(reply.first_line)[:MAX_SECTION], "blocks": blocks}

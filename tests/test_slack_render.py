@@ -59,3 +59,16 @@ def test_a_long_list_of_escaped_text_is_cut_between_lines_never_inside_one():
     assert all(len(t) <= 3000 for t in sections)
     lines = "\n".join(sections).split("\n")
     assert lines == [f"line {i} " + "&amp;" * 40 for i in range(80)]
+
+
+def test_a_page_keeps_one_tap_buttons_and_a_single_control_sits_beside_its_line():
+    from messages.escalation import page
+
+    out = render(page(7, "reason:safety", "North", "C-9X2P", "missed: Safety concern", "oncall",
+                      0, {}, ZoneInfo("Europe/London")))
+    [actions] = [b for b in out["blocks"] if b["type"] == "actions"]
+    assert [(e["type"], e["value"]) for e in actions["elements"]] == [
+        ("button", "ack:7"), ("button", "resolve:7")]
+    single = render(Reply(blocks=[Block(text="Bed rails", buttons=[Button(label="I've read this",
+                                                                          action="learn_ack:3")])]))
+    assert single["blocks"][0]["accessory"]["type"] == "button"
