@@ -80,16 +80,7 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
     esc = ctx.session.exec(select(Escalation).where(Escalation.open_subject == subject)).first()
     if esc is None or esc.trigger in keep:
         return None
-    team = ctx.session.get(Team, esc.team_id)
-    note = f"{why} ({ctx.person.name})"
-    if esc.state == "open":
-        esc.acked_by_id, esc.acked_at = ctx.person.id, ctx.now
-    esc.state, esc.open_subject, esc.next_fire_at = "resolved", None, None
-    esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
-    ctx.session.add(esc)
-    _event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
-    ctx.audit("escalation:settled", subject=words.label(esc.id), note=note)
-    _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
+    _close(ctx, esc, f"{why} ({ctx.person.name})", "escalation:settled")
     return esc
 
 
@@ -253,19 +244,24 @@ def ack(ctx: Context, args) -> Reply:
 @command("resolve", args="id note*", summary="Close an escalation with a note of what was done",
          example="resolve 12 called family, client safe at home")
 def resolve(ctx: Context, args) -> Reply:
-    esc, team = _load(ctx, args.id, "resolve")
+    esc, _ = _load(ctx, args.id, "resolve")
     if not args.note:
         raise UserError(words.note_needed(esc.id))
+    _close(ctx, esc, mask(args.note), "escalation:resolve")
+    return words.resolved_ok(esc.id)
+
+
+def _close(ctx: Context, esc: Escalation, note: str, action: str) -> None:
+    """Resolve (acknowledging first if nobody had), record it, tell everyone who was paged."""
     if esc.state == "open":
         _acknowledge(ctx, esc)
-    note = mask(args.note)
     esc.state, esc.open_subject, esc.next_fire_at = "resolved", None, None
     esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
     ctx.session.add(esc)
     _event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
-    ctx.audit("escalation:resolve", subject=words.label(esc.id), note=note)
+    ctx.audit(action, subject=words.label(esc.id), note=note)
+    team = ctx.session.get(Team, esc.team_id)
     _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
-    return words.resolved_ok(esc.id)
 
 
 @command("escalations", summary="What is escalated now, who holds it, for how long",
