@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, Callable
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler,
                           ContextTypes, MessageHandler, filters)
 
@@ -117,35 +115,50 @@ def _who(update: Update) -> tuple[Actor, Chat]:
             Chat("telegram", str(chat.id), private=chat.type == "private"))
 
 
+def _for_another_bot(text: str, me: str | None) -> bool:
+    """`/due@otherbot` in a shared group is not ours (without privacy mode we see it too)."""
+    _, at, name = text.split(maxsplit=1)[0].partition("@") if text.strip() else ("", "", "")
+    return bool(at and me and name.lower() != me.lower())
+
+
 def handlers(app: App, transport: TelegramTransport) -> list:
     async def typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = update.effective_message.text or ""
+        if _for_another_bot(text, context.bot.username):
+            return
         if text.split("@")[0].split()[0].lower() == "/start":
             text = "/help"  # what a new user taps first
         actor, chat = _who(update)
-        reply = await app.handle_line(actor, chat, text, event_id=f"telegram:{update.update_id}")
+        reply = await app.handle_line(actor, chat, text, event_id=event_id(update))
         if not reply.duplicate:
             await transport.send(update.effective_chat.id, reply)
 
     async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        answer = ""
+        answer = "Sorry, that failed and nothing was saved. Try again."
         try:
             tokens = split_action(query.data or "")
             actor, chat = _who(update)
+            # The core never raises: from here on the outcome is recorded (or refused).
             reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
-                                             event_id=f"telegram:{update.update_id}"))
-            if reply.duplicate:
-                return
-            answer = reply.first_line
-            await _show(app, transport, query, tokens, actor, chat, reply)
+                                             event_id=event_id(update)))
+            answer = "" if reply.duplicate else reply.first_line
+            if not reply.duplicate:
+                await _show(app, transport, query, tokens, actor, chat, reply)
         except Exception:
             log.exception("telegram callback failed")
-            answer = "Sorry, that failed and nothing was saved. Try again."
         finally:
-            await query.answer(answer[:200] or None)  # always: the phone's spinner stops
+            try:  # always: the phone's spinner stops
+                await query.answer(answer[:200] or None)
+            except TelegramError as exc:  # e.g. a redelivered, already answered query
+                log.warning("answerCallbackQuery failed: %s", exc)
 
     return [MessageHandler(filters.COMMAND, typed), CallbackQueryHandler(tapped)]
+
+
+def event_id(update: Update) -> str:
+    """The dedupe key: a webhook redelivery of the same update runs nothing twice."""
+    return f"telegram:update:{update.update_id}"
 
 
 async def _show(app: App, transport: TelegramTransport, query, tokens: list[str], actor: Actor,
@@ -154,8 +167,9 @@ async def _show(app: App, transport: TelegramTransport, query, tokens: list[str]
     edit of the message the button sat on (and of the list a picker answered)."""
     message = query.message
     if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
-        for part in render.render(reply):
-            await message.reply_html(part.text, reply_markup=_markup(part))
+        for part in render.render(reply):  # quoting the list, even in a private chat, lets
+            # the reason tap find the list to edit (reply_to_message)
+            await message.reply_html(part.text, reply_markup=_markup(part), do_quote=True)
         return
     if not (reply.ok and tokens[0] in OUTCOMES):
         await message.reply_html(render.render(reply)[0].text)
@@ -210,9 +224,12 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
     async def receive(request: Request) -> Response:
         secret = settings.telegram_webhook_secret or ""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not secret or not hmac.compare_digest(given, secret):
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return Response(status_code=403)
-        update = Update.de_json(await request.json(), application.bot)
+        try:
+            update = Update.de_json(await request.json(), application.bot)
+        except (ValueError, TypeError, KeyError):  # not an update: nothing to retry
+            return Response(status_code=400)
         await application.process_update(update)
         return Response(status_code=200)
 

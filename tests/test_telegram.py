@@ -71,8 +71,9 @@ def typed(text: str, handle: str = "amira", chat_id: int = GROUP) -> dict:
         "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}]}}
 
 
-def tapped(data: str, handle: str = "amira", reply_to: int | None = None) -> dict:
-    message = {"message_id": 500, "date": int(time.time()), "chat": chat(), "text": "list",
+def tapped(data: str, handle: str = "amira", reply_to: int | None = None,
+           chat_id: int = GROUP) -> dict:
+    message = {"message_id": 500, "date": int(time.time()), "chat": chat(chat_id), "text": "list",
                "from": {"id": 4242, "is_bot": True, "first_name": "carebot"}}
     if reply_to:
         message["reply_to_message"] = {**message, "message_id": reply_to}
@@ -131,6 +132,18 @@ def test_two_taps_missed_then_a_reason(tg):
     assert fake.named("answerCallbackQuery")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
 
 
+def test_two_taps_in_a_private_chat_also_edit_the_list(tg):
+    app, fake, bot = tg
+    private = USERS["ben"]
+    deliver(bot, tapped("missed:C-7F3K", handle="ben", chat_id=private))
+    [picker] = fake.named("sendMessage")
+    assert picker["chat_id"] == private
+    assert picker["reply_parameters"]["message_id"] == 500  # quoted, so the next tap finds the list
+    deliver(bot, tapped("missed:C-7F3K:refused", handle="ben", reply_to=500, chat_id=private))
+    assert contact(app.engine, "N-20261124-001").reason_code == "refused"
+    assert [e["message_id"] for e in fake.named("editMessageText")] == [501, 500]
+
+
 def test_done_button_edits_the_list_in_place(tg):
     app, fake, bot = tg
     deliver(bot, tapped("done:C-2M9Q", handle="ben"))
@@ -144,6 +157,21 @@ def test_typed_commands_with_the_bot_name_in_groups(tg):
     deliver(bot, typed("/missed@carebot_bot C-7F3K hospital"))
     assert contact(app.engine, "N-20261124-001").reason_code == "hospital"
     assert fake.named("sendMessage")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
+
+
+def test_a_command_for_another_bot_is_ignored(tg):
+    app, fake, bot = tg
+    assert deliver(bot, typed("/done@other_bot C-2M9Q")) == 200
+    assert contact(app.engine, "N-20261124-002").status == "open"
+    assert fake.named("sendMessage") == []
+
+
+def test_a_body_that_is_not_an_update_is_rejected(tg):
+    app, fake, bot = tg
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "content-type": "application/json"}
+    assert httpx.post(f"{bot.url}/telegram/webhook", content=b"{not json", headers=headers,
+                      timeout=30).status_code == 400
+    assert fake.named("sendMessage") == [] and count(app.engine, AuditEvent) == 0
 
 
 def test_webhook_secret_is_checked(tg):
