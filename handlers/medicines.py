@@ -94,17 +94,23 @@ def _in_check_period(session: Session, team: Team, day: date) -> bool:
     return start <= day < start + timedelta(days=settings(team)["meds_check_days"])
 
 
+def _unchecked(session: Session, team: Team, now: datetime, after: int):
+    """(round, day) whose daily check is still missing `after` minutes past the round."""
+    for rnd, day in _due_rounds(team, now, after):
+        if _in_check_period(session, team, day) and \
+                not store.check_for(session, team_id=team.id, round=rnd["name"], day=day):
+            yield rnd, day
+
+
 @team_job("meds_check", times=lambda team: [_shift(r["time"], CHECK_AFTER) for r in rounds(team)])
 def check_prompts(session: Session, team: Team, now: datetime) -> bool:
     """Ask the channel: were administration times met this round? (the configured period only)"""
     queued = False
-    for rnd, day in _due_rounds(team, now, CHECK_AFTER):
-        if _in_check_period(session, team, day) and \
-                not store.check_for(session, team_id=team.id, round=rnd["name"], day=day):
-            queued |= repo.enqueue(session, key=f"meds-check:{team.key}:{rnd['name']}:{day}",
-                                   target=f"team:{team.key}", now=now,
-                                   payload=words.check_prompt(team.name, rnd["name"], day)
-                                   .model_dump(mode="json"))
+    for rnd, day in _unchecked(session, team, now, CHECK_AFTER):
+        queued |= repo.enqueue(session, key=f"meds-check:{team.key}:{rnd['name']}:{day}",
+                               target=f"team:{team.key}", now=now,
+                               payload=words.check_prompt(team.name, rnd["name"], day)
+                               .model_dump(mode="json"))
     return queued
 
 
@@ -112,13 +118,11 @@ def check_prompts(session: Session, team: Team, now: datetime) -> bool:
 def check_chases(session: Session, team: Team, now: datetime) -> bool:
     """A check still missing: one DM to the round's protected lead."""
     queued = False
-    for rnd, day in _due_rounds(team, now, CHASE_AFTER):
-        if _in_check_period(session, team, day) and \
-                not store.check_for(session, team_id=team.id, round=rnd["name"], day=day):
-            queued |= repo.enqueue(session, key=f"meds-chase:{team.key}:{rnd['name']}:{day}",
-                                   target=f"person:{rnd['lead']}", now=now,
-                                   payload=words.check_chase(team.name, rnd["name"], day)
-                                   .model_dump(mode="json"))
+    for rnd, day in _unchecked(session, team, now, CHASE_AFTER):
+        queued |= repo.enqueue(session, key=f"meds-chase:{team.key}:{rnd['name']}:{day}",
+                               target=f"person:{rnd['lead']}", now=now,
+                               payload=words.check_chase(team.name, rnd["name"], day)
+                               .model_dump(mode="json"))
     return queued
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,22 +17,13 @@ import httpx
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
-from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from bot import slack
-from bot.app import App
-from bot.config import load_config
-from bot.demo import CONFIG, demo_rows
 from bot.server import web_app
 from bot.settings import Settings
-from handlers.base import SimClock
-from storage import repo
-from storage.db import make_engine, session_scope
-from storage.importer import import_contacts
-from storage.models import Person, Team
-from tests.conftest import write_csv
+from tests.bench.demo_app import demo_app
 from tests.fakes.servers import Served
 from tests.fakes.slack_api import FakeSlack
 
@@ -43,24 +33,10 @@ REASONS = ["hospital", "unavailable", "refused", "staffing"]
 
 
 def carebot_app(tmp: Path, api_url: str) -> Served:
-    config_path = tmp / "carebot.toml"
-    config_path.write_text(CONFIG)
-    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
-    config = load_config(config_path)
-    with session_scope(engine) as session:
-        repo.sync_config(session, config)
-    import_contacts(engine, write_csv(tmp / "c.csv", demo_rows(datetime(2026, 11, 24).date())))
-    with Session(engine) as session:
-        team = session.exec(select(Team).where(Team.key == "north")).one()
-        team.slack_channel = "C0NORTH01"
-        person = session.exec(select(Person).where(Person.handle == "amira")).one()
-        person.slack_user = "U0AMIRA01"
-        session.add_all([team, person])
-        session.commit()
     settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                         SLACK_API_URL=api_url)
-    app = App(settings=settings, config=config, engine=engine,
-              clock=SimClock(datetime(2026, 11, 24, 8, tzinfo=UTC)))
+    app = demo_app(tmp, settings, team={"slack_channel": "C0NORTH01"},
+                   amira={"slack_user": "U0AMIRA01"})
     plugin = slack.build(app)
     app.transports = [plugin.transport]
     return Served(web_app(app, plugin.routes))

@@ -11,10 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from datetime import UTC, datetime
-
 import httpx
-from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,17 +20,9 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler
 
 from bot import telegram
-from bot.app import App
-from bot.config import load_config
-from bot.demo import CONFIG, demo_rows
 from bot.server import web_app
 from bot.settings import Settings
-from handlers.base import SimClock
-from storage import repo
-from storage.db import make_engine, session_scope
-from storage.importer import import_contacts
-from storage.models import Person, Team
-from tests.conftest import write_csv
+from tests.bench.demo_app import demo_app
 from tests.fakes.servers import Served
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -57,25 +46,10 @@ def updates(n: int) -> list[dict]:
 
 
 def ours(tmp: Path, api_url: str) -> tuple[Served, object]:
-    config_path = tmp / "carebot.toml"
-    config_path.write_text(CONFIG)
-    engine = make_engine(f"sqlite:///{tmp / 'tg.db'}")
-    config = load_config(config_path)
-    with session_scope(engine) as session:
-        repo.sync_config(session, config)
-    import_contacts(engine, write_csv(tmp / "c.csv", demo_rows(datetime(2026, 11, 24).date())))
-    with Session(engine) as session:
-        team = session.exec(select(Team).where(Team.key == "north")).one()
-        team.telegram_chat = GROUP
-        person = session.exec(select(Person).where(Person.handle == "amira")).one()
-        person.telegram_user = 5550001
-        session.add_all([team, person])
-        session.commit()
     settings = Settings(TELEGRAM_BOT_TOKEN="1:bench", TELEGRAM_API_URL=api_url,
                         TELEGRAM_WEBHOOK_URL="https://x.example/telegram/webhook",
                         TELEGRAM_WEBHOOK_SECRET="s")
-    app = App(settings=settings, config=config, engine=engine,
-              clock=SimClock(datetime(2026, 11, 24, 8, tzinfo=UTC)))
+    app = demo_app(tmp, settings, team={"telegram_chat": GROUP}, amira={"telegram_user": 5550001})
     plugin = telegram.build(app, rate_limited=False)
     app.transports = [plugin.transport]
     server = Served(web_app(app, plugin.routes))
