@@ -78,11 +78,11 @@ def contacts_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "contacts.csv", demo_rows(DAY))
 
 
-def write_csv(path: Path, rows: list[dict]) -> Path:
+def write_csv(path: Path, rows: list[dict], columns: list[str] = COLUMNS) -> Path:
     import csv
 
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return path
@@ -148,3 +148,19 @@ def run(app: App, handle: str, line: str, *, transport: str = "console", chat: s
 def count(engine, model, *where) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def link(engine, *, team: dict, people: dict[str, dict], key: str = "north") -> None:
+    """Bind a team to a chat and people to platform ids, e.g.
+    link(engine, team={"slack_channel": "C0NORTH01"}, people={"amira": {"slack_user": "U1"}})."""
+    from storage.models import Person, Team
+
+    with Session(engine) as session:
+        rows = [(session.exec(select(Team).where(Team.key == key)).one(), team)]
+        rows += [(session.exec(select(Person).where(Person.handle == handle)).one(), fields)
+                 for handle, fields in people.items()]
+        for row, fields in rows:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            session.add(row)
+        session.commit()

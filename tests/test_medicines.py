@@ -3,7 +3,6 @@ the daily check and the weekly trend."""
 from __future__ import annotations
 
 import asyncio
-import csv
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from storage.importer import ImportRejected
 from storage.medicines import MEDS_COLUMNS, import_meds
 from storage.models import AuditEvent, Escalation, EscalationEvent, MedsCheck, MedsDuty, \
     MedsException, Person
-from tests.conftest import count, run
+from tests.conftest import count, run, write_csv
 
 ROUNDS = ('meds_rounds = [{name = "morning", time = "08:00", lead = "ben"}, '
           '{name = "evening", time = "18:00", lead = "chloe"}]\nmeds_baseline = 10\n')
@@ -36,11 +35,7 @@ def config_path(tmp_path) -> Path:
 
 
 def write_meds(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MEDS_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_csv(path, rows, MEDS_COLUMNS)
 
 
 def duty(duty_id, due, round="morning", ref="C-7F3K", critical="false", team="north"):

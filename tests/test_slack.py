@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from bot import slack
 from bot.server import web_app
 from bot.settings import Settings
-from storage.models import AuditEvent, Contact, Outbox, Person, Team
-from tests.conftest import count
+from storage.models import AuditEvent, Contact, Outbox
+from tests.conftest import count, link
 from tests.fakes.servers import Served, wait_for
 from tests.fakes.slack_api import FakeSlack
 
@@ -26,15 +26,8 @@ USERS = {"amira": "U0AMIRA01", "ben": "U0BEN0001", "dan": "U0DAN0001"}
 @pytest.fixture
 def slack_env(app):
     """The demo app bound to Slack: North in C0NORTH01, three people with Slack ids."""
-    with Session(app.engine) as session:
-        north = session.exec(select(Team).where(Team.key == "north")).one()
-        north.slack_channel = "C0NORTH01"
-        session.add(north)
-        for handle, user in USERS.items():
-            person = session.exec(select(Person).where(Person.handle == handle)).one()
-            person.slack_user = user
-            session.add(person)
-        session.commit()
+    link(app.engine, team={"slack_channel": "C0NORTH01"},
+         people={handle: {"slack_user": user} for handle, user in USERS.items()})
     fake = FakeSlack()
     api = Served(fake.app)
     app.settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,

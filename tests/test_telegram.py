@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from bot import telegram
 from bot.server import web_app
 from bot.settings import Settings
-from storage.models import AuditEvent, Contact, Person, Team
-from tests.conftest import count
+from storage.models import AuditEvent, Contact
+from tests.conftest import count, link
 from tests.fakes.servers import Served, wait_for
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -21,15 +21,8 @@ SECRET = "s3cret-token"
 
 
 def bind(app) -> None:
-    with Session(app.engine) as session:
-        north = session.exec(select(Team).where(Team.key == "north")).one()
-        north.telegram_chat = GROUP
-        session.add(north)
-        for handle, user in USERS.items():
-            person = session.exec(select(Person).where(Person.handle == handle)).one()
-            person.telegram_user = user
-            session.add(person)
-        session.commit()
+    link(app.engine, team={"telegram_chat": GROUP},
+         people={handle: {"telegram_user": user} for handle, user in USERS.items()})
 
 
 @pytest.fixture
