@@ -15,6 +15,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
                       field_validator, model_validator)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -98,6 +99,9 @@ class TeamConfig(_Strict):
     meds_baseline: float | None = Field(default=None, ge=0)  # late entries per week
     meds_target_pct: int = Field(default=-80, ge=-100, le=0)
     meds_target_weeks: int = Field(default=8, ge=1, le=52)
+    # The weekly status report (handlers/status.py): "mon 09:00" in the team's zone, "" = never.
+    weekly_status: str = "mon 09:00"
+    baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
 
     def medicines(self) -> dict:
         return self.model_dump(include={"meds_alert_minutes", "meds_check_days", "meds_baseline",
@@ -114,6 +118,14 @@ class TeamConfig(_Strict):
     @classmethod
     def _tz(cls, v: str | None) -> str | None:
         return v if v is None else _zone(v)
+
+    @field_validator("weekly_status")
+    @classmethod
+    def _weekly(cls, v: str) -> str:
+        day, _, hhmm = v.strip().lower().partition(" ")
+        if v.strip() and (day not in _DAYS or not _HHMM.match(hhmm)):
+            raise ValueError(f"expected a weekday and HH:MM like 'mon 09:00' (or \"\"), got {v!r}")
+        return v.strip().lower()
 
 
 class PersonConfig(_Strict):

@@ -11,6 +11,11 @@ from sqlmodel import Field, SQLModel
 
 CONTACT_KINDS = ("post_referral", "post_discharge", "home_visit", "review", "other")
 RISKS = ("high", "medium", "low")
+# An action's risk category decides its review cadence (days).
+ACTION_RISKS = {"safety": 7, "safeguarding": 7, "medicines": 7, "staffing": 7, "governance": 7,
+                "other": 14}
+EVIDENCE_KINDS = ("record", "audit", "observation", "supervision", "feedback", "incident_review")
+CLOSURE_FIELDS = ("changed", "measured", "controlled", "monitoring")
 ROLES = ("staff", "supervisor", "manager", "nominated")
 
 
@@ -27,6 +32,10 @@ class Team(SQLModel, table=True):
     escalation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # Medicines rounds, leads and targets from the config (plus a baseline set by command).
     medicines: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The weekly status report: when it goes to the team's managers ("" = never), and the
+    # missed-visit rate the trend is measured against (None: the first 4 weeks on record).
+    weekly_status: str = Field(default="mon 09:00", sa_column_kwargs={"server_default": "mon 09:00"})
+    baseline_missed_pct: Optional[float] = None
 
 
 class Person(SQLModel, table=True):
@@ -290,3 +299,65 @@ class LearningAck(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", primary_key=True)
     at: datetime
     via: str
+
+
+# ---- the action tracker (CAP / CQC improvement plan)
+
+
+class Action(SQLModel, table=True):
+    """One action of the plan: the finding it answers, one accountable owner, a deadline and a
+    review cadence. RAG is derived from these (storage/actions.py), never typed."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)  # shown as A-<id>
+    team_id: int = Field(foreign_key="team.id", index=True)
+    title: str
+    finding: Optional[str] = None
+    owner_id: int = Field(foreign_key="person.id")
+    risk: str = "other"  # a key of ACTION_RISKS
+    due: date  # the deadline, a day in the team's zone
+    review_days: int = 14
+    next_review: date
+    state: str = "open"  # open | closed
+    # The closure summary, filled field by field (CLOSURE_FIELDS) before closing.
+    closure: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    version: int = 1
+    created_at: datetime
+    created_by_id: int = Field(foreign_key="person.id")
+    closed_at: Optional[datetime] = None
+
+
+class ActionVersion(SQLModel, table=True):
+    """Every change keeps the state it produced: the plan's previous versions."""
+
+    __table_args__ = (UniqueConstraint("action_id", "version"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id")
+    version: int
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
+    change: str  # e.g. "created", "evidence: audit", "owner ben → amira", "closed"
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class ActionEvidence(SQLModel, table=True):
+    """A key document: what shows the action is working (kinds: EVIDENCE_KINDS)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    kind: str
+    text: str
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
+
+
+class PlanRequest(SQLModel, table=True):
+    """A regulator's request for an action plan (CQC: submit within 28 days)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = "cqc"
+    received: date
+    submit_by: date
+    submitted_at: Optional[datetime] = None
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")

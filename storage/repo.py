@@ -27,6 +27,7 @@ def sync_config(session: Session, config: Any) -> None:
         team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.escalation = config.policy(tc)
+        team.weekly_status, team.baseline_missed_pct = tc.weekly_status, tc.baseline_missed_pct
         # A baseline set with `meds baseline N` outlives a restart.
         kept = {k: v for k, v in (team.medicines or {}).items() if k == "baseline_set"}
         team.medicines = {**tc.medicines(), **kept}

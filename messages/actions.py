@@ -1,0 +1,233 @@
+"""What the action tracker says. Actions are about the service, not about clients: titles and
+evidence are masked free text, and first lines name a team or an action id, never a person."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from messages.reply import Block, Reply
+
+EXAMPLE_ADD = ('action add "Evening meds late" owner=@amira due="in 6 weeks" risk=medicines '
+               'finding="Inspection 2026-10: late evening meds"')
+EXAMPLE_EVIDENCE = 'action evidence A-12 audit "MAR audit week 3: 2 late of 140"'
+RAG_MARK = {"red": "🔴", "amber": "🟠", "green": "🟢", "blue": "🔵"}
+RAG_WORD = {"red": "red", "amber": "amber", "green": "green", "blue": "closed"}
+QUESTIONS = {"changed": "What changed?",
+             "measured": "How was the change measured?",
+             "controlled": "How is the risk controlled now?",
+             "monitoring": "What monitoring continues?"}
+ANSWERS = {"changed": "evening round now has a named lead and a 19:00 handover",
+           "measured": "MAR audits weekly: late entries 14 to 2 of 140",
+           "controlled": "lead checks the round at 20:30 every day",
+           "monitoring": "monthly MAR audit reported to the quality meeting"}
+
+
+def label(action_id: int) -> str:
+    return f"A-{action_id}"
+
+
+def day(d: date) -> str:
+    return f"{d:%a %-d %b %Y}"
+
+
+def _in(d: date, today: date) -> str:
+    days = (d - today).days
+    if days == 0:
+        return "today"
+    if days < 0:
+        return f"{-days} day{'s' if days != -1 else ''} overdue"
+    return f"in {days} day{'s' if days != 1 else ''}"
+
+
+def cadence(days: int) -> str:
+    return "weekly" if days == 7 else "fortnightly" if days == 14 else f"every {days} days"
+
+
+def rag_line(rag: str) -> str:
+    return f"{RAG_MARK[rag]} {RAG_WORD[rag]}"
+
+
+def summary(action, owner: str, rag: str, today: date, evidence_n: int) -> list[str]:
+    lines = [f"{RAG_MARK[rag]} {label(action.id)} · {action.title}"]
+    if action.finding:
+        lines.append(f"Finding: {action.finding}")
+    if action.state == "closed":
+        lines.append(f"Owner: {owner} · closed")
+    else:
+        lines.append(f"Owner: {owner} · due {day(action.due)} ({_in(action.due, today)})")
+        lines.append(f"Risk: {action.risk} · reviewed {cadence(action.review_days)}, "
+                     f"next {day(action.next_review)} ({_in(action.next_review, today)})")
+    lines.append(f"Evidence: {evidence_n} · RAG {RAG_WORD[rag]}")
+    return lines
+
+
+def added(action, owner: str, rag: str, today: date) -> Reply:
+    return Reply(ephemeral=True, blocks=[
+        Block(text=f"Action {label(action.id)} added"),
+        Block(text="\n".join(summary(action, owner, rag, today, 0))),
+        Block(kind="context", text=f"Add evidence: action evidence {label(action.id)} "
+                                   f"audit \"MAR audit week 3: 2 late of 140\"")])
+
+
+def owner_told(team_name: str, action, today: date) -> Reply:
+    return Reply(blocks=[Block(
+        text=f"carebot: an action on the {team_name} plan is yours\n"
+             f"{label(action.id)} · {action.title}\n"
+             f"Due {day(action.due)} ({_in(action.due, today)}); reviewed "
+             f"{cadence(action.review_days)}. Record progress: {EXAMPLE_EVIDENCE.replace('A-12', label(action.id))}")])
+
+
+def reminder(team_name: str, action, what: str, today: date) -> Reply:
+    when = {"due": f"is due {_in(action.due, today)} ({day(action.due)})",
+            "review": "has a review due today"}[what]
+    return Reply(blocks=[Block(
+        text=f"carebot: action reminder — {team_name}\n"
+             f"{label(action.id)} · {action.title} {when}.\n"
+             f"Add evidence: action evidence {label(action.id)} KIND TEXT, or note a review: "
+             f"action review {label(action.id)} TEXT")])
+
+
+def evidence_added(action, kind: str, n: int, rag: str) -> Reply:
+    return Reply.text(f"{label(action.id)}: {kind.replace('_', ' ')} evidence added "
+                      f"({n} in all). RAG {rag_line(rag)}. Next review {day(action.next_review)}.",
+                      ephemeral=True)
+
+
+def reviewed(action, rag: str) -> Reply:
+    return Reply.text(f"{label(action.id)}: review recorded. RAG {rag_line(rag)}. "
+                      f"Next review {day(action.next_review)}.", ephemeral=True)
+
+
+def updated(action, changes: list[str], rag: str) -> Reply:
+    return Reply.text(f"{label(action.id)} updated: {'; '.join(changes)}. RAG {rag_line(rag)}.",
+                      ephemeral=True)
+
+
+def ask_closure(action, field: str, step: int) -> Reply:
+    a = label(action.id)
+    return Reply(ephemeral=True, blocks=[
+        Block(text=f"Closing {a} — {step} of 4: {QUESTIONS[field]}"),
+        Block(kind="context", text=f"Reply: action close {a} {ANSWERS[field]}")])
+
+
+def closed(team_name: str, action, owner: str, closure: dict, evidence_n: int) -> Reply:
+    return Reply(blocks=[
+        Block(text=f"{team_name}: action {label(action.id)} closed 🔵"),
+        Block(text=action.title, fields=[(QUESTIONS[k], closure[k]) for k in QUESTIONS]
+              + [("Owner", owner), ("Evidence", str(evidence_n))])])
+
+
+def closed_reply(action, team_name: str) -> Reply:
+    return Reply.text(f"{label(action.id)} closed 🔵 with its evidence and closure summary; "
+                      f"posted to {team_name}. See: action history {label(action.id)}",
+                      ephemeral=True)
+
+
+def history(action, rows: list[tuple], zone: ZoneInfo) -> Reply:
+    lines = []
+    for version, person in rows:
+        snap = version.snapshot
+        lines.append(f"v{version.version} · {version.at.astimezone(zone):%-d %b %Y %H:%M} · "
+                     f"{person.name} · {version.change}\n"
+                     f"   owner {snap['owner']} · due {snap['due']} · {snap['state']}")
+    return Reply(ephemeral=True, blocks=[
+        Block(text=f"{label(action.id)} · {action.title}: {len(rows)} versions"),
+        Block(text="\n".join(lines))])
+
+
+def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
+         request=None) -> Reply:
+    """The action plan table as a card per action: item, action, deadline, owner, RAG, key
+    documents (a table does not fit a phone)."""
+    counts = {k: sum(1 for r in rows if r[1] == k) for k in RAG_MARK}
+    head = [f"{title}: action plan ({len(rows)} action{'' if len(rows) == 1 else 's'})",
+            " · ".join(f"{RAG_MARK[k]} {counts[k]} {RAG_WORD[k]}" for k in RAG_MARK)]
+    if request is not None:
+        left = (request.submit_by - today).days
+        state = f"{left} days left" if left >= 0 else f"{-left} days late"
+        head.append(f"CQC action plan due {day(request.submit_by)} ({state}; request received "
+                    f"{day(request.received)})")
+    blocks = [Block(text="\n".join(head))]
+    for action, rag, owner in rows:
+        docs = evidence.get(action.id, [])
+        lines = [f"{RAG_MARK[rag]} {label(action.id)} · {action.title}",
+                 f"Item: {action.finding or '—'}",
+                 f"Owner: {owner.name} · deadline {day(action.due)} · {RAG_WORD[rag]}",
+                 "Key documents: " + ("; ".join(f"{e.kind.replace('_', ' ')}: {e.text}"
+                                                for e in docs) or "none yet")]
+        blocks.append(Block(text="\n".join(lines)))
+    if not rows:
+        blocks.append(Block(text=f"No actions yet. Add one: {EXAMPLE_ADD}"))
+    return Reply(ephemeral=True, blocks=blocks)
+
+
+def request_recorded(received: date, submit_by: date, today: date) -> Reply:
+    return Reply.text(f"CQC request received {day(received)} recorded: the action plan is due "
+                      f"{day(submit_by)} ({_in(submit_by, today)}). See it: plan", ephemeral=True)
+
+
+def submitted(submit_by: date, today: date) -> Reply:
+    late = "" if today <= submit_by else f" ({(today - submit_by).days} days after the deadline)"
+    return Reply.text(f"Action plan marked as submitted to CQC on {day(today)}{late}.",
+                      ephemeral=True)
+
+
+# ---- refusals: one line, what was wrong and an example
+
+
+def unknown(text: str) -> str:
+    return f"No action {text!r} on your teams. See them with `plan`. Example: action history A-12"
+
+
+def needs_title() -> str:
+    return f"Say what the action is, in quotes. Example: {EXAMPLE_ADD}"
+
+
+def needs_owner() -> str:
+    return f"Every action needs one accountable owner: add owner=@handle. Example: {EXAMPLE_ADD}"
+
+
+def unknown_owner(text: str) -> str:
+    return f"No one called {text!r} is set up in carebot. Example: owner=@amira"
+
+
+def bad_risk(text: str | None, risks) -> str:
+    return f"Risk {text!r} must be one of: {', '.join(risks)}. Example: {EXAMPLE_ADD}"
+
+
+def bad_kind(text: str | None, kinds) -> str:
+    shown = ", ".join(k.replace("_", " ") for k in kinds)
+    return f"Evidence kind {text!r} must be one of: {shown}. Example: {EXAMPLE_EVIDENCE}"
+
+
+def needs_evidence_text(action_id: int) -> str:
+    return f"Say what the evidence shows. Example: {EXAMPLE_EVIDENCE.replace('A-12', label(action_id))}"
+
+
+def needs_review_text(action_id: int) -> str:
+    return (f"Say what the review found. Example: action review {label(action_id)} "
+            "on track; two late entries this week, both with reasons")
+
+
+def not_owner(action_id: int, owner: str) -> str:
+    return (f"Only the owner ({owner}) or a supervisor can update {label(action_id)}. "
+            f"Example: action evidence {label(action_id)} audit TEXT")
+
+
+def nothing_to_update(action_id: int) -> str:
+    return (f"Say what changes. Example: action update {label(action_id)} owner=@ben "
+            f"due=\"next Friday\"")
+
+
+def close_needs_evidence(action_id: int) -> str:
+    a = label(action_id)
+    return (f"{a} can't close without evidence. Add some first: action evidence {a} audit "
+            "\"MAR audit week 8: 1 late of 140\"")
+
+
+def already_closed(action_id: int) -> str:
+    return f"{label(action_id)} is already closed; nothing changed. See: action history {label(action_id)}"
+
+
+def no_request() -> str:
+    return "There is no open CQC request. Record one: plan cqc 20 Nov 2026"
