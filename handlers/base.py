@@ -1,8 +1,10 @@
 """The neutral types a transport hands to the core, and the context a handler runs in."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -109,3 +111,11 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
     return start, end
+
+
+def files_dir() -> Path:
+    """Where charts and evidence packs are written. They must outlive the request (the outbox
+    may send them later), so not a temp dir: CAREBOT_FILES_DIR, default var/files."""
+    path = Path(os.environ.get("CAREBOT_FILES_DIR") or "var/files")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

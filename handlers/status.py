@@ -1,0 +1,246 @@
+"""Weekly status for managers: per team and overall, contacts, missed-visit rate and
+timeliness with the trend against the previous 4 weeks and the baseline, reason codes,
+medicines late entries, incidents' 7-day learning, learning acknowledgements, escalations and
+CAP actions by RAG, with a PNG chart of the weekly trend. The figures come from SQL aggregates
+(storage/status.py); this module only chooses the windows and adds them up."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from handlers import escalation
+from handlers.base import ROLE_RANK, Context, UserError, day_bounds, files_dir
+from handlers.dates import parse_day
+from handlers.jobs import team_job
+from handlers.medicines import settings as meds_settings
+from handlers.registry import command
+from messages import status as words
+from messages.chart import weekly_chart
+from messages.reply import Attachment, Reply
+from messages.status import done_rate, missed_rate
+from storage import actions as action_store
+from storage import repo
+from storage import status as store
+from storage.models import Team
+
+TREND_WEEKS = 4
+CHART_WEEKS = 8
+_TEAM = re.compile(r"(?:^|\s)team(?:=|\s+)([a-z0-9_-]+)(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date  # the first day shown
+    last: date  # the last day shown (inclusive)
+
+    @property
+    def weeks(self) -> float:
+        return max(((self.last - self.first).days + 1) / 7, 1 / 7)
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def period_from(text: str, today: date, now: datetime, zone: ZoneInfo) -> Period:
+    """`` (this week so far), `last week`, `this week`, `since 1 Oct`, `week of 9 Nov`."""
+    text = text.strip().lower()
+    if text in ("", "this week", "week"):
+        return Period(monday(today), today)
+    if text == "last week":
+        start = monday(today) - timedelta(weeks=1)
+        return Period(start, start + timedelta(days=6))
+    example = "status · status last week · status team north since 1 Oct"
+    if text.startswith("since "):
+        first = parse_day(text[6:], now=now, zone=zone, future=False, what="start date",
+                          example=example)
+        if first > today:
+            raise UserError(f"{first:%-d %b %Y} is in the future. Example: {example}")
+        return Period(first, today)
+    phrase = text.removeprefix("week of ").removeprefix("week ")
+    day = parse_day(phrase, now=now, zone=zone, future=False, what="week", example=example)
+    start = monday(day)
+    return Period(start, min(start + timedelta(days=6), today))
+
+
+@dataclass
+class Figures:
+    """One team's (or the overall) figures for the period; counts only, words elsewhere."""
+
+    name: str
+    contacts: dict[str, int]
+    trend: dict[str, int]  # the previous 4 weeks, summed
+    weekly: list[dict[str, int]]  # the chart's weeks, oldest first
+    baseline_pct: float | None
+    baseline_from: str  # "config" | "first 4 weeks" | ""
+    reasons: dict[str, int]
+    meds_late: int
+    meds_weekly: list[int]
+    meds_baseline: float | None
+    meds_target: float | None
+    incidents: dict[str, int]
+    learning: dict[str, int]
+    escalations: dict
+    actions: dict[str, int]
+    team_ids: list[int] = field(default_factory=list)
+
+
+def _add(dicts: list[dict]) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def _windows(period: Period, zone: ZoneInfo) -> tuple[list, list[date]]:
+    """[report, 4 trend weeks, 8 chart weeks] as UTC windows, and the chart's Mondays."""
+    def week(start: date, last: date | None = None):
+        return (day_bounds(start, zone)[0],
+                day_bounds(last if last else start + timedelta(days=6), zone)[1])
+
+    report = (day_bounds(period.first, zone)[0], day_bounds(period.last, zone)[1])
+    first_monday = monday(period.first)
+    trend = [week(first_monday - timedelta(weeks=i)) for i in range(TREND_WEEKS, 0, -1)]
+    last_monday = monday(period.last)
+    mondays = [last_monday - timedelta(weeks=i) for i in range(CHART_WEEKS - 1, -1, -1)]
+    chart = [week(m, period.last if m == last_monday else None) for m in mondays]
+    return [report, *trend, *chart], mondays
+
+
+def figures(session: Session, teams: list[Team], period: Period, now: datetime,
+            zone: ZoneInfo) -> list[Figures]:
+    """Each team's figures, then the overall figures when there is more than one team."""
+    windows, _ = _windows(period, zone)
+    ids = [t.id for t in teams]
+    contacts = store.contacts(session, team_ids=ids, windows=windows, now=now)
+    meds = store.meds_late(session, team_ids=ids, windows=windows)
+    reasons = store.reasons(session, team_ids=ids, window=windows[0])
+    incidents = store.incidents(session, team_ids=ids, window=windows[0], now=now)
+    learning = store.learning(session, team_ids=ids, window=windows[0])
+    firsts = store.first_contact(session, team_ids=ids)
+    out = []
+    for team in teams:
+        cfg = meds_settings(team)
+        meds_base = cfg.get("baseline_set", cfg["meds_baseline"])
+        base, base_from = _baseline(session, team, firsts.get(team.id), now)
+        per_window = contacts[team.id]
+        out.append(Figures(
+            name=team.name, team_ids=[team.id], contacts=per_window[0],
+            trend=_add(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
+            baseline_pct=base, baseline_from=base_from, reasons=reasons[team.id],
+            meds_late=meds[team.id][0], meds_weekly=meds[team.id][1 + TREND_WEEKS:],
+            meds_baseline=meds_base,
+            meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
+            incidents=incidents[team.id], learning=learning[team.id],
+            escalations=store.escalations(session, team_ids=[team.id], window=windows[0]),
+            actions=action_store.rag_counts(session, team_ids=[team.id],
+                                            today=now.astimezone(zone).date())))
+    if len(out) > 1:
+        out.append(_overall(session, out, windows[0], now, zone))
+    return out
+
+
+def _baseline(session: Session, team: Team, first: datetime | None,
+              now: datetime) -> tuple[float | None, str]:
+    """The configured missed-visit rate, or the team's first 4 weeks on record."""
+    if team.baseline_missed_pct is not None:
+        return team.baseline_missed_pct, "config"
+    if first is None:
+        return None, ""
+    zone = ZoneInfo(team.zone)
+    start = monday(first.astimezone(zone).date())
+    window = (day_bounds(start, zone)[0], day_bounds(start + timedelta(weeks=TREND_WEEKS), zone)[0])
+    counts = store.contacts(session, team_ids=[team.id], windows=[window], now=now)[team.id][0]
+    return missed_rate(counts), f"first 4 weeks from {start:%-d %b %Y}"
+
+
+def _overall(session: Session, teams: list[Figures], report, now: datetime,
+             zone: ZoneInfo) -> Figures:
+    weighted = [(f.baseline_pct, f.contacts["planned"] or 1) for f in teams
+                if f.baseline_pct is not None]
+    base = (sum(b * w for b, w in weighted) / sum(w for _, w in weighted)) if weighted else None
+    meds_bases = [f.meds_baseline for f in teams if f.meds_baseline is not None]
+    meds_targets = [f.meds_target for f in teams if f.meds_target is not None]
+    ids = [i for f in teams for i in f.team_ids]
+    return Figures(
+        name="All teams", team_ids=ids, contacts=_add([f.contacts for f in teams]),
+        trend=_add([f.trend for f in teams]),
+        weekly=[_add(list(week)) for week in zip(*(f.weekly for f in teams))],
+        baseline_pct=base, baseline_from="teams' baselines" if weighted else "",
+        reasons=_add([f.reasons for f in teams]), meds_late=sum(f.meds_late for f in teams),
+        meds_weekly=[sum(w) for w in zip(*(f.meds_weekly for f in teams))],
+        meds_baseline=sum(meds_bases) if meds_bases else None,
+        meds_target=sum(meds_targets) if meds_targets else None,
+        incidents=_add([f.incidents for f in teams]), learning=_add([f.learning for f in teams]),
+        escalations=store.escalations(session, team_ids=ids, window=report),
+        actions=action_store.rag_counts(session, team_ids=ids, today=now.astimezone(zone).date()))
+
+
+def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str) -> Attachment:
+    _, mondays = _windows(period, zone)
+    path = files_dir() / f"{stem}.png"
+    weekly_chart(path, f"{figs.name}: contacts by week", mondays,
+                 {"missed or not recorded": [missed_rate(w) for w in figs.weekly],
+                  "completed": [done_rate(w) for w in figs.weekly]}, figs.baseline_pct)
+    return Attachment(path=str(path), filename=path.name, mime="image/png",
+                      title=f"{figs.name}: weekly trend to {period.last:%-d %b %Y}")
+
+
+def report(session: Session, teams: list[Team], period: Period, now: datetime,
+           zone: ZoneInfo, stem: str) -> Reply:
+    figs = figures(session, teams, period, now, zone)
+    reply = words.report(figs, period.first, period.last, period.weeks)
+    reply.files = [chart(figs[-1], period, zone, stem)]
+    return reply
+
+
+def _scope(ctx: Context, text: str) -> tuple[list[Team], str]:
+    """The teams asked for (`team north`), else the chat's team for supervisors and every
+    team for managers; the rest of the text is the period."""
+    manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
+    mine = repo.all_teams(ctx.session) if manager else ctx.teams
+    match = _TEAM.search(text)
+    if match is None:
+        return (mine if manager else [ctx.team]), text
+    team = next((t for t in mine if t.key == match[1]), None)
+    if team is None:
+        raise UserError(words.unknown_team(match[1], [t.key for t in mine]))
+    return [team], (text[:match.start()] + " " + text[match.end():]).strip()
+
+
+@command("status", args="period*", min_role="supervisor",
+         summary="Weekly status: rates, trend vs baseline, actions by RAG, with a chart",
+         example="status last week")
+def status(ctx: Context, args) -> Reply:
+    teams, rest = _scope(ctx, (args.period or "").lower())
+    period = period_from(rest, ctx.today, ctx.now, ctx.zone)
+    stem = (f"status-{'-'.join(t.key for t in teams) if len(teams) < 4 else 'all'}-"
+            f"{period.first:%Y%m%d}-{period.last:%Y%m%d}-{ctx.now:%H%M%S}")
+    return report(ctx.session, teams, period, ctx.now, ctx.zone, stem)
+
+
+def _weekly_times(team: Team) -> list[str]:
+    return [team.weekly_status] if team.weekly_status else []
+
+
+@team_job("weekly_status", times=_weekly_times)
+def weekly(session: Session, team: Team, now: datetime) -> bool:
+    """Last week's report (with its chart) to each of the team's managers, once a week."""
+    zone = ZoneInfo(team.zone)
+    today = now.astimezone(zone).date()
+    period = period_from("last week", today, now, zone)
+    managers = escalation.recipients(session, team, "manager", now)
+    key = f"status:{team.key}:{period.first.isoformat()}"
+    if not managers or repo.outbox_exists(session, f"{key}:{managers[0].handle}"):
+        return False
+    reply = report(session, [team], period, now, zone, f"weekly-{team.key}-{period.first:%Y%m%d}")
+    queued = False
+    for person in managers:
+        queued |= repo.enqueue(session, key=f"{key}:{person.handle}", target=f"person:{person.handle}",
+                               payload=reply.model_dump(mode="json"), now=now)
+    return queued

@@ -1,0 +1,41 @@
+"""The weekly trend chart (PNG): one point per week, the baseline as a dashed line.
+
+Rates only, no names: the chart travels with the report into chat.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+
+def weekly_chart(path: Path, title: str, weeks: list[date],
+                 series: dict[str, list[float | None]], baseline: float | None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    x = list(range(len(weeks)))  # numeric x: a week with no contacts keeps its place
+    for name, values in series.items():
+        ax.plot(x, [float("nan") if v is None else v for v in values], marker="o", label=name)
+    ax.set_xticks(x, [f"w/c {w:%-d %b}" for w in weeks])
+    ax.set_xlim(-0.5, len(weeks) - 0.5)
+    if baseline is not None:
+        ax.axhline(baseline, linestyle="--", color="grey", linewidth=1,
+                   label=f"baseline {baseline:.1f} %")
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel("% of planned contacts")
+    ax.set_ylim(0, 100)
+    ax.tick_params(axis="x", labelsize=7, rotation=45)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    # The plotted numbers ride along as PNG text, so a reader (or a test) can check the chart.
+    described = "; ".join(f"{name}: " + ", ".join("-" if v is None else f"{v:.1f}" for v in values)
+                          for name, values in series.items())
+    fig.savefig(path, format="png", metadata={
+        "Title": title, "Description": f"weeks: {', '.join(w.isoformat() for w in weeks)}; "
+                                       f"{described}"})
+    return path

@@ -1,0 +1,80 @@
+"""What the weekly status says: a short block per team and one for all teams, each line one
+measure, so it reads on a phone. Figures only: no client refs, no names."""
+from __future__ import annotations
+
+from datetime import date
+
+from messages.actions import RAG_MARK, RAG_WORD
+from messages.reply import Block, Reply
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def _vs(now: float | None, then: float | None, what: str) -> str:
+    if now is None or then is None:
+        return f"{what} —"
+    delta = now - then
+    arrow = "▲" if delta > 0.05 else "▼" if delta < -0.05 else "="
+    return f"{arrow} {abs(delta):.1f} pts vs {what} {then:.1f} %"
+
+
+def missed_rate(c: dict[str, int]) -> float | None:
+    """Missed or never recorded, as a share of planned contacts."""
+    return 100 * (c["missed"] + c["unrecorded"]) / c["planned"] if c["planned"] else None
+
+
+def done_rate(c: dict[str, int]) -> float | None:
+    return 100 * c["done"] / c["planned"] if c["planned"] else None
+
+
+def block(f, weeks: float) -> Block:
+    c = f.contacts
+    lines = [f"{c['planned']} planned · {c['done']} done · {c['missed']} missed · "
+             f"{c['unrecorded']} not recorded"]
+    base = "baseline" + (" (first 4 weeks)" if f.baseline_from.startswith("first") else "")
+    lines.append(f"Missed-visit rate {pct(missed_rate(c))}: {_vs(missed_rate(c), missed_rate(f.trend), 'previous 4 weeks')}; "
+                 f"{_vs(missed_rate(c), f.baseline_pct, base)}")
+    on_time = 100 * c["on_time"] / c["done"] if c["done"] else None
+    lines.append(f"On time (within the contract window): {pct(on_time)} of done")
+    if f.reasons:
+        lines.append("Missed reasons: " + " · ".join(
+            f"{code} {n}" for code, n in sorted(f.reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+    meds = f"Medicines late entries: {f.meds_late}"
+    if f.meds_baseline is not None:
+        per_week = f.meds_late / weeks
+        change = (per_week - f.meds_baseline) / f.meds_baseline * 100 if f.meds_baseline else 0.0
+        meds += (f" ({per_week:.1f}/week, {change:+.0f} % vs baseline {f.meds_baseline:g}; "
+                 f"target {f.meds_target:.1f}/week)")
+    lines.append(meds)
+    i = f.incidents
+    closed = f"{i['in_time']} of {i['opened']}" + (f" ({100 * i['in_time'] / i['opened']:.0f} %)"
+                                                    if i["opened"] else "")
+    lines.append(f"Incidents learned from within 7 days: {closed}"
+                 + (f"; {i['in_clock']} still in clock" if i["in_clock"] else ""))
+    learn = f.learning
+    lines.append(f"Learning points: {learn['points']}, read {learn['acks']} of {learn['expected']}"
+                 + (f" ({100 * learn['acks'] / learn['expected']:.0f} %)" if learn["expected"] else ""))
+    e = f.escalations
+    median = e["median_seconds"]
+    lines.append(f"Escalations: {e['opened']} opened · {e['acked']} acknowledged"
+                 + (f", median {median / 60:.0f} min" if median is not None else "")
+                 + f" · {e['open_now']} open now ({e['unresolved']} unresolved)")
+    lines.append("CAP actions: " + " · ".join(f"{RAG_MARK[k]} {f.actions.get(k, 0)} {RAG_WORD[k]}"
+                                               for k in RAG_MARK))
+    return Block(text=f"{f.name}\n" + "\n".join(lines))
+
+
+def report(figures: list, first: date, last: date, weeks: float) -> Reply:
+    span = f"{first:%a %-d %b} – {last:%a %-d %b %Y}"
+    return Reply(ephemeral=True, blocks=[
+        Block(kind="header", text=f"Weekly status · {span}"),
+        *(block(f, weeks) for f in figures),
+        Block(kind="context", text="Missed-visit rate = missed + not recorded, of planned. "
+                                   "Evidence pack: status export")])
+
+
+def unknown_team(key: str, keys: list[str]) -> str:
+    return (f"No team {key!r} you can see. Use one of: {', '.join(keys)}. "
+            f"Example: status team {keys[0] if keys else 'north'} last week")

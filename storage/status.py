@@ -1,0 +1,148 @@
+"""The weekly status figures as SQL aggregates: one scan per source table for every window at
+once (SUM(CASE …) per window), grouped by team, so a year of data stays fast.
+
+A window is a half-open [start, end) pair of aware UTC datetimes.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, col, select
+
+from storage.models import (Contact, Escalation, Incident, LearningAck, LearningPoint,
+                            MedsDuty, MedsException, Membership, Person)
+
+Window = tuple[datetime, datetime]
+CONTACT_MEASURES = ("planned", "done", "missed", "unrecorded", "on_time")
+
+
+def _count_if(*conditions):
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+def _in(column, window: Window):
+    return and_(column >= window[0], column < window[1])
+
+
+def _span(windows: Sequence[Window]) -> Window:
+    return min(w[0] for w in windows), max(w[1] for w in windows)
+
+
+def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
+             now: datetime) -> dict[int, list[dict[str, int]]]:
+    """Per team, per window: planned, done, missed, unrecorded (no outcome and the window has
+    closed) and on_time (done within the contract window)."""
+    c = Contact
+    measures = {"planned": (), "done": (c.status == "done",), "missed": (c.status == "missed",),
+                "unrecorded": (c.status == "open", col(c.due_end) < now),
+                "on_time": (c.status == "done", col(c.outcome_at) <= col(c.due_end))}
+    columns = [_count_if(_in(col(c.due_start), w), *cond)
+               for w in windows for cond in measures.values()]
+    lo, hi = _span(windows)
+    rows = session.exec(select(c.team_id, *columns)
+                        .where(col(c.team_id).in_(team_ids), col(c.due_start) >= lo,
+                               col(c.due_start) < hi).group_by(c.team_id))
+    n = len(measures)
+    out = {t: [dict.fromkeys(measures, 0) for _ in windows] for t in team_ids}
+    for team_id, *values in rows:
+        out[team_id] = [dict(zip(measures, map(int, values[i * n:(i + 1) * n])))
+                        for i in range(len(windows))]
+    return out
+
+
+def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
+    rows = session.exec(select(Contact.team_id, Contact.reason_code, func.count())
+                        .where(col(Contact.team_id).in_(team_ids), Contact.status == "missed",
+                               _in(col(Contact.due_start), window))
+                        .group_by(Contact.team_id, Contact.reason_code))
+    out: dict[int, dict[str, int]] = {t: {} for t in team_ids}
+    for team_id, code, n in rows:
+        out[team_id][code or "none"] = int(n)
+    return out
+
+
+def first_contact(session: Session, *, team_ids: list[int]) -> dict[int, datetime]:
+    rows = session.exec(select(Contact.team_id, func.min(Contact.due_start))
+                        .where(col(Contact.team_id).in_(team_ids)).group_by(Contact.team_id))
+    return {t: first for t, first in rows if first is not None}
+
+
+def meds_late(session: Session, *, team_ids: list[int],
+              windows: Sequence[Window]) -> dict[int, list[int]]:
+    """Late or missed medicines entries per team per window, by the duty's due time."""
+    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in windows]
+    lo, hi = _span(windows)
+    rows = session.exec(
+        select(MedsException.team_id, *columns)
+        .join(MedsDuty, col(MedsDuty.id) == col(MedsException.duty_id))
+        .where(col(MedsException.team_id).in_(team_ids), col(MedsDuty.due_at) >= lo,
+               col(MedsDuty.due_at) < hi).group_by(MedsException.team_id))
+    out = {t: [0] * len(windows) for t in team_ids}
+    out.update({t: [int(v) for v in values] for t, *values in rows})
+    return out
+
+
+def incidents(session: Session, *, team_ids: list[int], window: Window,
+              now: datetime) -> dict[int, dict[str, int]]:
+    """Incidents opened in the window: how many, closed within their 7 days, still in clock."""
+    i = Incident
+    rows = session.exec(select(
+        i.team_id, func.count(),
+        _count_if(col(i.closed_at).is_not(None), col(i.closed_at) <= col(i.due_at)),
+        _count_if(i.state == "open", col(i.due_at) > now))
+        .where(col(i.team_id).in_(team_ids), _in(col(i.opened_at), window)).group_by(i.team_id))
+    out = {t: {"opened": 0, "in_time": 0, "in_clock": 0} for t in team_ids}
+    out.update({t: {"opened": int(a), "in_time": int(b), "in_clock": int(c)}
+                for t, a, b, c in rows})
+    return out
+
+
+def learning(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
+    """Learning points shared in the window: acknowledgements against the team's members."""
+    members = (select(Membership.team_id, func.count().label("n"))
+               .join(Person, col(Person.id) == col(Membership.person_id))
+               .where(Person.active == True).group_by(Membership.team_id)  # noqa: E712
+               .subquery())
+    acks = (select(LearningAck.point_id, func.count().label("n")).group_by(LearningAck.point_id)
+            .subquery())
+    p = LearningPoint
+    rows = session.exec(
+        select(p.team_id, func.count(), func.coalesce(func.sum(acks.c.n), 0),
+               func.coalesce(func.sum(members.c.n), 0))
+        .outerjoin(acks, acks.c.point_id == col(p.id))
+        .outerjoin(members, members.c.team_id == col(p.team_id))
+        .where(col(p.team_id).in_(team_ids), _in(col(p.at), window)).group_by(p.team_id))
+    out = {t: {"points": 0, "acks": 0, "expected": 0} for t in team_ids}
+    out.update({t: {"points": int(a), "acks": int(b), "expected": int(c)} for t, a, b, c in rows})
+    return out
+
+
+def _seconds(session: Session, later, earlier):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def escalations(session: Session, *, team_ids: list[int], window: Window) -> dict[str, float | int]:
+    """Opened in the window, acknowledged, the median time to acknowledge; and now: still
+    unacknowledged (open) and not yet resolved."""
+    e = Escalation
+    opened, acked = session.exec(select(func.count(), _count_if(col(e.acked_at).is_not(None)))
+                                 .where(col(e.team_id).in_(team_ids),
+                                        _in(col(e.opened_at), window))).one()
+    open_now, unresolved = session.exec(
+        select(_count_if(e.state == "open"), func.count())
+        .where(col(e.team_id).in_(team_ids), e.state != "resolved")).one()
+    median = None
+    if acked:
+        seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
+        middle = session.exec(
+            select(seconds).where(col(e.team_id).in_(team_ids), _in(col(e.opened_at), window),
+                                  col(e.acked_at).is_not(None))
+            .order_by(seconds).offset((int(acked) - 1) // 2).limit(2 - int(acked) % 2)).all()
+        median = sum(float(s) for s in middle) / len(middle)
+    return {"opened": int(opened), "acked": int(acked), "median_seconds": median,
+            "open_now": int(open_now), "unresolved": int(unresolved)}
+
