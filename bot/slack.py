@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRetryHandler,
                                                          AsyncRateLimitErrorRetryHandler,
                                                          AsyncServerErrorRetryHandler)
@@ -24,8 +26,9 @@ from bot.app import App
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
+from messages import catalog
 from messages import slack as render
-from messages.reply import Reply
+from messages.reply import Attachment, Reply
 from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
@@ -53,17 +56,46 @@ class SlackTransport:
         return bool(person.slack_user)
 
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
-        resp = await self.client.chat_postMessage(channel=team.slack_channel, **render.render(reply))
-        return {"channel": resp["channel"], "ts": resp["ts"]}
+        return await self.post(team.slack_channel, reply)
 
     async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
+        # Text only: the files went out with the first post.
         await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **render.render(reply))
         return ref
 
     async def notify(self, person: Person, reply: Reply, *, key: str) -> dict:
         channel = (await self.client.conversations_open(users=person.slack_user))["channel"]["id"]
+        return await self.post(channel, reply)
+
+    async def post(self, channel: str, reply: Reply) -> dict:
         resp = await self.client.chat_postMessage(channel=channel, **render.render(reply))
+        await upload(self.client, resp["channel"], reply.files)
         return {"channel": resp["channel"], "ts": resp["ts"]}
+
+
+async def upload(client: AsyncWebClient, channel: str, files: list[Attachment]) -> None:
+    """Each file after the text. A file gone from disk, or one Slack refuses (no files:write
+    scope, too large), gets a line instead: retrying would post the text again, and never work."""
+    for file in files:
+        name = file.title or file.filename
+        try:
+            data = await asyncio.to_thread(Path(file.path).read_bytes)
+        except OSError as exc:
+            log.warning("slack: file %s not sent: %s", file.path, exc)
+            await _say(client, channel, catalog.file_missing(name))
+            continue
+        try:  # apart from the read: a dropped connection is an OSError too
+            await client.files_upload_v2(channel=channel, file=data, filename=file.filename,
+                                         title=name)
+        except SlackApiError as exc:
+            if exc.response.status_code >= 500 or exc.response.status_code == 429:
+                raise  # Slack is down for now: the outbox tries again later
+            log.warning("slack: file %s refused: %s", file.path, exc)
+            await _say(client, channel, catalog.file_refused(name))
+
+
+async def _say(client: AsyncWebClient, channel: str, line: str) -> None:
+    await client.chat_postMessage(channel=channel, **render.render(Reply.text(line)))
 
 
 def _chat(channel_id: str | None) -> Chat:
@@ -125,6 +157,8 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
                                       body.get("text") or "", wait=False,
                                       event_id=_event_id("command", body.get("trigger_id")))
         await ack(**_answer(reply))
+        if reply.files and not reply.duplicate:
+            later.run(_command_files(client, body, reply))
 
     @bolt.action(re.compile(r"^carebot:"))
     async def pressed(ack, body, respond, client):
@@ -167,6 +201,15 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
         log.exception("slack request failed: %s", error)
 
     return bolt
+
+
+async def _command_files(client: AsyncWebClient, body: dict, reply: Reply) -> None:
+    """A slash command's files, after the ack. Slack has no ephemeral files, so the files of a
+    reply only the caller sees go to the caller's DM with the bot, not to the channel."""
+    channel = body.get("channel_id")
+    if reply.ephemeral or not channel:
+        channel = (await client.conversations_open(users=body["user_id"]))["channel"]["id"]
+    await upload(client, channel, reply.files)
 
 
 async def _after_press(app: App, respond, body: dict, tokens: list[str], actor: Actor, chat: Chat,

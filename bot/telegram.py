@@ -6,8 +6,11 @@ route on the shared web server when TELEGRAM_WEBHOOK_URL is set.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,13 +27,14 @@ from handlers.grammar import split_action
 from handlers.registry import load
 from messages import catalog
 from messages import telegram as render
-from messages.reply import Reply
+from messages.reply import Attachment, Reply
 from storage import repo
 from storage.db import session_scope
 from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("done", "missed")
+PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
 
 
 def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
@@ -57,12 +61,35 @@ class TelegramTransport:
         return person.telegram_user is not None
 
     async def send(self, chat_id: int, reply: Reply) -> list[int]:
+        """The text, then each file. Only the text messages' ids are returned: they are what
+        update_team_post edits, and the files are never sent again."""
         ids = []
         for message in render.render(reply):
             sent = await self.bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
                                                reply_markup=_markup(message))
             ids.append(sent.message_id)
+        for file in reply.files:
+            await self.send_file(chat_id, file)
         return ids
+
+    async def send_file(self, chat_id: int, file: Attachment) -> None:
+        name = file.title or file.filename
+        try:
+            data = await asyncio.to_thread(Path(file.path).read_bytes)
+        except OSError as exc:
+            # A file gone from disk must not keep its outbox row failing for ever.
+            log.warning("telegram: file %s not sent: %s", file.path, exc)
+            await self.send(chat_id, Reply.text(catalog.file_missing(name)))
+            return
+        try:
+            if file.mime in PHOTOS:
+                await self.bot.send_photo(chat_id, photo=data, filename=file.filename, caption=name)
+            else:
+                await self.bot.send_document(chat_id, document=data, filename=file.filename,
+                                             caption=name)
+        except BadRequest as exc:  # e.g. too large: retrying would send the text again, in vain
+            log.warning("telegram: file %s refused: %s", file.path, exc)
+            await self.send(chat_id, Reply.text(catalog.file_refused(name)))
 
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
         return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}

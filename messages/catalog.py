@@ -239,3 +239,13 @@ def not_allowed(verb: str, min_role: str, role: str) -> str:
     who = {"supervisor": "supervisors and managers", "manager": "managers",
            "nominated": "the nominated individual"}.get(min_role, min_role)
     return f"Only {who} can use `{verb}`; you are {role}. Nothing was changed."
+
+
+def file_missing(name: str) -> str:
+    """Said in place of a file that is gone from disk (its outbox row must still complete)."""
+    return f"(file no longer available: {name})"
+
+
+def file_refused(name: str) -> str:
+    """Said in place of a file the platform refused (too large, no permission to upload)."""
+    return f"(file could not be sent: {name})"

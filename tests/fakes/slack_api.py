@@ -7,18 +7,21 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 
 class FakeSlack:
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
+        self.names: dict[str, str] = {}  # file id -> filename, from files.getUploadURLExternal
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
         self.failures: dict[str, list[tuple[int, dict]]] = {}  # method -> [(status, headers)]
         self.lock = threading.Lock()
         self.ts = 1000
         self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["POST"]),
-                                     Route("/respond/{token}", self.respond, methods=["POST"])])
+                                     Route("/respond/{token}", self.respond, methods=["POST"]),
+                                     Route("/upload/{file_id}", self.upload, methods=["POST"])])
 
     def fail(self, method: str, status: int, headers: dict | None = None, times: int = 1) -> None:
         self.failures.setdefault(method, []).extend([(status, headers or {})] * times)
@@ -32,7 +35,7 @@ class FakeSlack:
         if "json" in request.headers.get("content-type", ""):
             return json.loads(raw or "{}")
         params = {**dict(request.query_params), **{k: v[0] for k, v in parse_qs(raw).items()}}
-        for key in ("blocks", "view"):
+        for key in ("blocks", "view", "files"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -56,7 +59,29 @@ class FakeSlack:
             return JSONResponse({"ok": True, "channel": {"id": "D" + params.get("users", "X")}})
         if method in ("chat.postMessage", "chat.update"):
             return JSONResponse({"ok": True, "channel": params.get("channel"), "ts": params.get("ts", ts)})
+        if method == "files.getUploadURLExternal":  # the bytes then go to upload_url, here too
+            file_id = f"F{ts.split('.')[0]}"
+            with self.lock:
+                self.names[file_id] = params.get("filename")
+            return JSONResponse({"ok": True, "file_id": file_id,
+                                 "upload_url": f"{request.base_url}upload/{file_id}"})
+        if method == "files.completeUploadExternal":
+            return JSONResponse({"ok": True, "files": params.get("files", [])})
         return JSONResponse({"ok": True})
+
+    async def upload(self, request: Request) -> PlainTextResponse:
+        data = await request.body()
+        with self.lock:
+            self.uploads[request.path_params["file_id"]] = data
+        return PlainTextResponse("OK - 1")
+
+    def files(self) -> list[dict]:
+        """Each completed upload: channel, title, filename and the bytes uploaded."""
+        with self.lock:
+            return [{"channel": done["channel_id"], "title": f["title"],
+                     "filename": self.names.get(f["id"]), "data": self.uploads.get(f["id"])}
+                    for done in [p for n, p in self.calls if n == "files.completeUploadExternal"]
+                    for f in done["files"]]
 
     async def respond(self, request: Request) -> JSONResponse:
         with self.lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from urllib.parse import parse_qs
@@ -26,8 +27,10 @@ class FakeTelegram:
         self.message_id = 100
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.api, methods=["POST", "GET"])])
 
-    def fail(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
-        self.failures.setdefault(method, []).extend([{"retry_after": retry_after}] * times)
+    def fail(self, method: str, *, retry_after: int = 1, times: int = 1, status: int = 429) -> None:
+        """429 with retry_after; or 400, a refusal (e.g. a file too big)."""
+        self.failures.setdefault(method, []).extend(
+            [{"retry_after": retry_after, "status": status}] * times)
 
     def named(self, method: str) -> list[dict]:
         with self.lock:
@@ -38,16 +41,13 @@ class FakeTelegram:
             self.updates.append(update)
 
     async def _params(self, request: Request) -> dict:
-        if "json" in request.headers.get("content-type", ""):
+        kind = request.headers.get("content-type", "")
+        if "json" in kind:
             return json.loads((await request.body()) or b"{}")
+        if kind.startswith("multipart/form-data"):  # sendPhoto, sendDocument: a file is attached
+            return _multipart(kind, await request.body())
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        params = {}
-        for key, value in form.items():
-            try:
-                params[key] = json.loads(value)
-            except (TypeError, ValueError):
-                params[key] = value
-        return params
+        return {key: _decoded(value) for key, value in form.items()}
 
     def _message(self, params: dict) -> dict:
         self.message_id += 1
@@ -73,7 +73,11 @@ class FakeTelegram:
             queued = self.failures.get(method)
             if queued:
                 failure = queued.pop(0)
-                self.calls.append((f"{method}!429", params))
+                self.calls.append((f"{method}!{failure['status']}", params))
+                if failure["status"] == 400:
+                    return JSONResponse({"ok": False, "error_code": 400,
+                                         "description": "Bad Request: file is too big"},
+                                        status_code=400)
                 return JSONResponse({"ok": False, "error_code": 429,
                                      "description": f"Too Many Requests: retry after {failure['retry_after']}",
                                      "parameters": {"retry_after": failure["retry_after"]}},
@@ -84,8 +88,31 @@ class FakeTelegram:
                                      "description": "Forbidden: bot can't initiate conversation with a user"},
                                     status_code=403)
             self.calls.append((method, params))
-            if method in ("sendMessage", "editMessageText"):
+            if method in ("sendMessage", "editMessageText", "sendPhoto", "sendDocument"):
                 return JSONResponse({"ok": True, "result": self._message(params)})
         if method == "getMe":
             return JSONResponse({"ok": True, "result": BOT})
         return JSONResponse({"ok": True, "result": True})
+
+
+def _decoded(value: str):
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _multipart(content_type: str, body: bytes) -> dict:
+    """A multipart/form-data body as params; a file field keeps its bytes, and its name goes
+    under "filename". (Parsed here: starlette's form() would need python-multipart.)"""
+    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+    params: dict = {}
+    for part in body.split(b"--" + boundary)[1:-1]:
+        head, _, value = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        value = value.removesuffix(b"\r\n")
+        disposition = dict(re.findall(r'(\w+)="([^"]*)"', head.decode()))
+        if "filename" in disposition:
+            params[disposition["name"]], params["filename"] = value, disposition["filename"]
+        else:
+            params[disposition["name"]] = _decoded(value.decode())
+    return params
