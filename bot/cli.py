@@ -1,4 +1,5 @@
-"""`carebot` command line (DESIGN.md "CLI"): run, console, import, post, db upgrade, demo."""
+"""`carebot` command line (DESIGN.md "CLI"): run, console, import, post, db upgrade, export,
+demo."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     post.add_argument("--team", required=True)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
+    exp = sub.add_parser("export", help="write the evidence pack (CSV files + report.html)")
+    exp.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD")
+    exp.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD")
+    exp.add_argument("--out", required=True, help="folder to write, e.g. pack/")
+    exp.add_argument("--team", action="append", help="only this team (repeatable); default all")
     demo = sub.add_parser("demo", help="write a demo config and today's contacts CSV")
     demo.add_argument("--dir", default="var/demo")
     return p
@@ -125,6 +131,38 @@ def _db(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from datetime import date
+
+    from bot.app import build_app
+    from handlers.export import build_pack
+    from storage import repo
+    from storage.db import session_scope
+
+    try:
+        first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
+    except ValueError as exc:
+        print(f"carebot: export: {exc}; use YYYY-MM-DD, e.g. --from 2026-10-01", file=sys.stderr)
+        return EXIT_USAGE
+    if last < first:
+        print("carebot: export: --to is before --from", file=sys.stderr)
+        return EXIT_USAGE
+    app = build_app()
+    with session_scope(app.engine) as session:
+        teams = repo.all_teams(session)
+        if args.team:
+            unknown = sorted(set(args.team) - {t.key for t in teams})
+            if unknown:
+                print(f"carebot: export: unknown team {', '.join(unknown)} (teams: "
+                      f"{', '.join(t.key for t in teams)})", file=sys.stderr)
+                return EXIT_USAGE
+            teams = [t for t in teams if t.key in args.team]
+        paths = build_pack(session, teams, first, last, app.clock.now(),
+                           ZoneInfo(app.config.timezone), Path(args.out))
+    print(f"wrote {len(paths)} files to {args.out} (open {Path(args.out) / 'report.html'})")
+    return 0
+
+
 def _demo(args) -> int:
     from bot.demo import ZONE, write_demo
 
@@ -134,7 +172,7 @@ def _demo(args) -> int:
 
 
 COMMANDS = {"run": _run, "console": _console, "import": _import, "post": _post, "db": _db,
-            "demo": _demo}
+            "export": _export, "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,6 +35,7 @@ def test_fires_between_orders_every_team_job(app):
                                     datetime(2026, 11, 25, 8, tzinfo=UTC))
     assert [(t.strftime("%d %H:%M"), job, team) for t, job, team in fires] == [
         ("24 17:30", "reconcile", "north"), ("24 17:30", "reconcile", "south"),
+        ("25 07:30", "action_remind", "north"), ("25 07:30", "action_remind", "south"),
         ("25 07:30", "learn_remind", "north"), ("25 07:30", "learn_remind", "south"),
         ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south")]
 
@@ -82,9 +83,11 @@ def test_real_scheduler_arranges_every_team_job(app):
         finally:
             sched.shutdown(wait=False)
 
-    assert asyncio.run(go()) == ["learn_remind:north", "learn_remind:south",
+    assert asyncio.run(go()) == ["action_remind:north", "action_remind:south",
+                                 "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
-                                 "reconcile:north", "reconcile:south", "sweep"]
+                                 "reconcile:north", "reconcile:south", "sweep",
+                                 "weekly_status:north", "weekly_status:south"]
 
 
 def test_weekly_specs_fire_on_their_day_in_the_teams_zone():

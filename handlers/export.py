@@ -1,0 +1,114 @@
+"""The evidence pack an inspector would accept: CSV files and one self-contained HTML report
+for a period (daily reconciliations, contacts, escalations with their timelines, medicines
+exceptions and checks, learning points with acknowledgements, incidents with their clocks,
+actions with versions and evidence, weekly metrics). `carebot export` writes it to a folder;
+`status export` in chat sends the last 4 weeks as one zip."""
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from handlers.base import Context, day_bounds, files_dir
+from handlers.registry import command
+from handlers.status import monday
+from messages import pack as html_pack
+from messages.chart import weekly_chart
+from messages.reply import Attachment, Reply
+from messages.status import done_rate, missed_rate
+from storage import export as store
+from storage import repo
+from storage import status as metrics
+from storage.models import Team
+
+PACK_DAYS = 28  # `status export`: the last 4 weeks
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
+                   now: datetime, zone: ZoneInfo) -> tuple[store.Table, list[date], list[dict]]:
+    """Per team and week (Monday to Sunday, clipped to the period): the status figures. Also
+    the weeks and the all-teams totals, for the chart."""
+    mondays = [monday(first) + timedelta(weeks=i)
+               for i in range((monday(last) - monday(first)).days // 7 + 1)]
+    windows = [(day_bounds(max(m, first), zone)[0],
+                day_bounds(min(m + timedelta(days=6), last), zone)[1]) for m in mondays]
+    ids = [t.id for t in teams]
+    contacts = metrics.contacts(session, team_ids=ids, windows=windows, now=now)
+    meds = metrics.meds_late(session, team_ids=ids, windows=windows)
+    rows, totals = [], [dict.fromkeys(metrics.CONTACT_MEASURES, 0) for _ in mondays]
+    for team in teams:
+        for i, week in enumerate(mondays):
+            c = contacts[team.id][i]
+            for k in totals[i]:
+                totals[i][k] += c[k]
+            rows.append((team.key, max(week, first), c["planned"], c["done"], c["missed"], c["unrecorded"],
+                         c["on_time"], _rate(missed_rate(c)),
+                         _rate(100 * c["on_time"] / c["done"] if c["done"] else None),
+                         meds[team.id][i]))
+    table = store.table("weekly_metrics", "Weekly metrics",
+                         ["team", "week_start", "planned", "done", "missed", "not_recorded",
+                          "on_time", "missed_rate_pct", "on_time_pct", "meds_late"], rows)
+    return table, mondays, totals
+
+
+def build_pack(session: Session, teams: list[Team], first: date, last: date, now: datetime,
+               zone: ZoneInfo, out: Path) -> list[Path]:
+    """Write the CSV files and report.html into out; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
+    tables = store.tables(session, team_ids=[t.id for t in teams], start=start, end=end,
+                          first=first, last=last, today=now.astimezone(zone).date())
+    weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
+    tables.append(weekly)
+    paths = []
+    for table in tables:
+        path = out / f"{table.name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(table.columns)
+            writer.writerows(table.rows)
+        paths.append(path)
+    chart = weekly_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
+                         mondays, {"missed or not recorded": [missed_rate(w) for w in totals],
+                                   "completed": [done_rate(w) for w in totals]}, None)
+    planned = sum(w["planned"] for w in totals)
+    summary = [("Teams", ", ".join(t.name for t in teams)),
+               ("Period", f"{first:%-d %b %Y} to {last:%-d %b %Y} ({zone.key})"),
+               ("Contacts planned", str(planned)),
+               ("Missed or not recorded", str(sum(w["missed"] + w["unrecorded"] for w in totals)))]
+    report = out / "report.html"
+    report.write_text(html_pack.html(
+        "carebot evidence pack", f"{', '.join(t.name for t in teams)} · {first:%-d %b %Y} – "
+        f"{last:%-d %b %Y}", now.astimezone(zone).strftime("%-d %b %Y %H:%M %Z"), tables,
+        chart.read_bytes(), summary), encoding="utf-8")
+    return [*paths, chart, report]
+
+
+@command("status export", min_role="manager",
+         summary="The evidence pack for the last 4 weeks (CSV files + HTML report, zipped)",
+         example="status export")
+def status_export(ctx: Context, args) -> Reply:
+    teams = repo.all_teams(ctx.session)  # managers see every team
+    last = ctx.today
+    first = last - timedelta(days=PACK_DAYS - 1)
+    stem = f"evidence-pack-{first:%Y%m%d}-{last:%Y%m%d}-{ctx.now:%H%M%S}"
+    folder = files_dir() / stem
+    paths = build_pack(ctx.session, teams, first, last, ctx.now, ctx.zone, folder)
+    archive = Path(shutil.make_archive(str(folder), "zip", root_dir=folder))
+    shutil.rmtree(folder)
+    ctx.audit("status:export", first=first.isoformat(), last=last.isoformat(),
+              teams=[t.key for t in teams])
+    reply = Reply.text(f"Evidence pack for {first:%-d %b} – {last:%-d %b %Y}: "
+                       f"{len(paths) - 2} CSV files, the chart and report.html (opens in any "
+                       "browser), in one zip.", ephemeral=True)
+    reply.files = [Attachment(path=str(archive), filename=archive.name, mime="application/zip",
+                              title=f"Evidence pack {first:%-d %b} – {last:%-d %b %Y}")]
+    return reply
