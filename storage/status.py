@@ -12,7 +12,7 @@ from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
 from storage.models import (Contact, Escalation, Incident, LearningAck, LearningPoint,
-                            MedsDuty, MedsException, Membership, Person)
+                            MedsDuty, MedsException, Membership, Person, Team)
 
 Window = tuple[datetime, datetime]
 CONTACT_MEASURES = ("planned", "done", "missed", "unrecorded", "on_time")
@@ -30,26 +30,42 @@ def _span(windows: Sequence[Window]) -> Window:
     return min(w[0] for w in windows), max(w[1] for w in windows)
 
 
+def _disjoint(windows: Sequence[Window]) -> list[list[Window]]:
+    """Distinct windows in groups that do not overlap: each group is one GROUP BY scan, where
+    a CASE puts each row in its window (a "since 1 Oct" report overlaps the chart's weeks)."""
+    groups: list[list[Window]] = []
+    for w in sorted(set(windows)):
+        for group in groups:
+            if all(w[1] <= x[0] or w[0] >= x[1] for x in group):
+                group.append(w)
+                break
+        else:
+            groups.append([w])
+    return groups
+
+
 def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
              now: datetime) -> dict[int, list[dict[str, int]]]:
     """Per team, per window: planned, done, missed, unrecorded (no outcome and the window has
     closed) and on_time (done within the contract window)."""
     c = Contact
-    measures = {"planned": (), "done": (c.status == "done",), "missed": (c.status == "missed",),
-                "unrecorded": (c.status == "open", col(c.due_end) < now),
-                "on_time": (c.status == "done", col(c.outcome_at) <= col(c.due_end))}
-    columns = [_count_if(_in(col(c.due_start), w), *cond)
-               for w in windows for cond in measures.values()]
-    lo, hi = _span(windows)
-    rows = session.exec(select(c.team_id, *columns)
-                        .where(col(c.team_id).in_(team_ids), col(c.due_start) >= lo,
-                               col(c.due_start) < hi).group_by(c.team_id))
-    n = len(measures)
-    out = {t: [dict.fromkeys(measures, 0) for _ in windows] for t in team_ids}
-    for team_id, *values in rows:
-        out[team_id] = [dict(zip(measures, map(int, values[i * n:(i + 1) * n])))
-                        for i in range(len(windows))]
-    return out
+    measures = {"planned": func.count(),
+                "done": _count_if(c.status == "done"),
+                "missed": _count_if(c.status == "missed"),
+                "unrecorded": _count_if(c.status == "open", col(c.due_end) < now),
+                "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end))}
+    found: dict[tuple[int, Window], dict[str, int]] = {}
+    for group in _disjoint(windows):
+        bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(group)))
+        lo, hi = _span(group)
+        rows = session.exec(select(c.team_id, bucket, *measures.values())
+                            .where(col(c.team_id).in_(team_ids), col(c.due_start) >= lo,
+                                   col(c.due_start) < hi).group_by(c.team_id, bucket))
+        for team_id, i, *values in rows:
+            if i is not None:
+                found[team_id, group[i]] = dict(zip(measures, map(int, values)))
+    empty = dict.fromkeys(measures, 0)
+    return {t: [dict(found.get((t, w), empty)) for w in windows] for t in team_ids}
 
 
 def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
@@ -64,23 +80,28 @@ def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[in
 
 
 def first_contact(session: Session, *, team_ids: list[int]) -> dict[int, datetime]:
-    rows = session.exec(select(Contact.team_id, func.min(Contact.due_start))
-                        .where(col(Contact.team_id).in_(team_ids)).group_by(Contact.team_id))
-    return {t: first for t, first in rows if first is not None}
+    # A correlated min per team reads one index entry each; GROUP BY would scan every row.
+    first = (select(func.min(Contact.due_start)).where(Contact.team_id == Team.id)
+             .scalar_subquery())
+    rows = session.exec(select(Team.id, first).where(col(Team.id).in_(team_ids)))
+    return {t: at for t, at in rows if at is not None}
 
 
 def meds_late(session: Session, *, team_ids: list[int],
               windows: Sequence[Window]) -> dict[int, list[int]]:
     """Late or missed medicines entries per team per window, by the duty's due time."""
-    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in windows]
-    lo, hi = _span(windows)
+    unique = list(dict.fromkeys(windows))
+    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    lo, hi = _span(unique)
     rows = session.exec(
         select(MedsException.team_id, *columns)
         .join(MedsDuty, col(MedsDuty.id) == col(MedsException.duty_id))
         .where(col(MedsException.team_id).in_(team_ids), col(MedsDuty.due_at) >= lo,
                col(MedsDuty.due_at) < hi).group_by(MedsException.team_id))
     out = {t: [0] * len(windows) for t in team_ids}
-    out.update({t: [int(v) for v in values] for t, *values in rows})
+    for team_id, *values in rows:
+        by_window = dict(zip(unique, map(int, values)))
+        out[team_id] = [by_window[w] for w in windows]
     return out
 
 
