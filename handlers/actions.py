@@ -217,6 +217,17 @@ def action_close(ctx: Context, args) -> Reply:
     return words.closed_reply(action, team.name)
 
 
+@command("action", args="id?", summary="An action's card, or how to use the action tracker",
+         example="action A-12")
+def action_card(ctx: Context, args) -> Reply:
+    if not args.id:
+        return words.usage()
+    action = find_action(ctx, args.id)
+    owner = ctx.session.get(Person, action.owner_id)
+    return words.card(action, owner.name, store.rag_of(ctx.session, action, ctx.today), ctx.today,
+                      store.evidence(ctx.session, action_id=action.id))
+
+
 @command("action history", args="id", summary="Every version of an action",
          example="action history A-12")
 def action_history(ctx: Context, args) -> Reply:

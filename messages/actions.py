@@ -69,6 +69,24 @@ def added(action, owner: str, rag: str, today: date) -> Reply:
                                    f"audit \"MAR audit week 3: 2 late of 140\"")])
 
 
+def card(action, owner: str, rag: str, today: date, evidence: list) -> Reply:
+    lines = summary(action, owner, rag, today, len(evidence))
+    lines += [f"· {e.kind.replace('_', ' ')}: {e.text}" for e in evidence]
+    return Reply(ephemeral=True, blocks=[Block(text="\n".join(lines)), Block(
+        kind="context", text=f"History: action history {label(action.id)}")])
+
+
+def usage() -> Reply:
+    return Reply(ephemeral=True, blocks=[Block(text="\n".join([
+        "The action tracker (CAP / CQC plan):",
+        EXAMPLE_ADD,
+        EXAMPLE_EVIDENCE,
+        "action review A-12 on track, 2 late entries this week",
+        'action update A-12 owner=@ben due="next Friday"',
+        "action close A-12 (asks for the closure summary, one question at a time)",
+        "action A-12 · action history A-12 · plan"]))])
+
+
 def owner_told(team_name: str, action, today: date) -> Reply:
     return Reply(blocks=[Block(
         text=f"carebot: an action on the {team_name} plan is yours\n"

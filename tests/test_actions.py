@@ -187,3 +187,13 @@ def test_plan_table_and_the_cqc_28_day_deadline(app):
     assert "Item: Inspection 2026-10: late evening meds" in text
     assert "submitted to CQC on Tue 24 Nov 2026" in run(app, "dan", "plan submitted").plain()
     assert "CQC action plan due" not in run(app, "dan", "plan").plain()
+
+
+def test_card_shows_one_action_and_bare_action_shows_how(app):
+    run(app, "amira", ADD)
+    run(app, "amira", 'action evidence A-1 audit "MAR audit week 3: 2 late of 140"')
+    card = run(app, "ben", "action A-1").plain().splitlines()
+    assert card[0] == "🟢 A-1 · Evening meds late"
+    assert "· audit: MAR audit week 3: 2 late of 140" in card
+    assert run(app, "ben", "action").plain().startswith("The action tracker (CAP / CQC plan):")
+    assert not run(app, "ben", "action A-99").ok
