@@ -180,3 +180,20 @@ def test_monday_report_goes_to_managers_once_with_its_chart(seeded):
     reply = dms[0][1]
     assert reply.plain().splitlines()[0] == "Weekly status · Mon 23 Nov – Sun 29 Nov 2026"
     assert reply.files[0].filename.endswith(".png")
+
+
+def test_a_report_of_many_teams_fits_both_platforms(seeded):
+    from messages import slack, telegram
+
+    with Session(seeded.engine) as s:
+        for i in range(60):
+            s.add(Team(key=f"extra{i}", name=f"Extra Team {i}"))
+        s.commit()
+    reply = run(seeded, "dan", "status last week")
+    assert reply.plain().count("\nCAP actions:") == 63  # north, south, 60 more, all teams
+    messages = telegram.render(reply)
+    assert len(messages) > 1 and all(len(m.text) <= 4096 for m in messages)
+    assert sum(m.text.count("CAP actions:") for m in messages) == 63  # split, nothing lost
+    blocks = slack.render(reply)["blocks"]
+    assert len(blocks) <= 50
+    assert sum(b.get("text", {}).get("text", "").count("CAP actions:") for b in blocks) == 63
