@@ -25,16 +25,10 @@ CQC_DAYS = 28  # a CQC action plan is due 28 days after the request
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def _team_ids(ctx: Context) -> list[int]:
-    teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
-        else ctx.teams
-    return [t.id for t in teams]
-
-
 def find_action(ctx: Context, text: str) -> Action:
     digits = text.upper().removeprefix("A-")
     action = ctx.session.get(Action, int(digits)) if digits.isdigit() else None
-    if action is None or action.team_id not in _team_ids(ctx):
+    if action is None or action.team_id not in ctx.visible_team_ids:
         raise UserError(words.unknown(text))
     return action
 
@@ -248,7 +242,7 @@ def plan(ctx: Context, args) -> Reply:
         raise UserError(f"Unknown plan option {args.what!r}. Examples: plan · plan cqc 20 Nov 2026 "
                         "· plan submitted")
     manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
-    rows = store.actions_with_rag(ctx.session, team_ids=_team_ids(ctx), today=ctx.today)
+    rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
     title = "All teams" if manager else ctx.team.name
     return words.plan(title, rows, store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
                       ctx.today, store.open_request(ctx.session))

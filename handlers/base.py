@@ -85,6 +85,18 @@ class Context:
         """The person's teams, home team first."""
         return repo.teams_of(self.session, self.person)
 
+    @cached_property
+    def visible_teams(self) -> list[Team]:
+        """The teams whose records this person may see: every team for managers and the
+        nominated individual, their own teams for everyone else."""
+        if ROLE_RANK[self.person.role] >= ROLE_RANK["manager"]:
+            return repo.all_teams(self.session)
+        return self.teams
+
+    @property
+    def visible_team_ids(self) -> list[int]:
+        return [t.id for t in self.visible_teams]
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.team.zone)

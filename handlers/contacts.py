@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import ROLE_RANK, Context, UserError, day_bounds
+from handlers.base import Context, UserError, day_bounds
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import catalog
@@ -67,10 +67,8 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
 
 
 def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
-    teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
-        else ctx.teams
     start, end = day_bounds(ctx.today, ctx.zone)
-    found = repo.find_contact(ctx.session, ref=ref, team_ids=[t.id for t in teams],
+    found = repo.find_contact(ctx.session, ref=ref, team_ids=ctx.visible_team_ids,
                               start=start, end=end)
     if found is None:
         raise UserError(catalog.unknown_ref(ref, ctx.today))

@@ -267,9 +267,7 @@ def _close(ctx: Context, esc: Escalation, note: str, action: str) -> None:
 @command("escalations", summary="What is escalated now, who holds it, for how long",
          example="escalations")
 def escalations(ctx: Context, args) -> Reply:
-    teams = (repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
-             else repo.teams_of(ctx.session, ctx.person))
-    names = {t.id: t for t in teams}
+    names = {t.id: t for t in ctx.visible_teams}
     rows = []
     for esc in store.active(ctx.session, team_ids=list(names)):
         team = names[esc.team_id]

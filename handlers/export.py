@@ -21,7 +21,6 @@ from messages.chart import weekly_chart
 from messages.reply import Attachment, Reply
 from messages.status import done_rate, missed_rate
 from storage import export as store
-from storage import repo
 from storage import status as metrics
 from storage.models import Team
 
@@ -96,7 +95,7 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
          summary="The evidence pack for the last 4 weeks (CSV files + HTML report, zipped)",
          example="status export")
 def status_export(ctx: Context, args) -> Reply:
-    teams = repo.all_teams(ctx.session)  # managers see every team
+    teams = ctx.visible_teams
     last = ctx.today
     first = last - timedelta(days=PACK_DAYS - 1)
     stem = f"evidence-pack-{first:%Y%m%d}-{last:%Y%m%d}-{ctx.now:%H%M%S}"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import ROLE_RANK, Context, UserError, day_bounds
+from handlers.base import Context, UserError, day_bounds
 from handlers.registry import command
 from messages import incidents as words
 from messages.privacy import mask
@@ -25,15 +25,9 @@ CLOCK = timedelta(days=7)
 _REF = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,39}$")
 
 
-def _team_ids(ctx: Context) -> list[int]:
-    teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
-        else ctx.teams
-    return [t.id for t in teams]
-
-
 def find_incident(ctx: Context, ref: str) -> Incident:
     inc = store.incident_by_ref(ctx.session, ref=ref)
-    if inc is None or inc.team_id not in _team_ids(ctx):
+    if inc is None or inc.team_id not in ctx.visible_team_ids:
         raise UserError(words.unknown(ref))
     return inc
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from handlers.base import ROLE_RANK, Context, UserError
+from handlers.base import Context, UserError
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import learning as words
@@ -29,9 +29,7 @@ def _point(ctx: Context, text: str | None) -> LearningPoint:
         return point
     digits = text.upper().removeprefix("L-")
     point = ctx.session.get(LearningPoint, int(digits)) if digits.isdigit() else None
-    allowed = {t.id for t in (repo.all_teams(ctx.session)
-                              if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] else ctx.teams)}
-    if point is None or point.team_id not in allowed:
+    if point is None or point.team_id not in ctx.visible_team_ids:
         raise UserError(words.unknown_point(text))
     return point
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import ROLE_RANK, Context, UserError, day_bounds
+from handlers.base import Context, UserError, day_bounds
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import medicines as words
@@ -150,15 +150,9 @@ escalation.DEADLINE_CHECKS.append((page_overdue, next_deadline))
 # ---------------------------------------------------------------- commands
 
 
-def _team_ids(ctx: Context) -> list[int]:
-    teams = repo.all_teams(ctx.session) if ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"] \
-        else ctx.teams
-    return [t.id for t in teams]
-
-
 def _duty(ctx: Context, duty_id: str) -> MedsDuty:
-    duty = store.find_duty(ctx.session, duty_id=duty_id.upper(), team_ids=_team_ids(ctx)) or \
-        store.find_duty(ctx.session, duty_id=duty_id, team_ids=_team_ids(ctx))
+    duty = store.find_duty(ctx.session, duty_id=duty_id.upper(), team_ids=ctx.visible_team_ids) or \
+        store.find_duty(ctx.session, duty_id=duty_id, team_ids=ctx.visible_team_ids)
     if duty is None:
         raise UserError(words.unknown_duty(duty_id))
     return duty

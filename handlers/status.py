@@ -203,7 +203,7 @@ def _scope(ctx: Context, text: str) -> tuple[list[Team], str]:
     """The teams asked for (`team north`), else the chat's team for supervisors and every
     team for managers; the rest of the text is the period."""
     manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
-    mine = repo.all_teams(ctx.session) if manager else ctx.teams
+    mine = ctx.visible_teams
     match = _TEAM.search(text)
     if match is None:
         return (mine if manager else [ctx.team]), text

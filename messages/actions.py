@@ -2,7 +2,7 @@
 evidence are masked free text, and first lines name a team or an action id, never a person."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from messages.reply import Block, Reply
