@@ -210,3 +210,27 @@ def test_telegram_command_files_follow_the_reply_in_the_same_chat(tg, chart_comm
     assert photo["chat_id"] == GROUP and photo["caption"] == "Weekly chart"
     assert photo["photo"] == png()
 
+
+
+# The real commands, end to end
+
+def test_slack_status_acks_the_report_and_uploads_its_chart_to_the_dm(slack_env, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
+    app, fake, api, bot = slack_env
+    body = post(bot, command(api, "status last week", trigger="t-20")).json()
+    assert body["response_type"] == "ephemeral"
+    assert body["blocks"][0]["text"]["text"] == "Weekly status · Mon 16 Nov – Sun 22 Nov 2026"
+    [upload] = wait_for(fake.files, "the chart upload")
+    assert upload["channel"] == "DU0AMIRA01" and upload["filename"].endswith(".png")
+    assert upload["data"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_telegram_status_sends_the_report_then_the_chart_as_a_photo(tg, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
+    app, fake, bot = tg
+    assert deliver(bot, typed("/status last week")) == 200
+    [photo] = wait_for(lambda: fake.named("sendPhoto"), "the chart photo")
+    assert photo["chat_id"] == GROUP and photo["photo"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert photo["caption"] == "North Community Team: weekly trend to 22 Nov 2026"
+    assert fake.named("sendMessage")[0]["text"].startswith("<b>Weekly status · Mon 16 Nov")
