@@ -114,62 +114,71 @@ def _windows(period: Period, zone: ZoneInfo) -> tuple[list, list[date]]:
 
 def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             zone: ZoneInfo) -> list[Figures]:
-    """Each team's figures, then the overall figures when there is more than one team."""
+    """Each team's figures, then the overall figures when there is more than one team. The
+    number of queries does not grow with the number of teams."""
     windows, _ = _windows(period, zone)
     ids = [t.id for t in teams]
+    today = now.astimezone(zone).date()
     contacts = store.contacts(session, team_ids=ids, windows=windows, now=now)
     meds = store.meds_late(session, team_ids=ids, windows=windows)
     reasons = store.reasons(session, team_ids=ids, window=windows[0])
     incidents = store.incidents(session, team_ids=ids, window=windows[0], now=now)
     learning = store.learning(session, team_ids=ids, window=windows[0])
-    firsts = store.first_contact(session, team_ids=ids)
+    escalations = store.escalations(session, team_ids=ids, window=windows[0])
+    actions = action_store.rag_counts(session, team_ids=ids, today=today)
+    baselines = _baselines(session, teams, now)
     out = []
     for team in teams:
         cfg = meds_settings(team)
         meds_base = cfg.get("baseline_set", cfg["meds_baseline"])
-        base, base_from = _baseline(session, team, firsts.get(team.id), now)
         per_window = contacts[team.id]
         out.append(Figures(
             name=team.name, team_ids=[team.id], contacts=per_window[0],
             trend=_add(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
-            baseline_pct=base, baseline_from=base_from, reasons=reasons[team.id],
+            baseline_pct=baselines[team.id][0], baseline_from=baselines[team.id][1],
+            reasons=reasons[team.id],
             meds_late=meds[team.id][0], meds_weekly=meds[team.id][1 + TREND_WEEKS:],
             meds_baseline=meds_base,
             meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
             incidents=incidents[team.id], learning=learning[team.id],
-            escalations=store.escalations(session, team_ids=[team.id], window=windows[0]),
-            actions=action_store.rag_counts(session, team_ids=[team.id],
-                                            today=now.astimezone(zone).date())))
+            escalations=escalations[team.id], actions=actions[team.id]))
     if len(out) > 1:
-        out.append(_overall(session, out, windows[0], now, zone))
+        pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
+        out.append(_overall(out, pooled))
     return out
 
 
-def _baseline(session: Session, team: Team, first: datetime | None,
-              now: datetime) -> tuple[float | None, str]:
-    """The configured missed-visit rate, or the team's first 4 weeks on record."""
-    if team.baseline_missed_pct is not None:
-        return team.baseline_missed_pct, "config"
-    if first is None:
-        return None, ""
-    zone = ZoneInfo(team.zone)
-    start = monday(first.astimezone(zone).date())
-    window = (day_bounds(start, zone)[0], day_bounds(start + timedelta(weeks=TREND_WEEKS), zone)[0])
-    counts = store.contacts(session, team_ids=[team.id], windows=[window], now=now)[team.id][0]
-    return missed_rate(counts), f"first 4 weeks from {start:%-d %b %Y}"
+def _baselines(session: Session, teams: list[Team],
+               now: datetime) -> dict[int, tuple[float | None, str]]:
+    """Per team: the configured missed-visit rate, or its first 4 weeks on record."""
+    out: dict[int, tuple[float | None, str]] = {
+        t.id: (t.baseline_missed_pct, "config") for t in teams if t.baseline_missed_pct is not None}
+    firsts = store.first_contact(session, team_ids=[t.id for t in teams if t.id not in out])
+    starts, windows = {}, {}
+    for team in teams:
+        if team.id in out:
+            continue
+        if team.id not in firsts:
+            out[team.id] = (None, "")
+            continue
+        zone = ZoneInfo(team.zone)
+        starts[team.id] = start = monday(firsts[team.id].astimezone(zone).date())
+        windows[team.id] = (day_bounds(start, zone)[0],
+                            day_bounds(start + timedelta(weeks=TREND_WEEKS), zone)[0])
+    for team_id, counts in store.contacts_per_team(session, windows=windows, now=now).items():
+        out[team_id] = (missed_rate(counts), f"first 4 weeks from {starts[team_id]:%-d %b %Y}")
+    return out
 
 
-def _overall(session: Session, teams: list[Figures], report, now: datetime,
-             zone: ZoneInfo) -> Figures:
+def _overall(teams: list[Figures], escalations: dict) -> Figures:
     weighted = [(f.baseline_pct, f.contacts["planned"] or 1) for f in teams
                 if f.baseline_pct is not None]
     base = (sum(b * w for b, w in weighted) / sum(w for _, w in weighted)) if weighted else None
     meds_bases = [f.meds_baseline for f in teams if f.meds_baseline is not None]
     meds_targets = [f.meds_target for f in teams if f.meds_target is not None]
-    ids = [i for f in teams for i in f.team_ids]
     return Figures(
-        name="All teams", team_ids=ids, contacts=_add([f.contacts for f in teams]),
-        trend=_add([f.trend for f in teams]),
+        name="All teams", team_ids=[i for f in teams for i in f.team_ids],
+        contacts=_add([f.contacts for f in teams]), trend=_add([f.trend for f in teams]),
         weekly=[_add(list(week)) for week in zip(*(f.weekly for f in teams))],
         baseline_pct=base, baseline_from="teams' baselines" if weighted else "",
         reasons=_add([f.reasons for f in teams]), meds_late=sum(f.meds_late for f in teams),
@@ -177,8 +186,7 @@ def _overall(session: Session, teams: list[Figures], report, now: datetime,
         meds_baseline=sum(meds_bases) if meds_bases else None,
         meds_target=sum(meds_targets) if meds_targets else None,
         incidents=_add([f.incidents for f in teams]), learning=_add([f.learning for f in teams]),
-        escalations=store.escalations(session, team_ids=ids, window=report),
-        actions=action_store.rag_counts(session, team_ids=ids, today=now.astimezone(zone).date()))
+        escalations=escalations, actions=_add([f.actions for f in teams]))
 
 
 def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str) -> Attachment:

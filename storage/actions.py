@@ -41,12 +41,14 @@ def rag_of(session: Session, action: Action, today: date) -> str:
     return session.exec(select(rag(today)).where(Action.id == action.id)).one()
 
 
-def rag_counts(session: Session, *, team_ids: list[int], today: date) -> dict[str, int]:
+def rag_counts(session: Session, *, team_ids: list[int], today: date) -> dict[int, dict[str, int]]:
+    """Per team: how many actions are red, amber, green and blue."""
     colour = rag(today)
-    rows = session.exec(select(colour, func.count()).where(col(Action.team_id).in_(team_ids))
-                        .group_by(colour))
-    counts = dict.fromkeys(RAG_ORDER, 0)
-    counts.update({k: n for k, n in rows})
+    rows = session.exec(select(Action.team_id, colour, func.count())
+                        .where(col(Action.team_id).in_(team_ids)).group_by(Action.team_id, colour))
+    counts = {t: dict.fromkeys(RAG_ORDER, 0) for t in team_ids}
+    for team_id, k, n in rows:
+        counts[team_id][k] = int(n)
     return counts
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, literal, or_
 from sqlmodel import Session, col, select
 
 from storage.models import (Contact, Escalation, Incident, LearningAck, LearningPoint,
@@ -44,16 +44,21 @@ def _disjoint(windows: Sequence[Window]) -> list[list[Window]]:
     return groups
 
 
+def _contact_measures(now: datetime) -> dict:
+    c = Contact
+    return {"planned": func.count(),
+            "done": _count_if(c.status == "done"),
+            "missed": _count_if(c.status == "missed"),
+            "unrecorded": _count_if(c.status == "open", col(c.due_end) < now),
+            "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end))}
+
+
 def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
              now: datetime) -> dict[int, list[dict[str, int]]]:
     """Per team, per window: planned, done, missed, unrecorded (no outcome and the window has
     closed) and on_time (done within the contract window)."""
     c = Contact
-    measures = {"planned": func.count(),
-                "done": _count_if(c.status == "done"),
-                "missed": _count_if(c.status == "missed"),
-                "unrecorded": _count_if(c.status == "open", col(c.due_end) < now),
-                "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end))}
+    measures = _contact_measures(now)
     found: dict[tuple[int, Window], dict[str, int]] = {}
     for group in _disjoint(windows):
         bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(group)))
@@ -66,6 +71,22 @@ def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window]
                 found[team_id, group[i]] = dict(zip(measures, map(int, values)))
     empty = dict.fromkeys(measures, 0)
     return {t: [dict(found.get((t, w), empty)) for w in windows] for t in team_ids}
+
+
+def contacts_per_team(session: Session, *, windows: dict[int, Window],
+                      now: datetime) -> dict[int, dict[str, int]]:
+    """The same measures for one window per team (e.g. each team's first 4 weeks), one query."""
+    if not windows:
+        return {}
+    c = Contact
+    rows = session.exec(select(c.team_id, *_contact_measures(now).values())
+                        .where(or_(*(and_(c.team_id == t, _in(col(c.due_start), w))
+                                     for t, w in windows.items())))
+                        .group_by(c.team_id))
+    names = list(_contact_measures(now))
+    out = {t: dict.fromkeys(names, 0) for t in windows}
+    out.update({t: dict(zip(names, map(int, values))) for t, *values in rows})
+    return out
 
 
 def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
@@ -146,24 +167,32 @@ def _seconds(session: Session, later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def escalations(session: Session, *, team_ids: list[int], window: Window) -> dict[str, float | int]:
-    """Opened in the window, acknowledged, the median time to acknowledge; and now: still
-    unacknowledged (open) and not yet resolved."""
+def escalations(session: Session, *, team_ids: list[int], window: Window,
+                by_team: bool = True) -> dict[int | None, dict]:
+    """Per team (or, by_team=False, pooled under None): opened in the window, acknowledged,
+    the median time to acknowledge; and now: unacknowledged (open) and not yet resolved."""
     e = Escalation
-    opened, acked = session.exec(select(func.count(), _count_if(col(e.acked_at).is_not(None)))
-                                 .where(col(e.team_id).in_(team_ids),
-                                        _in(col(e.opened_at), window))).one()
-    open_now, unresolved = session.exec(
-        select(_count_if(e.state == "open"), func.count())
-        .where(col(e.team_id).in_(team_ids), e.state != "resolved")).one()
-    median = None
-    if acked:
-        seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
-        middle = session.exec(
-            select(seconds).where(col(e.team_id).in_(team_ids), _in(col(e.opened_at), window),
-                                  col(e.acked_at).is_not(None))
-            .order_by(seconds).offset((int(acked) - 1) // 2).limit(2 - int(acked) % 2)).all()
-        median = sum(float(s) for s in middle) / len(middle)
-    return {"opened": int(opened), "acked": int(acked), "median_seconds": median,
-            "open_now": int(open_now), "unresolved": int(unresolved)}
-
+    key = col(e.team_id) if by_team else literal(0)
+    blank = {"opened": 0, "acked": 0, "median_seconds": None, "open_now": 0, "unresolved": 0}
+    out: dict = {t: dict(blank) for t in (team_ids if by_team else [None])}
+    in_window = _in(col(e.opened_at), window)
+    rows = session.exec(
+        select(key, _count_if(in_window), _count_if(in_window, col(e.acked_at).is_not(None)),
+               _count_if(e.state == "open"), _count_if(e.state != "resolved"))
+        .where(col(e.team_id).in_(team_ids)).group_by(key))
+    for k, opened, acked, open_now, unresolved in rows:
+        out[k if by_team else None].update(opened=int(opened), acked=int(acked),
+                                           open_now=int(open_now), unresolved=int(unresolved))
+    # The median: rank each acknowledged time within its group; the middle one or two.
+    seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
+    ranked = (select(key.label("k"), seconds.label("s"),
+                     func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
+                     func.count().over(partition_by=key).label("n"))
+              .where(col(e.team_id).in_(team_ids), in_window, col(e.acked_at).is_not(None))
+              .subquery())
+    middle = session.exec(select(ranked.c.k, func.avg(ranked.c.s))
+                          .where(ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
+                          .group_by(ranked.c.k))
+    for k, median in middle:
+        out[k if by_team else None]["median_seconds"] = float(median)
+    return out
