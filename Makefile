@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The bot in this terminal as supervisor "amira" of a demo team whose contacts are for today.
+# The bot in this terminal as supervisor "amira" of a demo team whose contacts are for today,
+# with 8 past weeks of logged work behind them (for `status`, `plan`, `carebot export`).
 run: $(STAMP)
 	rm -f $(DEMO)/carebot.db $(DEMO)/carebot.db-wal $(DEMO)/carebot.db-shm
-	$(BIN)/carebot demo --dir $(DEMO)
+	$(DEMO_ENV) $(BIN)/carebot demo --dir $(DEMO) --history 8
 	$(DEMO_ENV) $(BIN)/carebot import contacts $(DEMO)/contacts.csv
 	$(DEMO_ENV) $(BIN)/carebot console --as amira --at 08:00
 

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--team", action="append", help="only this team (repeatable); default all")
     demo = sub.add_parser("demo", help="write a demo config and today's contacts CSV")
     demo.add_argument("--dir", default="var/demo")
+    demo.add_argument("--history", type=int, default=0, metavar="WEEKS",
+                      help="also fill DATABASE_URL with this many past weeks of logged work")
     return p
 
 
@@ -166,8 +168,18 @@ def _export(args) -> int:
 def _demo(args) -> int:
     from bot.demo import ZONE, write_demo
 
-    config, contacts = write_demo(args.dir, datetime.now(ZoneInfo(ZONE)).date())
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    config, contacts = write_demo(args.dir, today)
     print(f"wrote {config} and {contacts}")
+    if args.history:
+        from bot.app import build_app
+        from bot.demo import seed_history
+        from bot.settings import Settings
+
+        app = build_app(Settings(CAREBOT_CONFIG=str(config)))
+        n = seed_history(app.engine, today, weeks=args.history)
+        print(f"filled {args.history} past weeks: {n} contacts with outcomes, reconciliations, "
+              "escalations and a CAP" if n else "past weeks already filled")
     return 0
 
 

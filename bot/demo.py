@@ -133,3 +133,97 @@ def write_demo(folder: str | Path, day: date) -> tuple[Path, Path]:
         writer.writeheader()
         writer.writerows(demo_rows(day))
     return config, contacts
+
+
+# Past weeks, so a newcomer's `status`, `plan` and `carebot export` have something to show:
+# outcomes logged, reconciliations run, one escalation a week acknowledged, a CAP with actions.
+# The missed-visit rate falls week by week, as a working plan's would.
+HISTORY_ACTIONS = [
+    (35, 'action add "Evening meds late" owner=@amira due="in 8 weeks" risk=medicines '
+         'finding="Inspection 2026-10: late evening medicines"'),
+    (28, 'action add "Weekend rota gaps" owner=@erin due="in 5 weeks" risk=staffing '
+         'finding="Missed visits cluster at weekends"'),
+    (21, 'action add "High-risk care plans reviewed" owner=@amira due="in 20 days" risk=safety '
+         'finding="Care plans out of date"'),
+    (20, 'action evidence A-1 audit "MAR audit week 1: 14 late of 140"'),
+    (6, 'action evidence A-1 audit "MAR audit week 3: 2 late of 140"'),
+    (6, 'action evidence A-3 record "18 of 20 high-risk care plans reviewed"'),
+]
+
+
+def seed_history(engine, today: date, weeks: int = 8) -> int:
+    """Fill the weeks before today; returns the number of past contacts (0 if already done)."""
+    import tempfile
+
+    from sqlmodel import col, select
+
+    from handlers.base import Actor, Chat, SimClock
+    from handlers.dispatch import dispatch_line
+    from handlers.reconcile import reconcile_team
+    from storage import repo
+    from storage.db import session_scope
+    from storage.importer import COLUMNS, import_contacts
+    from storage.models import Contact, Escalation, Outbox, Person
+
+    zone = ZoneInfo(ZONE)
+    first = today - timedelta(days=today.weekday(), weeks=weeks)
+    days = [first + timedelta(days=i) for i in range((today - first).days)]
+    rows = [r for day in days for r in demo_rows(day)]
+    with session_scope(engine) as session:
+        if session.exec(select(Contact).where(Contact.source_id == rows[0]["contact_id"])).first():
+            return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        import_contacts(engine, path)
+    rng = random.Random(8)
+    reasons = ["hospital", "unavailable", "staffing", "no_reply", "refused", "weather"]
+    with session_scope(engine) as session:
+        people = {p.id: p for p in session.exec(select(Person))}
+        handles = {p.handle: p for p in people.values()}
+        for contact in session.exec(select(Contact).where(
+                col(Contact.source_id).in_([r["contact_id"] for r in rows]))):
+            week = (contact.due_start.astimezone(zone).date() - first).days // 7
+            roll = rng.random()
+            missed_share = 0.28 - 0.025 * week  # 28 % in week 1 down to about 10 %
+            by = people.get(contact.assignee_id) or handles["amira"]
+            contact.logged_by_id, contact.logged_via = by.id, "console"
+            if roll < missed_share:
+                contact.status, contact.reason_code = "missed", rng.choice(reasons)
+                contact.outcome_at = contact.due_end
+            else:
+                late = rng.random() < 0.08
+                contact.status = "done"
+                contact.outcome_at = contact.due_end + timedelta(hours=1) if late \
+                    else contact.due_start + timedelta(minutes=30)
+            session.add(contact)
+        session.flush()
+        for day in days:
+            for team in repo.all_teams(session):
+                reconcile_team(session, team, datetime.combine(day, time(17, 30), zone),
+                               run_by="scheduler", transport="scheduler")
+    clock = SimClock(datetime.combine(first, time(9), zone))
+
+    def say(handle: str, line: str, at: datetime) -> None:
+        clock.set(at)
+        dispatch_line(engine, clock, Actor("console", handle), Chat("console", None), line)
+
+    for days_ago, line in HISTORY_ACTIONS:
+        say("dan", line, datetime.combine(today - timedelta(days=days_ago), time(10), zone))
+    for i, day in enumerate(days[2::7]):  # a safety concern a week, owned by the on-call lead
+        noon = datetime.combine(day, time(12), zone)
+        say("amira", "missed C-9X2P safety", noon)
+        with session_scope(engine) as session:
+            esc = session.exec(select(Escalation).order_by(col(Escalation.id).desc())).first()
+        say("amira", f"ack {esc.id}", noon + timedelta(minutes=4 + 3 * (i % 4)))
+        say("amira", f"resolve {esc.id} client seen the same day, safe", noon + timedelta(hours=2))
+    with session_scope(engine) as session:
+        # History is history: nothing from these weeks is posted when the bot starts.
+        for row in session.exec(select(Outbox).where(Outbox.status == "pending")):
+            row.status, row.sent_at = "sent", row.created_at
+            session.add(row)
+    return len(rows)
+

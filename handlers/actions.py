@@ -90,7 +90,11 @@ def action_add(ctx: Context, args) -> Reply:
     risk = _risk(args.risk)
     due = _deadline(ctx, args.due)
     days = ACTION_RISKS[risk]
-    action = Action(team_id=ctx.team.id, title=title, owner_id=owner.id, risk=risk, due=due,
+    owner_teams = repo.teams_of(ctx.session, owner)
+    # The action sits on the plan of the owner's team: here, unless the owner works elsewhere.
+    team = ctx.team if not owner_teams or ctx.team.id in {t.id for t in owner_teams} \
+        else owner_teams[0]
+    action = Action(team_id=team.id, title=title, owner_id=owner.id, risk=risk, due=due,
                     review_days=days, next_review=ctx.today + timedelta(days=days),
                     finding=mask(args.finding.strip()) if args.finding else None,
                     created_at=ctx.now, created_by_id=ctx.person.id, version=0)

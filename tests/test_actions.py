@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from storage.models import Action, ActionEvidence, ActionVersion, AuditEvent, PlanRequest
+from storage.models import Action, ActionEvidence, ActionVersion, AuditEvent, PlanRequest, Team
 from tests.conftest import count, run
 
 ADD = ('action add "Evening meds late" owner=@amira due="in 6 weeks" risk=medicines '
@@ -197,3 +197,16 @@ def test_card_shows_one_action_and_bare_action_shows_how(app):
     assert "· audit: MAR audit week 3: 2 late of 140" in card
     assert run(app, "ben", "action").plain().startswith("The action tracker (CAP / CQC plan):")
     assert not run(app, "ben", "action A-99").ok
+
+
+def test_an_action_sits_on_the_plan_of_the_owners_team(app):
+    run(app, "dan", 'action add "Weekend rota gaps" owner=@erin due="in 5 weeks" risk=staffing')
+    run(app, "dan", 'action add "Evening meds" owner=@amira due="in 5 weeks"')
+    with Session(app.engine) as s:
+        teams = s.exec(select(Team.key).join(Action, Action.team_id == Team.id)
+                       .order_by(Action.id)).all()
+    assert teams == ["south", "north"]
+    assert "No action 'A-1'" in run(app, "amira", "action A-1").plain()  # not amira's team
+    asyncio.run(app.deliver())
+    assert app.transports[0].dms[0][1].plain().splitlines()[0] == \
+        "carebot: an action on the South Community Team plan is yours"

@@ -126,3 +126,22 @@ def test_run_serves_healthz_and_stops_cleanly(demo):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "no chat transport configured" in err
+
+
+def test_demo_history_fills_past_weeks_once_for_status_and_plan(tmp_path):
+    env = {"CAREBOT_CONFIG": str(tmp_path / "carebot.toml"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'carebot.db'}",
+           "CAREBOT_FILES_DIR": str(tmp_path / "files")}
+    first = carebot("demo", "--dir", str(tmp_path), "--history", "8", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "filled 8 past weeks:" in first.stdout
+    again = carebot("demo", "--dir", str(tmp_path), "--history", "8", env=env)
+    assert "past weeks already filled" in again.stdout
+    out = carebot("console", "--as", "dan", env=env,
+                  stdin="status team north last week\nplan\nescalations\n").stdout
+    planned = int(out.split("North Community Team\n", 1)[1].split(" planned", 1)[0])
+    assert planned >= 90  # 14 a day for a week
+    assert "All teams: action plan (3 actions)" in out
+    assert "No open escalations" in out  # every past page was acknowledged and resolved
+    # History is history: none of its pages or channel posts is sent when the console starts.
+    assert "safety concern logged" not in out and "escalation owned" not in out
