@@ -39,7 +39,8 @@ class Period:
 
     @property
     def weeks(self) -> float:
-        return max(((self.last - self.first).days + 1) / 7, 1 / 7)
+        """For per-week rates; a part week counts as one (so far, against a whole week)."""
+        return max(((self.last - self.first).days + 1) / 7, 1.0)
 
 
 def monday(day: date) -> date:

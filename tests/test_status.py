@@ -8,6 +8,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlmodel import Session, select
 
@@ -197,3 +199,14 @@ def test_a_report_of_many_teams_fits_both_platforms(seeded):
     blocks = slack.render(reply)["blocks"]
     assert len(blocks) <= 50
     assert sum(b.get("text", {}).get("text", "").count("CAP actions:") for b in blocks) == 63
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dates(min_value=date(2024, 1, 1), max_value=date(2026, 11, 24)))
+def test_any_past_day_names_its_monday_to_sunday_week(day):
+    from handlers.status import period_from
+
+    now = datetime(2026, 11, 24, 8, 0, tzinfo=LONDON)
+    period = period_from(f"week of {day:%-d %B %Y}", now.date(), now, LONDON)
+    assert period.first.weekday() == 0 and period.first <= day <= period.last
+    assert (period.last - period.first).days == 6 or period.last == now.date()
