@@ -62,34 +62,49 @@ class TelegramTransport:
 
     async def send(self, chat_id: int, reply: Reply) -> list[int]:
         """The text, then each file. Only the text messages' ids are returned: they are what
-        update_team_post edits, and the files are never sent again."""
-        ids = []
-        for message in render.render(reply):
-            sent = await self.bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
-                                               reply_markup=_markup(message))
-            ids.append(sent.message_id)
-        for file in reply.files:
-            await self.send_file(chat_id, file)
+        update_team_post edits, and the files are never sent again.
+
+        All or nothing: if a later part fails, the parts already sent are deleted, because the
+        outbox retries the whole post (a long list must not appear twice in the group)."""
+        ids: list[int] = []
+        sent: list[int] = []
+        try:
+            for message in render.render(reply):
+                msg = await self.bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
+                                                  reply_markup=_markup(message))
+                ids.append(msg.message_id)
+                sent.append(msg.message_id)
+            for file in reply.files:
+                sent.append(await self.send_file(chat_id, file))
+        except Exception:
+            for message_id in sent:
+                try:
+                    await self.bot.delete_message(chat_id, message_id)
+                except TelegramError as exc:  # best effort: the retry still goes ahead
+                    log.warning("telegram: could not take back message %s: %s", message_id, exc)
+            raise
         return ids
 
-    async def send_file(self, chat_id: int, file: Attachment) -> None:
+    async def send_file(self, chat_id: int, file: Attachment) -> int:
+        """Send one file; return the id of the message that carries it (or says it is gone)."""
         name = file.title or file.filename
         try:
             data = await asyncio.to_thread(Path(file.path).read_bytes)
         except OSError as exc:
             # A file gone from disk must not keep its outbox row failing for ever.
             log.warning("telegram: file %s not sent: %s", file.path, exc)
-            await self.send(chat_id, Reply.text(catalog.file_missing(name)))
-            return
+            return (await self.send(chat_id, Reply.text(catalog.file_missing(name))))[0]
         try:
             if file.mime in PHOTOS:
-                await self.bot.send_photo(chat_id, photo=data, filename=file.filename, caption=name)
+                msg = await self.bot.send_photo(chat_id, photo=data, filename=file.filename,
+                                                caption=name)
             else:
-                await self.bot.send_document(chat_id, document=data, filename=file.filename,
-                                             caption=name)
+                msg = await self.bot.send_document(chat_id, document=data, filename=file.filename,
+                                                   caption=name)
+            return msg.message_id
         except BadRequest as exc:  # e.g. too large: retrying would send the text again, in vain
             log.warning("telegram: file %s refused: %s", file.path, exc)
-            await self.send(chat_id, Reply.text(catalog.file_refused(name)))
+            return (await self.send(chat_id, Reply.text(catalog.file_refused(name))))[0]
 
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
         return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}

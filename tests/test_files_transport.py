@@ -234,3 +234,21 @@ def test_telegram_status_sends_the_report_then_the_chart_as_a_photo(tg, tmp_path
     assert photo["chat_id"] == GROUP and photo["photo"].startswith(b"\x89PNG\r\n\x1a\n")
     assert photo["caption"] == "North Community Team: weekly trend to 22 Nov 2026"
     assert fake.named("sendMessage")[0]["text"].startswith("<b>Weekly status · Mon 16 Nov")
+
+
+def test_telegram_split_post_that_fails_half_way_is_taken_back_then_sent_whole(tg):
+    from datetime import timedelta
+
+    app, fake, bot = tg
+    long_post = Reply(blocks=[Block(text=f"Line {i}: " + "x" * 60) for i in range(100)])
+    queue(app, "long:north", "team:north", long_post)
+    fake.fail("sendMessage", after=1, status=400)  # the first part goes, the second fails
+    bot.call(app.deliver())
+    [first] = fake.named("sendMessage")
+    [taken_back] = fake.named("deleteMessage")
+    assert taken_back["chat_id"] == GROUP and statuses(app) == ["pending"]
+    app.clock.set(app.clock.now() + timedelta(minutes=10))
+    bot.call(app.deliver())
+    parts = fake.named("sendMessage")[1:]
+    assert len(parts) == 2 and parts[0]["text"] == first["text"] and statuses(app) == ["sent"]
+    assert "Line 99" in parts[1]["text"]  # nothing lost, nothing left twice in the group

@@ -27,10 +27,13 @@ class FakeTelegram:
         self.message_id = 100
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.api, methods=["POST", "GET"])])
 
-    def fail(self, method: str, *, retry_after: int = 1, times: int = 1, status: int = 429) -> None:
-        """429 with retry_after; or 400, a refusal (e.g. a file too big)."""
+    def fail(self, method: str, *, retry_after: int = 1, times: int = 1, status: int = 429,
+             after: int = 0) -> None:
+        """429 with retry_after; or 400, a refusal (e.g. a file too big). `after`: let this
+        many calls succeed first (e.g. the second part of a split post fails)."""
         self.failures.setdefault(method, []).extend(
-            [{"retry_after": retry_after, "status": status}] * times)
+            [{"retry_after": retry_after, "status": status, "after": after}]
+            + [{"retry_after": retry_after, "status": status, "after": 0}] * (times - 1))
 
     def named(self, method: str) -> list[dict]:
         with self.lock:
@@ -71,7 +74,9 @@ class FakeTelegram:
             return JSONResponse({"ok": True, "result": []})
         with self.lock:
             queued = self.failures.get(method)
-            if queued:
+            if queued and queued[0]["after"]:
+                queued[0]["after"] -= 1
+            elif queued:
                 failure = queued.pop(0)
                 self.calls.append((f"{method}!{failure['status']}", params))
                 if failure["status"] == 400:
