@@ -69,7 +69,15 @@ class SlackTransport:
 
     async def post(self, channel: str, reply: Reply) -> dict:
         resp = await self.client.chat_postMessage(channel=channel, **render.render(reply))
-        await upload(self.client, resp["channel"], reply.files)
+        try:
+            await upload(self.client, resp["channel"], reply.files)
+        except Exception:
+            # The outbox retries the whole post: take the text back so it is not there twice.
+            try:
+                await self.client.chat_delete(channel=resp["channel"], ts=resp["ts"])
+            except SlackApiError as exc:
+                log.warning("slack: could not take back %s: %s", resp["ts"], exc)
+            raise
         return {"channel": resp["channel"], "ts": resp["ts"]}
 
 

@@ -130,6 +130,9 @@ def test_slack_down_during_the_upload_keeps_the_row_for_later(slack_env, chart):
     queue(app, "weekly:amira", "person:amira", report(chart))
     bot.call(app.deliver())
     assert statuses(app) == ["pending"]
+    assert len(fake.named("chat.postMessage")) == 1
+    [taken_back] = fake.named("chat.delete")  # so the retry does not leave the text twice
+    assert taken_back["channel"] == "DU0AMIRA01" and taken_back["ts"]
 
 
 def test_slack_command_files_follow_the_ack_into_the_channel(slack_env, chart_command):
