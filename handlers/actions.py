@@ -247,9 +247,11 @@ def plan(ctx: Context, args) -> Reply:
                         "· plan submitted")
     manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
     rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
-    title = "All teams" if manager else ctx.team.name
-    return words.plan(title, rows, store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
-                      ctx.today, store.open_request(ctx.session))
+    names = {t.id: t.name for t in ctx.visible_teams}
+    return words.plan("All teams" if manager else ctx.team.name, rows,
+                      store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
+                      ctx.today, store.open_request(ctx.session),
+                      team_names=names if len(names) > 1 else None)
 
 
 def _cqc_request(ctx: Context, text: str | None) -> Reply:

@@ -154,7 +154,7 @@ def history(action, rows: list[tuple], zone: ZoneInfo) -> Reply:
 
 
 def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
-         request=None) -> Reply:
+         request=None, team_names: dict[int, str] | None = None) -> Reply:
     """The action plan table as a card per action: item, action, deadline, owner, RAG, key
     documents (a table does not fit a phone)."""
     counts = {k: sum(1 for r in rows if r[1] == k) for k in RAG_MARK}
@@ -169,6 +169,7 @@ def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
     for action, rag, owner in rows:
         docs = evidence.get(action.id, [])
         lines = [f"{RAG_MARK[rag]} {label(action.id)} · {action.title}",
+                 *([f"Team: {team_names[action.team_id]}"] if team_names else []),
                  f"Item: {action.finding or '—'}",
                  f"Owner: {owner.name} · deadline {day(action.due)} · {RAG_WORD[rag]}",
                  "Key documents: " + ("; ".join(f"{e.kind.replace('_', ' ')}: {e.text}"

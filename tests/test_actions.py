@@ -182,7 +182,7 @@ def test_plan_table_and_the_cqc_28_day_deadline(app):
     assert lines[1] == "🔴 0 red · 🟠 1 amber · 🟢 1 green · 🔵 0 closed"
     assert lines[2] == ("CQC action plan due Fri 18 Dec 2026 (24 days left; "
                         "request received Fri 20 Nov 2026)")
-    assert lines[3] == "🟠 A-2 · Care plan reviews"  # amber before green
+    assert lines[3:5] == ["🟠 A-2 · Care plan reviews", "Team: North Community Team"]  # amber first
     assert "Key documents: audit: MAR audit week 3: 2 late of 140" in text
     assert "Item: Inspection 2026-10: late evening meds" in text
     assert "submitted to CQC on Tue 24 Nov 2026" in run(app, "dan", "plan submitted").plain()
