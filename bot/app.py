@@ -67,6 +67,15 @@ class App:
         await self.deliver()
         return fired
 
+    async def housekeeping(self) -> dict[str, int]:
+        """Daily: delete chat artefacts older than the config's retention_days."""
+        from handlers.retention import purge
+
+        gone = await asyncio.to_thread(purge, self.engine, self.clock.now(),
+                                       self.config.retention_days)
+        log.info("retention purge %s", gone)
+        return gone
+
     async def deliver(self) -> int:
         """Send what the outbox holds. With no transport (e.g. `carebot post` from a shell)
         everything stays queued for `carebot run`."""

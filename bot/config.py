@@ -169,6 +169,9 @@ class Config(_Strict):
     people: list[PersonConfig] = Field(default_factory=list)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     reason_codes: list[ReasonCodeConfig] = Field(default_factory=lambda: list(DEFAULT_REASON_CODES))
+    # Chat artefacts (delivered posts' copies, platform event ids, chart and pack files) are
+    # deleted after this many days. The evidence record itself is never purged here.
+    retention_days: int = Field(default=90, ge=1, le=3650)
 
     @field_validator("timezone")
     @classmethod

@@ -57,5 +57,7 @@ def start(app) -> AsyncIOScheduler:
     # Escalation timers and pending posts live in the database; this only wakes up to sweep.
     scheduler.add_job(app.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep",
                       max_instances=1, coalesce=True)
+    scheduler.add_job(app.housekeeping, CronTrigger(hour=3, minute=15, timezone=app.config.timezone),
+                      id="housekeeping", coalesce=True)
     scheduler.start()
     return scheduler

@@ -53,7 +53,7 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
 
 
 FIRST = ("contacts", "reconcile", "escalation")  # help lists the daily loop first
-NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "registry"}
+NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "registry", "retention"}
 
 
 def load() -> dict[str, Spec]:

@@ -273,6 +273,17 @@ def outbox_exists(session: Session, key: str) -> bool:
     return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
 
 
+def purge_chat_artefacts(session: Session, *, before: datetime) -> dict[str, int]:
+    """Delete delivered outbox rows and handled event ids older than `before`. Pending posts
+    stay (never dropped), and so does everything the evidence pack reads."""
+    from sqlalchemy import delete
+
+    sent = session.execute(delete(Outbox).where(Outbox.status == "sent",
+                                                col(Outbox.sent_at) < before)).rowcount
+    events = session.execute(delete(InboundEvent).where(col(InboundEvent.at) < before)).rowcount
+    return {"posts": sent, "events": events}
+
+
 def first_time(session: Session, *, key: str, now: datetime) -> bool:
     """Remember a platform event id; False if it was already handled (same transaction as its work)."""
     if session.get(InboundEvent, key) is not None:

@@ -1,0 +1,32 @@
+"""Retention of chat artefacts: copies of delivered posts, handled platform event ids, and
+the chart and pack files under CAREBOT_FILES_DIR. The evidence record (contacts,
+reconciliations, escalations, medicines, learning, incidents, actions, audit) is kept."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from handlers.base import files_dir
+from storage import repo
+from storage.db import session_scope
+
+
+def purge(engine: Engine, now: datetime, days: int) -> dict[str, int]:
+    """Delete what is older than `days`; say how many of each went."""
+    with session_scope(engine) as session:
+        gone = repo.purge_chat_artefacts(session, before=now - timedelta(days=days))
+        repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
+                       action="retention:purge", subject=None, detail={**gone, "days": days})
+    # Files are judged by the wall clock: their mtime is real time, not a simulated clock.
+    cutoff = time.time() - days * 86400
+    folder = files_dir()
+    files = 0
+    for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before the folder
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink()
+            files += 1
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return {**gone, "files": files}
