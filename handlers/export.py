@@ -51,10 +51,11 @@ def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
             rows.append((team.key, max(week, first), c["planned"], c["done"], c["missed"], c["unrecorded"],
                          c["on_time"], _rate(missed_rate(c)),
                          _rate(100 * c["on_time"] / c["done"] if c["done"] else None),
-                         meds[team.id][i]))
+                         meds[team.id][i], c["pending"]))
     table = store.table("weekly_metrics", "Weekly metrics",
                          ["team", "week_start", "planned", "done", "missed", "not_recorded",
-                          "on_time", "missed_rate_pct", "on_time_pct", "meds_late"], rows)
+                          "on_time", "missed_rate_pct", "on_time_pct", "meds_late", "still_due"],
+                         rows)
     return table, mondays, totals
 
 

@@ -20,19 +20,25 @@ def _vs(now: float | None, then: float | None, what: str) -> str:
     return f"{arrow} {abs(delta):.1f} pts vs {what} {then:.1f} %"
 
 
+def _due(c: dict[str, int]) -> int:
+    """Planned contacts whose window has closed or that have an outcome: what rates count."""
+    return c["planned"] - c.get("pending", 0)
+
+
 def missed_rate(c: dict[str, int]) -> float | None:
-    """Missed or never recorded, as a share of planned contacts."""
-    return 100 * (c["missed"] + c["unrecorded"]) / c["planned"] if c["planned"] else None
+    """Missed or never recorded, as a share of the planned contacts that are due by now."""
+    return 100 * (c["missed"] + c["unrecorded"]) / _due(c) if _due(c) else None
 
 
 def done_rate(c: dict[str, int]) -> float | None:
-    return 100 * c["done"] / c["planned"] if c["planned"] else None
+    return 100 * c["done"] / _due(c) if _due(c) else None
 
 
 def block(f, weeks: float) -> Block:
     c = f.contacts
     lines = [f"{c['planned']} planned · {c['done']} done · {c['missed']} missed · "
-             f"{c['unrecorded']} not recorded"]
+             f"{c['unrecorded']} not recorded"
+             + (f" · {c['pending']} still due" if c.get("pending") else "")]
     base = "baseline" + (" (first 4 weeks)" if f.baseline_from.startswith("first") else "")
     lines.append(f"Missed-visit rate {pct(missed_rate(c))}: {_vs(missed_rate(c), missed_rate(f.trend), 'previous 4 weeks')}; "
                  f"{_vs(missed_rate(c), f.baseline_pct, base)}")
@@ -71,7 +77,8 @@ def report(figures: list, first: date, last: date, weeks: float) -> Reply:
     return Reply(ephemeral=True, blocks=[
         Block(kind="header", text=f"Weekly status · {span}"),
         *(block(f, weeks) for f in figures),
-        Block(kind="context", text="Missed-visit rate = missed + not recorded, of planned. "
+        Block(kind="context", text="Missed-visit rate = missed + not recorded, of planned "
+                                   "contacts due by now. "
                                    "Evidence pack: status export")])
 
 

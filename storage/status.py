@@ -15,7 +15,7 @@ from storage.models import (Contact, Escalation, Incident, LearningAck, Learning
                             MedsDuty, MedsException, Membership, Person, Team)
 
 Window = tuple[datetime, datetime]
-CONTACT_MEASURES = ("planned", "done", "missed", "unrecorded", "on_time")
+CONTACT_MEASURES = ("planned", "done", "missed", "unrecorded", "on_time", "pending")
 
 
 def _count_if(*conditions):
@@ -50,13 +50,15 @@ def _contact_measures(now: datetime) -> dict:
             "done": _count_if(c.status == "done"),
             "missed": _count_if(c.status == "missed"),
             "unrecorded": _count_if(c.status == "open", col(c.due_end) < now),
-            "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end))}
+            "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)),
+            # still open and still within its window: not yet a miss, so not in the rates
+            "pending": _count_if(c.status == "open", col(c.due_end) >= now)}
 
 
 def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
              now: datetime) -> dict[int, list[dict[str, int]]]:
     """Per team, per window: planned, done, missed, unrecorded (no outcome and the window has
-    closed) and on_time (done within the contract window)."""
+    closed), on_time (done within the contract window) and pending (open, window not over)."""
     c = Contact
     measures = _contact_measures(now)
     found: dict[tuple[int, Window], dict[str, int]] = {}

@@ -210,3 +210,15 @@ def test_any_past_day_names_its_monday_to_sunday_week(day):
     period = period_from(f"week of {day:%-d %B %Y}", now.date(), now, LONDON)
     assert period.first.weekday() == 0 and period.first <= day <= period.last
     assert (period.last - period.first).days == 6 or period.last == now.date()
+
+
+def test_contacts_still_within_their_window_are_not_counted_as_missed(seeded):
+    lines = run(seeded, "amira", "status").plain().splitlines()
+    assert lines[3] == "14 planned · 0 done · 0 missed · 0 not recorded · 14 still due"
+    assert lines[4].startswith("Missed-visit rate —")
+    run(seeded, "amira", "done C-2M9Q")
+    run(seeded, "amira", "missed C-7F3K hospital")
+    seeded.clock.set(datetime(2026, 11, 24, 20, 0, tzinfo=LONDON))  # every window has closed
+    lines = run(seeded, "amira", "status").plain().splitlines()
+    assert lines[3] == "14 planned · 1 done · 1 missed · 12 not recorded"
+    assert lines[4].startswith("Missed-visit rate 92.9 %")  # 13 of 14
