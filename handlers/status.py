@@ -239,17 +239,18 @@ def _weekly_times(team: Team) -> list[str]:
 
 @team_job("weekly_status", times=_weekly_times)
 def weekly(session: Session, team: Team, now: datetime) -> bool:
-    """Last week's report (with its chart) to each of the team's managers, once a week."""
+    """Last week's report to each of the team's managers: one DM a week per manager, covering
+    every team of theirs that has a weekly report (whichever team's time comes first)."""
     zone = ZoneInfo(team.zone)
-    today = now.astimezone(zone).date()
-    period = period_from("last week", today, now, zone)
-    managers = escalation.recipients(session, team, "manager", now)
-    key = f"status:{team.key}:{period.first.isoformat()}"
-    if not managers or repo.outbox_exists(session, f"{key}:{managers[0].handle}"):
-        return False
-    reply = report(session, [team], period, now, zone, f"weekly-{team.key}-{period.first:%Y%m%d}")
+    period = period_from("last week", now.astimezone(zone).date(), now, zone)
     queued = False
-    for person in managers:
-        queued |= repo.enqueue(session, key=f"{key}:{person.handle}", target=f"person:{person.handle}",
-                               payload=reply.model_dump(mode="json"), now=now)
+    for person in escalation.recipients(session, team, "manager", now):
+        key = f"status:{person.handle}:{period.first.isoformat()}"
+        if repo.outbox_exists(session, key):
+            continue
+        teams = [t for t in repo.teams_of(session, person) if t.weekly_status] or [team]
+        reply = report(session, teams, period, now, zone,
+                       f"weekly-{person.handle}-{period.first:%Y%m%d}")
+        queued |= repo.enqueue(session, key=key, target=f"person:{person.handle}", now=now,
+                               payload=reply.model_dump(mode="json"))
     return queued

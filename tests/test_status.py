@@ -172,16 +172,20 @@ def test_staff_cannot_ask_and_supervisors_see_their_own_team(seeded):
     assert not run(seeded, "amira", "status team south").ok
 
 
-def test_monday_report_goes_to_managers_once_with_its_chart(seeded):
+def test_monday_report_goes_to_each_manager_once_with_its_chart(seeded):
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Europe/London"))
     seeded.clock.set(monday)
     assert asyncio.run(seeded.run_job("weekly_status", "north"))
-    assert not asyncio.run(seeded.run_job("weekly_status", "north"))  # a rerun sends nothing
+    # South's job at the same time finds Dan's report already sent; so does a rerun.
+    assert not asyncio.run(seeded.run_job("weekly_status", "south"))
+    assert not asyncio.run(seeded.run_job("weekly_status", "north"))
     dms = [(h, r) for h, r in seeded.transports[0].dms if r.files]
     assert [h for h, _ in dms] == ["dan"]
-    reply = dms[0][1]
-    assert reply.plain().splitlines()[0] == "Weekly status · Mon 23 Nov – Sun 29 Nov 2026"
-    assert reply.files[0].filename.endswith(".png")
+    text = dms[0][1].plain()
+    assert text.splitlines()[0] == "Weekly status · Mon 23 Nov – Sun 29 Nov 2026"
+    assert "\nNorth Community Team\n" in text and "\nSouth Community Team\n" in text
+    assert "\nAll teams\n" in text
+    assert dms[0][1].files[0].filename.endswith(".png")
 
 
 def test_a_report_of_many_teams_fits_both_platforms(seeded):
