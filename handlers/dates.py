@@ -37,8 +37,3 @@ def parse_day(text: str | None, *, now: datetime, zone: ZoneInfo, future: bool,
     if future and day < local_now.date():
         raise UserError(f"The {what} {day:%-d %b %Y} is in the past. Example: {example}")
     return day
-
-
-def shown(day: date) -> str:
-    """How a day is said back: 'Tue 5 Jan 2027'."""
-    return f"{day:%a %-d %b %Y}"

@@ -15,11 +15,11 @@ from sqlmodel import Session
 
 from handlers.base import Context, day_bounds, files_dir
 from handlers.registry import command
-from handlers.status import monday
+from handlers.status import add_up, monday
 from messages import pack as html_pack
-from messages.chart import weekly_chart
+from messages.chart import contacts_chart
 from messages.reply import Attachment, Reply
-from messages.status import done_rate, missed_rate
+from messages.status import missed_rate, on_time_rate
 from storage import export as store
 from storage import status as metrics
 from storage.models import Team
@@ -42,16 +42,14 @@ def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
     ids = [t.id for t in teams]
     contacts = metrics.contacts(session, team_ids=ids, windows=windows, now=now)
     meds = metrics.meds_late(session, team_ids=ids, windows=windows)
-    rows, totals = [], [dict.fromkeys(metrics.CONTACT_MEASURES, 0) for _ in mondays]
+    rows = []
     for team in teams:
         for i, week in enumerate(mondays):
             c = contacts[team.id][i]
-            for k in totals[i]:
-                totals[i][k] += c[k]
-            rows.append((team.key, max(week, first), c["planned"], c["done"], c["missed"], c["unrecorded"],
-                         c["on_time"], _rate(missed_rate(c)),
-                         _rate(100 * c["on_time"] / c["done"] if c["done"] else None),
-                         meds[team.id][i], c["pending"]))
+            rows.append((team.key, max(week, first), c["planned"], c["done"], c["missed"],
+                         c["unrecorded"], c["on_time"], _rate(missed_rate(c)),
+                         _rate(on_time_rate(c)), meds[team.id][i], c["pending"]))
+    totals = [add_up([contacts[t.id][i] for t in teams]) for i in range(len(mondays))]
     table = store.table("weekly_metrics", "Weekly metrics",
                          ["team", "week_start", "planned", "done", "missed", "not_recorded",
                           "on_time", "missed_rate_pct", "on_time_pct", "meds_late", "still_due"],
@@ -76,9 +74,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
             writer.writerow(table.columns)
             writer.writerows(table.rows)
         paths.append(path)
-    chart = weekly_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
-                         mondays, {"missed or not recorded": [missed_rate(w) for w in totals],
-                                   "completed": [done_rate(w) for w in totals]}, None)
+    chart = contacts_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
+                           mondays, totals, None)
     planned = sum(w["planned"] for w in totals)
     summary = [("Teams", ", ".join(t.name for t in teams)),
                ("Period", f"{first:%-d %b %Y} to {last:%-d %b %Y} ({zone.key})"),

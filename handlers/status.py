@@ -6,7 +6,7 @@ CAP actions by RAG, with a PNG chart of the weekly trend. The figures come from 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,9 +19,9 @@ from handlers.jobs import team_job
 from handlers.medicines import settings as meds_settings
 from handlers.registry import command
 from messages import status as words
-from messages.chart import weekly_chart
+from messages.chart import contacts_chart
 from messages.reply import Attachment, Reply
-from messages.status import done_rate, missed_rate
+from messages.status import missed_rate
 from storage import actions as action_store
 from storage import repo
 from storage import status as store
@@ -80,17 +80,16 @@ class Figures:
     baseline_from: str  # "config" | "first 4 weeks" | ""
     reasons: dict[str, int]
     meds_late: int
-    meds_weekly: list[int]
     meds_baseline: float | None
     meds_target: float | None
     incidents: dict[str, int]
     learning: dict[str, int]
     escalations: dict
     actions: dict[str, int]
-    team_ids: list[int] = field(default_factory=list)
 
 
-def _add(dicts: list[dict]) -> dict:
+def add_up(dicts: list[dict]) -> dict:
+    """Counts added key by key (teams into all teams, weeks into a trend)."""
     out: dict = {}
     for d in dicts:
         for k, v in d.items():
@@ -134,11 +133,11 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
         meds_base = cfg.get("baseline_set", cfg["meds_baseline"])
         per_window = contacts[team.id]
         out.append(Figures(
-            name=team.name, team_ids=[team.id], contacts=per_window[0],
-            trend=_add(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
+            name=team.name, contacts=per_window[0],
+            trend=add_up(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
             baseline_pct=baselines[team.id][0], baseline_from=baselines[team.id][1],
             reasons=reasons[team.id],
-            meds_late=meds[team.id][0], meds_weekly=meds[team.id][1 + TREND_WEEKS:],
+            meds_late=meds[team.id][0],
             meds_baseline=meds_base,
             meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
             incidents=incidents[team.id], learning=learning[team.id],
@@ -178,24 +177,21 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
     meds_bases = [f.meds_baseline for f in teams if f.meds_baseline is not None]
     meds_targets = [f.meds_target for f in teams if f.meds_target is not None]
     return Figures(
-        name="All teams", team_ids=[i for f in teams for i in f.team_ids],
-        contacts=_add([f.contacts for f in teams]), trend=_add([f.trend for f in teams]),
-        weekly=[_add(list(week)) for week in zip(*(f.weekly for f in teams))],
+        name="All teams",
+        contacts=add_up([f.contacts for f in teams]), trend=add_up([f.trend for f in teams]),
+        weekly=[add_up(list(week)) for week in zip(*(f.weekly for f in teams))],
         baseline_pct=base, baseline_from="teams' baselines" if weighted else "",
-        reasons=_add([f.reasons for f in teams]), meds_late=sum(f.meds_late for f in teams),
-        meds_weekly=[sum(w) for w in zip(*(f.meds_weekly for f in teams))],
+        reasons=add_up([f.reasons for f in teams]), meds_late=sum(f.meds_late for f in teams),
         meds_baseline=sum(meds_bases) if meds_bases else None,
         meds_target=sum(meds_targets) if meds_targets else None,
-        incidents=_add([f.incidents for f in teams]), learning=_add([f.learning for f in teams]),
-        escalations=escalations, actions=_add([f.actions for f in teams]))
+        incidents=add_up([f.incidents for f in teams]), learning=add_up([f.learning for f in teams]),
+        escalations=escalations, actions=add_up([f.actions for f in teams]))
 
 
 def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str) -> Attachment:
     _, mondays = _windows(period, zone)
     path = files_dir() / f"{stem}.png"
-    weekly_chart(path, f"{figs.name}: contacts by week", mondays,
-                 {"missed or not recorded": [missed_rate(w) for w in figs.weekly],
-                  "completed": [done_rate(w) for w in figs.weekly]}, figs.baseline_pct)
+    contacts_chart(path, f"{figs.name}: contacts by week", mondays, figs.weekly, figs.baseline_pct)
     return Attachment(path=str(path), filename=path.name, mime="image/png",
                       title=f"{figs.name}: weekly trend to {period.last:%-d %b %Y}")
 

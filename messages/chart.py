@@ -7,6 +7,16 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from messages.status import done_rate, missed_rate
+
+
+def contacts_chart(path: Path, title: str, weeks: list[date], counts: list[dict[str, int]],
+                   baseline: float | None) -> Path:
+    """The status chart: missed or not recorded, and completed, per week."""
+    series = {"missed or not recorded": [missed_rate(w) for w in counts],
+              "completed": [done_rate(w) for w in counts]}
+    return weekly_chart(path, title, weeks, series, baseline)
+
 
 def weekly_chart(path: Path, title: str, weeks: list[date],
                  series: dict[str, list[float | None]], baseline: float | None) -> Path:

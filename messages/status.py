@@ -34,6 +34,11 @@ def done_rate(c: dict[str, int]) -> float | None:
     return 100 * c["done"] / _due(c) if _due(c) else None
 
 
+def on_time_rate(c: dict[str, int]) -> float | None:
+    """Done within the contract window, as a share of done."""
+    return 100 * c["on_time"] / c["done"] if c["done"] else None
+
+
 def block(f, weeks: float) -> Block:
     c = f.contacts
     lines = [f"{c['planned']} planned · {c['done']} done · {c['missed']} missed · "
@@ -42,8 +47,7 @@ def block(f, weeks: float) -> Block:
     base = "baseline" + (" (first 4 weeks)" if f.baseline_from.startswith("first") else "")
     lines.append(f"Missed-visit rate {pct(missed_rate(c))}: {_vs(missed_rate(c), missed_rate(f.trend), 'previous 4 weeks')}; "
                  f"{_vs(missed_rate(c), f.baseline_pct, base)}")
-    on_time = 100 * c["on_time"] / c["done"] if c["done"] else None
-    lines.append(f"On time (within the contract window): {pct(on_time)} of done")
+    lines.append(f"On time (within the contract window): {pct(on_time_rate(c))} of done")
     if f.reasons:
         lines.append("Missed reasons: " + " · ".join(
             f"{code} {n}" for code, n in sorted(f.reasons.items(), key=lambda kv: (-kv[1], kv[0]))))

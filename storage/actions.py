@@ -25,15 +25,13 @@ def rag(today: date):
         else_=literal("green"))
 
 
-def actions_with_rag(session: Session, *, team_ids: list[int], today: date,
-                     include_closed: bool = True) -> list[tuple[Action, str, Person]]:
+def actions_with_rag(session: Session, *, team_ids: list[int],
+                     today: date) -> list[tuple[Action, str, Person]]:
     """(action, rag, owner), red first, then by deadline."""
     colour = rag(today).label("rag")
-    query = (select(Action, colour, Person).join(Person, col(Person.id) == col(Action.owner_id))
-             .where(col(Action.team_id).in_(team_ids)))
-    if not include_closed:
-        query = query.where(Action.state == "open")
-    rows = list(session.exec(query.order_by(col(Action.due), col(Action.id))))
+    rows = list(session.exec(
+        select(Action, colour, Person).join(Person, col(Person.id) == col(Action.owner_id))
+        .where(col(Action.team_id).in_(team_ids)).order_by(col(Action.due), col(Action.id))))
     return sorted(rows, key=lambda r: RAG_ORDER.index(r[1]))
 
 

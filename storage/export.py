@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.actions import rag  # the one RAG rule
+
 from storage.models import (Action, ActionEvidence, ActionVersion, Client, Contact, Escalation,
                             EscalationEvent, Incident, LearningAck, LearningPoint, MedsCheck,
                             MedsDuty, MedsException, Person, Reconciliation, Team)
@@ -47,8 +49,6 @@ def table(name: str, title: str, columns: list[str], rows) -> Table:
 def tables(session: Session, *, team_ids: list[int], start: datetime, end: datetime,
            first: date, last: date, today: date) -> list[Table]:
     """Every table for teams in [start, end) (UTC instants); days [first, last] for day rows."""
-    from storage.actions import rag  # the one RAG rule
-
     team = {t.id: t.key for t in session.exec(select(Team))}
     person = {p.id: p.handle for p in session.exec(select(Person))}
     out = []

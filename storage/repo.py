@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, case, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -276,8 +276,6 @@ def outbox_exists(session: Session, key: str) -> bool:
 def purge_chat_artefacts(session: Session, *, before: datetime) -> dict[str, int]:
     """Delete delivered outbox rows and handled event ids older than `before`. Pending posts
     stay (never dropped), and so does everything the evidence pack reads."""
-    from sqlalchemy import delete
-
     sent = session.execute(delete(Outbox).where(Outbox.status == "sent",
                                                 col(Outbox.sent_at) < before)).rowcount
     events = session.execute(delete(InboundEvent).where(col(InboundEvent.at) < before)).rowcount
