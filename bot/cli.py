@@ -117,11 +117,33 @@ def _post(args) -> int:
         keys = ", ".join(t.key for t in app.config.teams)
         print(f"carebot: unknown team {args.team!r} (teams: {keys})", file=sys.stderr)
         return EXIT_USAGE
+    if args.what == "reconcile":
+        print(post_reconcile(app, args.team))
+        return 0
     job = {"meds": "meds_round"}.get(args.what, args.what)  # rounds whose post time has passed
     queued = asyncio.run(app.run_job(job, args.team))
     print(f"{args.what} for {args.team}: " + ("queued" if queued else "already posted today") +
           ("" if app.transports else "; `carebot run` delivers it"))
     return 0
+
+
+def post_reconcile(app, team_key: str) -> str:
+    """Run the team's reconciliation now and say what it stored, posted and escalated."""
+    from handlers.reconcile import post
+    from messages.catalog import reconcile_report
+    from storage import repo
+    from storage.db import session_scope
+
+    with session_scope(app.engine) as session:
+        team = repo.team_by_key(session, team_key)
+        outcome = post(session, team, app.clock.now(), run_by="cli", transport="cli")
+        text = reconcile_report(team.key, ZoneInfo(team.zone), app.clock.now(), team.reconcile,
+                                outcome.counts, outcome.escalated, runs=outcome.runs,
+                                so_far=outcome.so_far, posted=outcome.posted)
+    asyncio.run(app.deliver())
+    if outcome.posted and not app.transports:
+        text += "\n`carebot run` delivers the post."
+    return text
 
 
 def _db(args) -> int:

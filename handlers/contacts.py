@@ -32,7 +32,7 @@ def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog
     items = [catalog.Item(ref=client.ref, kind=c.kind, risk=client.risk, start=c.due_start,
                           end=c.due_end, status=c.status, reason=c.reason_code,
                           assignee=people[c.assignee_id].name if c.assignee_id else None,
-                          id=c.source_id)
+                          id=c.source_id, carried=c.status == "open" and c.due_end < start)
              for c, client in rows]
     return items, day
 

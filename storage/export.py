@@ -58,9 +58,10 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
         col(Reconciliation.day) <= last).order_by(col(Reconciliation.day), col(Reconciliation.team_id)))
     out.append(table("reconciliations", "Daily reconciliation log",
                       ["team", "day", "planned", "completed", "missed", "open", "open_refs",
-                       "run_at", "run_by", "runs"],
+                       "run_at", "run_by", "runs", "carried_over", "carried_over_refs"],
                       [(team[r.team_id], r.day, r.planned, r.completed, r.missed, r.open,
-                        " ".join(i["ref"] for i in r.open_items or []), r.run_at, r.run_by, r.runs)
+                        _refs(r.open_items, False), r.run_at, r.run_by, r.runs,
+                        len(_refs(r.open_items, True).split()), _refs(r.open_items, True))
                        for r in recs]))
 
     rows = session.exec(select(Contact, Client.ref).join(Client, col(Client.id) == col(Contact.client_id))
@@ -166,3 +167,8 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
                       [(f"A-{e.action_id}", e.kind, e.text, e.at, person.get(e.by_id))
                        for e in evidence]))
     return out
+
+
+def _refs(items: list[dict] | None, carried: bool) -> str:
+    """A log's open refs: today's, or those carried over from earlier days (counted apart)."""
+    return " ".join(i["ref"] for i in items or [] if i.get("carried_over", False) == carried)

@@ -157,16 +157,20 @@ def find_contact(session: Session, *, ref: str, team_ids: list[int], start: date
 
 
 def day_counts(session: Session, *, team_id: int, start: datetime, end: datetime) -> dict[str, int]:
-    """Planned / completed / missed / open for the day's list, counted in SQL."""
+    """Planned / completed / missed / open for the day, counted in SQL. Contacts still open from
+    earlier days are counted apart as carried_over, never in planned."""
+    carried = func.sum(case((col(Contact.due_end) < start, 1), else_=0))
     rows = session.exec(
-        select(Contact.status, func.count()).where(
+        select(Contact.status, func.count(), carried).where(
             Contact.team_id == team_id, col(Contact.due_start) < end,
             or_(col(Contact.due_end) >= start, Contact.status == "open"))
         .group_by(Contact.status)).all()
     counts = {"done": 0, "missed": 0, "open": 0}
-    counts.update({status: n for status, n in rows})
-    return {"planned": sum(counts.values()), "completed": counts["done"],
-            "missed": counts["missed"], "open": counts["open"]}
+    counts.update({status: n for status, n, _ in rows})
+    carried_over = sum(int(c or 0) for status, _, c in rows if status == "open")
+    return {"planned": sum(counts.values()) - carried_over, "completed": counts["done"],
+            "missed": counts["missed"], "open": counts["open"] - carried_over,
+            "carried_over": carried_over}
 
 
 def upsert_reconciliation(session: Session, *, team_id: int, day: date, counts: dict[str, int],

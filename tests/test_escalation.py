@@ -118,6 +118,7 @@ def test_bad_input_changes_nothing(app):
 
 
 def test_reconciliation_escalates_each_open_high_risk_contact_once(app):
+    app.clock.set(datetime(2026, 11, 24, 17, 30, tzinfo=UTC))  # the end-of-day log
     first = run(app, "amira", "reconcile").plain()
     run(app, "amira", "reconcile")  # a re-run opens nothing new
     with Session(app.engine) as session:
