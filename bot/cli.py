@@ -130,7 +130,7 @@ def _post(args) -> int:
 def post_reconcile(app, team_key: str) -> str:
     """Run the team's reconciliation now and say what it stored, posted and escalated."""
     from handlers.reconcile import post
-    from messages.catalog import reconcile_report
+    from messages.reconcile import reconcile_report
     from storage import repo
     from storage.db import session_scope
 

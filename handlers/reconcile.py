@@ -21,6 +21,7 @@ from handlers.jobs import team_job
 from handlers.contacts import day_items
 from handlers.registry import command
 from messages import catalog
+from messages import reconcile as words
 from messages.reply import Reply
 from storage import repo
 from storage.models import Team
@@ -85,7 +86,7 @@ def run(session: Session, team: Team, now: datetime, *, run_by: str, transport: 
                    action="reconcile:so_far" if so_far else "reconcile",
                    subject=f"{team.key}:{day.isoformat()}", detail=detail)
     missed = Counter(i.reason for i in items if i.status == "missed")
-    reply = catalog.reconciliation(
+    reply = words.reconciliation(
         team.name, day, zone, counts, open_items, dict(missed), at=now, so_far=so_far,
         escalated=[e for e, _ in escalated], runs=runs, end_of_day=team.reconcile,
         overdue=overdue)
