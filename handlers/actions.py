@@ -41,6 +41,8 @@ def _owner(ctx: Context, text: str | None) -> Person:
               else repo.person_by_handle(ctx.session, text.lstrip("@").lower()))
     if person is None or not person.active:
         raise UserError(words.unknown_owner(text))
+    if not {t.id for t in repo.teams_of(ctx.session, person)} & set(ctx.visible_team_ids):
+        raise UserError(words.owner_elsewhere(person.name))  # another team's plan is theirs
     return person
 
 
@@ -90,10 +92,10 @@ def action_add(ctx: Context, args) -> Reply:
     risk = _risk(args.risk)
     due = _deadline(ctx, args.due)
     days = ACTION_RISKS[risk]
-    owner_teams = repo.teams_of(ctx.session, owner)
-    # The action sits on the plan of the owner's team: here, unless the owner works elsewhere.
-    team = ctx.team if not owner_teams or ctx.team.id in {t.id for t in owner_teams} \
-        else owner_teams[0]
+    # The action sits on the plan of the owner's team: here, unless the owner works in another
+    # of the caller's teams (_owner refused anyone outside them).
+    owner_teams = [t for t in repo.teams_of(ctx.session, owner) if ctx.belongs(t.id)]
+    team = ctx.team if ctx.team.id in {t.id for t in owner_teams} else owner_teams[0]
     action = Action(team_id=team.id, title=title, owner_id=owner.id, risk=risk, due=due,
                     review_days=days, next_review=ctx.today + timedelta(days=days),
                     finding=mask(args.finding.strip()) if args.finding else None,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import Context, UserError, day_bounds
+from handlers.base import Context, day_bounds
 from handlers.jobs import team_job
 from handlers.contacts import day_items
 from handlers.registry import command
@@ -49,11 +49,7 @@ def reconcile_team(session: Session, team: Team, now: datetime, *, run_by: str,
 @command("reconcile", args="team?", summary="End-of-day check: planned vs done, what is open",
          example="reconcile", min_role="supervisor")
 def reconcile(ctx: Context, args) -> Reply:
-    team = ctx.team
-    if args.team:
-        team = repo.team_by_key(ctx.session, args.team.lower())
-        if team is None:
-            raise UserError(catalog.unknown_team(args.team, [t.key for t in repo.all_teams(ctx.session)]))
+    team = ctx.named_team(args.team) if args.team else ctx.team
     return reconcile_team(ctx.session, team, ctx.now, run_by=ctx.person.handle,
                           transport=ctx.transport)
 
