@@ -250,7 +250,7 @@ def plan(ctx: Context, args) -> Reply:
     manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
     rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
     names = {t.id: t.name for t in ctx.visible_teams}
-    return words.plan("All teams" if manager else ctx.team.name, rows,
+    return words.plan("All teams" if manager and len(names) > 1 else ctx.team.name, rows,
                       store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
                       ctx.today, store.open_request(ctx.session),
                       team_names=names if len(names) > 1 else None)

@@ -319,7 +319,9 @@ def test_a_manager_sees_and_changes_only_their_own_teams(app):
     refused = run(app, "mia", "status team south")
     assert not refused.ok and "No team 'south' you can see" in refused.plain()
     assert "Open escalations" not in run(app, "mia", "escalations").plain()
-    assert "South rota" not in run(app, "mia", "plan").plain()
+    plan = run(app, "mia", "plan").plain()
+    assert plan.startswith("North Community Team: action plan (0 actions)")
+    assert "South rota" not in plan
     for line in ("ack 1", "resolve 1 called family"):
         reply = run(app, "mia", line)
         assert not reply.ok and reply.plain().startswith(REFUSED), line
