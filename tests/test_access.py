@@ -345,3 +345,11 @@ def test_an_action_for_an_owner_outside_your_teams_is_refused(app):
     assert run(app, "amira", 'action add "Weekend cover" owner=@ben due="in 5 weeks"').ok
     reply = run(app, "amira", "action update A-1 owner=@femi")
     assert not reply.ok and "not in any of your teams" in reply.plain()
+
+
+def test_an_incident_ref_used_by_another_team_says_nothing_about_it(app):
+    assert run(app, "erin", "incident open INC-40 safeguarding").ok
+    reply = run(app, "amira", "incident open INC-40 falls")
+    assert not reply.ok and reply.plain().startswith("The ref INC-40 is already in use")
+    assert "safeguarding" not in reply.plain() and "open" not in reply.plain().split(";")[0]
+    assert count(app.engine, Incident) == 1
