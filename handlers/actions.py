@@ -41,6 +41,8 @@ def _owner(ctx: Context, text: str | None) -> Person:
               else repo.person_by_handle(ctx.session, text.lstrip("@").lower()))
     if person is None or not person.active:
         raise UserError(words.unknown_owner(text))
+    if not {t.id for t in repo.teams_of(ctx.session, person)} & set(ctx.visible_team_ids):
+        raise UserError(words.owner_elsewhere(person.name))  # another team's plan is theirs
     return person
 
 
@@ -90,10 +92,10 @@ def action_add(ctx: Context, args) -> Reply:
     risk = _risk(args.risk)
     due = _deadline(ctx, args.due)
     days = ACTION_RISKS[risk]
-    owner_teams = repo.teams_of(ctx.session, owner)
-    # The action sits on the plan of the owner's team: here, unless the owner works elsewhere.
-    team = ctx.team if not owner_teams or ctx.team.id in {t.id for t in owner_teams} \
-        else owner_teams[0]
+    # The action sits on the plan of the owner's team: here, unless the owner works in another
+    # of the caller's teams (_owner refused anyone outside them).
+    owner_teams = [t for t in repo.teams_of(ctx.session, owner) if ctx.belongs(t.id)]
+    team = ctx.team if ctx.team.id in {t.id for t in owner_teams} else owner_teams[0]
     action = Action(team_id=team.id, title=title, owner_id=owner.id, risk=risk, due=due,
                     review_days=days, next_review=ctx.today + timedelta(days=days),
                     finding=mask(args.finding.strip()) if args.finding else None,
@@ -248,7 +250,7 @@ def plan(ctx: Context, args) -> Reply:
     manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
     rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
     names = {t.id: t.name for t in ctx.visible_teams}
-    return words.plan("All teams" if manager else ctx.team.name, rows,
+    return words.plan("All teams" if manager and len(names) > 1 else ctx.team.name, rows,
                       store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
                       ctx.today, store.open_request(ctx.session),
                       team_names=names if len(names) > 1 else None)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from messages import catalog
 from messages.reply import Reply
 from storage import repo
 from storage.models import Person, Team
@@ -87,15 +88,30 @@ class Context:
 
     @cached_property
     def visible_teams(self) -> list[Team]:
-        """The teams whose records this person may see: every team for managers and the
-        nominated individual, their own teams for everyone else."""
-        if ROLE_RANK[self.person.role] >= ROLE_RANK["manager"]:
-            return repo.all_teams(self.session)
-        return self.teams
+        """The teams this person may see and change (the access rule, `team_access`)."""
+        return team_access(self.session, self.person)
 
     @property
     def visible_team_ids(self) -> list[int]:
         return [t.id for t in self.visible_teams]
+
+    def belongs(self, team_id: int) -> bool:
+        return team_id in self.visible_team_ids
+
+    def named_team(self, key: str) -> Team:
+        """A team typed by name (`due south`): one of the person's own, or refused."""
+        team = repo.team_by_key(self.session, key.lower())
+        if team is None:
+            raise UserError(catalog.unknown_team(key, [t.key for t in self.visible_teams]))
+        if not self.belongs(team.id):
+            raise UserError(catalog.not_your_team(team.name, [t.key for t in self.visible_teams]))
+        return team
+
+    def check_team(self, team_id: int) -> None:
+        """A record (escalation, action, …) found by id: refused unless its team is theirs."""
+        if not self.belongs(team_id):
+            team = self.session.get(Team, team_id)
+            raise UserError(catalog.not_your_team(team.name, [t.key for t in self.visible_teams]))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -116,6 +132,15 @@ class Context:
         team = team or self.team
         return repo.enqueue(self.session, key=key, target=f"team:{team.key}",
                             payload=reply.model_dump(mode="json"), now=self.now)
+
+
+def team_access(session: Session, person: Person) -> list[Team]:
+    """THE access rule: a person acts on a team only if they belong to it (its `teams`
+    in the config), whatever their role; the nominated individual belongs to every team.
+    Reads and writes alike; the dispatcher applies it to the chat, handlers to records."""
+    if person.role == "nominated":
+        return repo.all_teams(session)
+    return repo.teams_of(session, person)
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

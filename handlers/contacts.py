@@ -44,12 +44,7 @@ def due_reply(session: Session, team: Team, now: datetime) -> Reply:
 
 @command("due", args="team?", summary="Today's contacts-due list for your team", example="due north")
 def due(ctx: Context, args) -> Reply:
-    team = ctx.team
-    if args.team:
-        team = repo.team_by_key(ctx.session, args.team.lower())
-        if team is None:
-            keys = [t.key for t in repo.all_teams(ctx.session)]
-            raise UserError(catalog.unknown_team(args.team, keys))
+    team = ctx.named_team(args.team) if args.team else ctx.team
     return due_reply(ctx.session, team, ctx.now)
 
 

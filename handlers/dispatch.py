@@ -11,7 +11,8 @@ import uuid
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers.base import ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError
+from handlers.base import (ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError,
+                           team_access)
 from handlers.grammar import bind, command_tokens
 from handlers.registry import lookup
 from messages import catalog
@@ -69,11 +70,16 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
 
 
 def _team_for(session: Session, person: Person, command: Command) -> Team:
+    """A team's channel gives that team, but only to people who belong to it (typed or tapped,
+    whatever a button's payload says); a DM or the console gives the person's home team."""
     chat = command.chat
     if chat.id and not chat.private:
         team = repo.team_by_chat(session, chat.transport, chat.id)
         if team is None:
             raise UserError(catalog.unbound_chat(chat))
+        mine = team_access(session, person)
+        if team.id not in {t.id for t in mine}:
+            raise UserError(catalog.not_your_team(team.name, [t.key for t in mine]))
         return team
     teams = repo.teams_of(session, person)
     if not teams:

@@ -191,6 +191,7 @@ def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
     esc = ctx.session.get(Escalation, int(digits)) if digits.isdigit() else None
     if esc is None:
         raise UserError(words.unknown(text, verb))
+    ctx.check_team(esc.team_id)  # whatever the role: only people in the escalation's team
     team = ctx.session.get(Team, esc.team_id)
     if esc.state == "resolved":
         by = ctx.session.get(Person, esc.resolved_by_id)

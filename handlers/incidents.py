@@ -57,6 +57,8 @@ def incident_open(ctx: Context, args) -> Reply:
     if risk not in RISKS:
         raise UserError(words.bad_risk(args.risk))
     existing = store.incident_by_ref(ctx.session, ref=ref)
+    if existing is not None and not ctx.belongs(existing.team_id):
+        raise UserError(words.ref_taken(ref))  # another team's: say nothing about it
     if existing is not None:
         raise UserError(words.exists(ref, existing.state))
     _, end_of_day = day_bounds(ctx.today, ctx.zone)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import Context, UserError, day_bounds
+from handlers.base import Context, day_bounds
 from handlers.jobs import team_job
 from handlers.contacts import day_items
 from handlers.registry import command
@@ -120,11 +120,7 @@ def post(session: Session, team: Team, now: datetime, *, run_by: str, transport:
 @command("reconcile", args="team?", summary="Planned vs done, what is open (so far, or the day's log)",
          example="reconcile", min_role="supervisor")
 def reconcile(ctx: Context, args) -> Reply:
-    team = ctx.team
-    if args.team:
-        team = repo.team_by_key(ctx.session, args.team.lower())
-        if team is None:
-            raise UserError(catalog.unknown_team(args.team, [t.key for t in repo.all_teams(ctx.session)]))
+    team = ctx.named_team(args.team) if args.team else ctx.team
     outcome = run(ctx.session, team, ctx.now, run_by=ctx.person.handle, transport=ctx.transport)
     if not outcome.so_far:  # the channel's copy of the day's log shows the later truth too
         repo.refresh_post(ctx.session, key=post_key(team, outcome.day),

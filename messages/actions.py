@@ -210,6 +210,11 @@ def unknown_owner(text: str) -> str:
     return f"No one called {text!r} is set up in carebot. Example: owner=@amira"
 
 
+def owner_elsewhere(name: str) -> str:
+    return (f"{name} is not in any of your teams, so you can't give them an action; nothing "
+            "was changed. Example: owner=@amira")
+
+
 def bad_risk(text: str | None, risks) -> str:
     return f"Risk {text!r} must be one of: {', '.join(risks)}. Example: {EXAMPLE_ADD}"
 

@@ -148,6 +148,13 @@ def unknown_team(key: str, keys: list[str]) -> str:
     return f"Unknown team {key!r}. Teams: {', '.join(keys)}. Example: due {keys[0] if keys else 'north'}"
 
 
+def not_your_team(team_name: str, keys: list[str]) -> str:
+    """Refused by the access rule: said the same for a named team, a channel and a record."""
+    mine = f" Your teams: {', '.join(keys)}." if keys else ""
+    return (f"You are not in {team_name}, so you can't see or change its records; nothing "
+            f"was changed.{mine}")
+
+
 # ---------------------------------------------------------------- general
 
 

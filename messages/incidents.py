@@ -34,6 +34,10 @@ def opened_reply(ref: str, due: datetime, zone: ZoneInfo) -> Reply:
                       ephemeral=True)
 
 
+def ref_taken(ref: str) -> str:
+    return f"The ref {ref} is already in use; nothing changed. Pick another. Example: {EXAMPLE_OPEN}"
+
+
 def exists(ref: str, state: str) -> str:
     hint = f"incident reopen {ref} REASON" if state == "closed" else f"incident review {ref} TEXT"
     return f"Incident {ref} already exists ({state}); nothing changed. Next: {hint}"

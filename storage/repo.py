@@ -290,9 +290,13 @@ def first_time(session: Session, *, key: str, now: datetime) -> bool:
     """Remember a platform event id; False if it was already handled (same transaction as its work)."""
     if session.get(InboundEvent, key) is not None:
         return False
+    # A plain flush, not a SAVEPOINT: on SQLite (pysqlite) a savepoint opened before any other
+    # write is the outermost transaction and its release commits, so a refused or failed
+    # command would still leave its event id and a retry would be taken for a duplicate.
+    session.add(InboundEvent(key=key, at=now))
     try:
-        with session.begin_nested():
-            session.add(InboundEvent(key=key, at=now))
-    except IntegrityError:
+        session.flush()
+    except IntegrityError:  # the same event, handled a moment ago by another worker
+        session.rollback()  # nothing else is written yet in this unit of work
         return False
     return True

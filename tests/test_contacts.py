@@ -26,7 +26,9 @@ def test_due_groups_by_assignee_with_high_risk_first_and_gaps_flagged(app):
 
 
 def test_due_for_another_team_and_unknown_team(app):
-    assert "South Community Team" in run(app, "amira", "due south").plain()
+    assert run(app, "dan", "due south").plain().startswith("South Community Team: contacts due")
+    reply = run(app, "amira", "due south")  # not her team
+    assert not reply.ok and "You are not in South Community Team" in reply.plain()
     reply = run(app, "amira", "due west")
     assert not reply.ok and "Unknown team 'west'" in reply.plain() and "due north" in reply.plain()
 

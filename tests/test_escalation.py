@@ -107,7 +107,7 @@ def test_bad_input_changes_nothing(app):
         ("amira", "ack soon", "No escalation 'soon'"),
         ("amira", "resolve 1", "Resolving E-1 needs a short note"),
         ("ben", "ack 1", "Only the escalation chain for North Community Team"),
-        ("femi", "resolve 1 done", "Only the escalation chain"),
+        ("femi", "resolve 1 done", "You are not in North Community Team"),
     ]:
         reply = run(app, who, line)
         assert not reply.ok and expected in reply.plain(), (line, reply.plain())
