@@ -192,7 +192,7 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
         meds_target=sum(meds_targets) if meds_targets else None,
         incidents=add_up([f.incidents for f in teams]), learning=add_up([f.learning for f in teams]),
         escalations=escalations, actions=add_up([f.actions for f in teams]),
-        min_contacts=max(f.min_contacts for f in teams))
+        min_contacts=max(f.min_contacts for f in teams))  # the strictest team's threshold
 
 
 def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:

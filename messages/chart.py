@@ -38,7 +38,7 @@ def weekly_chart(path: Path, title: str, weeks: list[date],
             ax.plot(x[done - 1 if done else 0:], ys[done - 1 if done else 0:], linestyle="--",
                     color=line.get_color())
             ax.plot(x[done:], ys[done:], marker="o", markerfacecolor="white", linestyle="none",
-                    color=line.get_color())
+                    color=line.get_color(), clip_on=False)  # 0 % and 100 % stay whole
     labels = [f"w/c {w:%-d %b}" for w in weeks]
     if done < len(weeks):
         labels[-1] += f"\nso far (to {partial:%a %H:%M})"
