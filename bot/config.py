@@ -102,6 +102,7 @@ class TeamConfig(_Strict):
     # The weekly status report (handlers/status.py): "mon 09:00" in the team's zone, "" = never.
     weekly_status: str = "mon 09:00"
     baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
+    min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
 
     def medicines(self) -> dict:
         return self.model_dump(include={"meds_alert_minutes", "meds_check_days", "meds_baseline",
@@ -172,6 +173,8 @@ class Config(_Strict):
     # Chat artefacts (delivered posts' copies, platform event ids, chart and pack files) are
     # deleted after this many days. The evidence record itself is never purged here.
     retention_days: int = Field(default=90, ge=1, le=3650)
+    # The status shows a rate (and its trend arrow) only on at least this many contacts.
+    min_contacts_for_rate: int = Field(default=20, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -42,17 +42,22 @@ def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
     ids = [t.id for t in teams]
     contacts = metrics.contacts(session, team_ids=ids, windows=windows, now=now)
     meds = metrics.meds_late(session, team_ids=ids, windows=windows)
+    today = now.astimezone(zone).date()
+    unrecorded = metrics.meds_unrecorded(session, team_ids=ids, windows=windows,
+                                         before=day_bounds(today, zone)[0])
     rows = []
     for team in teams:
         for i, week in enumerate(mondays):
             c = contacts[team.id][i]
             rows.append((team.key, max(week, first), c["planned"], c["done"], c["missed"],
                          c["unrecorded"], c["on_time"], _rate(missed_rate(c)),
-                         _rate(on_time_rate(c)), meds[team.id][i], c["pending"]))
+                         _rate(on_time_rate(c)), meds[team.id][i], c["pending"],
+                         unrecorded[team.id][i]))
     totals = [add_up([contacts[t.id][i] for t in teams]) for i in range(len(mondays))]
     table = store.table("weekly_metrics", "Weekly metrics",
                          ["team", "week_start", "planned", "done", "missed", "not_recorded",
-                          "on_time", "missed_rate_pct", "on_time_pct", "meds_late", "still_due"],
+                          "on_time", "missed_rate_pct", "on_time_pct", "meds_late", "still_due",
+                          "meds_not_recorded"],  # new columns go at the end
                          rows)
     return table, mondays, totals
 
@@ -75,7 +80,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
             writer.writerows(table.rows)
         paths.append(path)
     chart = contacts_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
-                           mondays, totals, None)
+                           mondays, totals, None,
+                           partial=now.astimezone(zone) if last >= now.astimezone(zone).date() else None)
     planned = sum(w["planned"] for w in totals)
     summary = [("Teams", ", ".join(t.name for t in teams)),
                ("Period", f"{first:%-d %b %Y} to {last:%-d %b %Y} ({zone.key})"),

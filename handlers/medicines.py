@@ -177,12 +177,31 @@ def meds(ctx: Context, args) -> Reply:
     return words.duty_list(ctx.team.name, ctx.today, duties, ctx.zone)
 
 
-@command("meds done", args="duty", summary="Record a medicines duty as given",
+def _round_start(team: Team, duty: MedsDuty) -> datetime:
+    """When the duty's round begins on the duty's local day (its due time if no round)."""
+    zone = ZoneInfo(team.zone)
+    rnd = next((r for r in rounds(team) if r["name"] == duty.round), None)
+    if rnd is None:
+        return duty.due_at
+    day = duty.due_at.astimezone(zone).date()
+    return datetime.combine(day, time.fromisoformat(rnd["time"]), zone)
+
+
+def _after_window(duty: MedsDuty, now: datetime) -> bool:
+    """Recorded after due time + window: late by the clock, whatever the verb."""
+    return now > duty.due_at + timedelta(minutes=duty.window_minutes)
+
+
+@command("meds done", args="duty reason*", options=("action", "informed"),
+         summary="Record a medicines duty as given (after its window it is a late entry: "
+                 "add the reason, action= and informed=)",
          example="meds done D-14")
 def meds_done(ctx: Context, args) -> Reply:
     duty = _duty(ctx, args.duty)
     if duty.status != "open":
         return words.already(duty.duty_id, duty.status)
+    if _after_window(duty, ctx.now):
+        return _exception(ctx, args, "late", verb="done", duty=duty)
     duty.status, duty.recorded_at, duty.recorded_by_id = "given", ctx.now, ctx.person.id
     ctx.session.add(duty)
     ctx.audit("meds:given", subject=duty.duty_id)
@@ -191,12 +210,23 @@ def meds_done(ctx: Context, args) -> Reply:
     return words.given(duty.duty_id, ctx.now, ctx.zone)
 
 
-def _exception(ctx: Context, args, kind: str) -> Reply:
-    duty = _duty(ctx, args.duty)
+def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
+               duty: MedsDuty | None = None) -> Reply:
+    duty = duty or _duty(ctx, args.duty)
+    team = ctx.session.get(Team, duty.team_id)
+    zone = ZoneInfo(team.zone)
+    starts = _round_start(team, duty)
+    if kind == "late" and ctx.now < starts:
+        raise UserError(words.round_not_started(duty, starts, zone))
     values = {"reason": args.reason, "action": args.action, "informed": args.informed}
     missing = [name for name, value in values.items() if not (value or "").strip()]
     if missing:
-        raise UserError(words.exception_missing(duty.duty_id, kind, missing))
+        rnd = next((r for r in rounds(team) if r["name"] == duty.round), None)
+        example = words.exception_example(duty, verb or kind, ctx.now, zone,
+                                          _lead_name(ctx.session, rnd))
+        if verb == "done":
+            raise UserError(words.done_after_window(duty, zone, missing, example))
+        raise UserError(words.exception_missing(duty.duty_id, kind, missing, example))
     if duty.status in ("late", "missed"):
         return words.already(duty.duty_id, duty.status)
     clean = {name: mask(value.strip()) for name, value in values.items()}
@@ -206,10 +236,10 @@ def _exception(ctx: Context, args, kind: str) -> Reply:
     duty.status, duty.recorded_at, duty.recorded_by_id = kind, ctx.now, ctx.person.id
     ctx.session.add(duty)
     ctx.audit(f"meds:{kind}", subject=duty.duty_id, previous=previous, reason=clean["reason"],
-              immediate_action=clean["action"], informed=clean["informed"])
+              immediate_action=clean["action"], informed=clean["informed"], verb=verb or kind)
     escalation.settle(ctx, f"meds:{duty.duty_id}", f"duty recorded {kind}: {clean['action']}")
     _refresh_round_post(ctx, duty)
-    return words.exception_logged(duty.duty_id, kind)
+    return words.exception_logged(duty.duty_id, kind, after_window=verb == "done")
 
 
 @command("meds late", args="duty reason*", options=("action", "informed"),
@@ -237,6 +267,10 @@ def meds_check(ctx: Context, args) -> Reply:
     met = (args.met or "").lower()
     if met not in ("yes", "no", "y", "n"):
         raise UserError(words.check_bad(names, name, args.met))
+    rnd = next(r for r in rounds(ctx.team) if r["name"] == name)
+    starts = datetime.combine(ctx.today, time.fromisoformat(rnd["time"]), ctx.zone)
+    if ctx.now < starts:
+        raise UserError(words.check_not_started(name, starts, ctx.zone, names))
     met_ok = met.startswith("y")
     if not met_ok and not args.note:
         raise UserError(words.check_needs_note(name))
@@ -290,16 +324,24 @@ def trend_reply(session: Session, team: Team, now: datetime) -> Reply:
     mondays = [start + timedelta(weeks=i) for i in range((this_week - start).days // 7 + 1)]
     lo, _ = day_bounds(start, zone)
     _, hi = day_bounds(this_week + timedelta(days=6), zone)
-    counts = dict.fromkeys(mondays, 0)
+    counts, unrecorded = dict.fromkeys(mondays, 0), dict.fromkeys(mondays, 0)
     for due in store.exceptions_between(session, team_id=team.id, start=lo, end=hi):
         local = due.astimezone(zone).date()
         counts[local - timedelta(days=local.weekday())] += 1
+    # No record by the end of its local day: today's open duties may still be given.
+    for due in store.unrecorded_between(session, team_id=team.id, start=lo,
+                                        end=day_bounds(today, zone)[0]):
+        local = due.astimezone(zone).date()
+        unrecorded[local - timedelta(days=local.weekday())] += 1
     weeks_n, pct = cfg["meds_target_weeks"], cfg["meds_target_pct"]
-    weeks = [(monday, counts[monday], baseline * (1 + pct / 100 * min(i, weeks_n) / weeks_n))
-             for i, monday in enumerate(mondays, 1)]
+    weeks = [(monday, counts[monday], baseline * (1 + pct / 100 * min(i, weeks_n) / weeks_n),
+              unrecorded[monday]) for i, monday in enumerate(mondays, 1)]
     change = on_track = None
+    recent = weeks[-1][3] + (weeks[-2][3] if len(weeks) >= 2 else 0)
     if len(weeks) >= 2:  # the last full week: the one before this one
-        _, n, expected = weeks[-2]
+        _, n, expected, _ = weeks[-2]
         change = (n - baseline) / baseline * 100 if baseline else 0.0
-        on_track = n <= expected + 1e-9
-    return words.trend(team.name, weeks[-12:], baseline, pct, weeks_n, change, on_track)
+        # Unrecorded duties may hide late ones: never "on track" while any went unrecorded
+        # (last full week or this week so far).
+        on_track = n <= expected + 1e-9 and recent == 0
+    return words.trend(team.name, weeks[-12:], baseline, pct, weeks_n, change, on_track, recent)

@@ -80,12 +80,14 @@ class Figures:
     baseline_from: str  # "config" | "first 4 weeks" | ""
     reasons: dict[str, int]
     meds_late: int
+    meds_unrecorded: int  # duties with no record by the end of their day
     meds_baseline: float | None
     meds_target: float | None
     incidents: dict[str, int]
     learning: dict[str, int]
     escalations: dict
     actions: dict[str, int]
+    min_contacts: int = 20  # fewer contacts due than this: counts, no rate, no arrow
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -121,6 +123,8 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     today = now.astimezone(zone).date()
     contacts = store.contacts(session, team_ids=ids, windows=windows, now=now)
     meds = store.meds_late(session, team_ids=ids, windows=windows)
+    unrecorded = store.meds_unrecorded(session, team_ids=ids, windows=windows[:1],
+                                       before=day_bounds(today, zone)[0])
     reasons = store.reasons(session, team_ids=ids, window=windows[0])
     incidents = store.incidents(session, team_ids=ids, window=windows[0], now=now)
     learning = store.learning(session, team_ids=ids, window=windows[0])
@@ -137,11 +141,12 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             trend=add_up(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
             baseline_pct=baselines[team.id][0], baseline_from=baselines[team.id][1],
             reasons=reasons[team.id],
-            meds_late=meds[team.id][0],
+            meds_late=meds[team.id][0], meds_unrecorded=unrecorded[team.id][0],
             meds_baseline=meds_base,
             meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
             incidents=incidents[team.id], learning=learning[team.id],
-            escalations=escalations[team.id], actions=actions[team.id]))
+            escalations=escalations[team.id], actions=actions[team.id],
+            min_contacts=team.min_contacts_for_rate))
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
@@ -182,16 +187,26 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
         weekly=[add_up(list(week)) for week in zip(*(f.weekly for f in teams))],
         baseline_pct=base, baseline_from="teams' baselines" if weighted else "",
         reasons=add_up([f.reasons for f in teams]), meds_late=sum(f.meds_late for f in teams),
+        meds_unrecorded=sum(f.meds_unrecorded for f in teams),
         meds_baseline=sum(meds_bases) if meds_bases else None,
         meds_target=sum(meds_targets) if meds_targets else None,
         incidents=add_up([f.incidents for f in teams]), learning=add_up([f.learning for f in teams]),
-        escalations=escalations, actions=add_up([f.actions for f in teams]))
+        escalations=escalations, actions=add_up([f.actions for f in teams]),
+        min_contacts=max(f.min_contacts for f in teams))  # the strictest team's threshold
 
 
-def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str) -> Attachment:
+def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """The local time the figures run to when the period's last day is not over yet."""
+    local = now.astimezone(zone)
+    return local if period.last >= local.date() else None
+
+
+def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str,
+          so_far: datetime | None = None) -> Attachment:
     _, mondays = _windows(period, zone)
     path = files_dir() / f"{stem}.png"
-    contacts_chart(path, f"{figs.name}: contacts by week", mondays, figs.weekly, figs.baseline_pct)
+    contacts_chart(path, f"{figs.name}: contacts by week", mondays, figs.weekly, figs.baseline_pct,
+                   partial=so_far)
     return Attachment(path=str(path), filename=path.name, mime="image/png",
                       title=f"{figs.name}: weekly trend to {period.last:%-d %b %Y}")
 
@@ -199,8 +214,9 @@ def chart(figs: Figures, period: Period, zone: ZoneInfo, stem: str) -> Attachmen
 def report(session: Session, teams: list[Team], period: Period, now: datetime,
            zone: ZoneInfo, stem: str) -> Reply:
     figs = figures(session, teams, period, now, zone)
-    reply = words.report(figs, period.first, period.last, period.weeks)
-    reply.files = [chart(figs[-1], period, zone, stem)]
+    so_far = in_progress(period, now, zone)
+    reply = words.report(figs, period.first, period.last, period.weeks, so_far=so_far)
+    reply.files = [chart(figs[-1], period, zone, stem, so_far)]
     return reply
 
 

@@ -62,17 +62,47 @@ def already(duty_id: str, status: str) -> Reply:
                       ephemeral=True)
 
 
-def exception_logged(duty_id: str, kind: str) -> Reply:
-    return Reply.text(f"{duty_id} logged {kind} with reason, immediate action and person informed.",
-                      ephemeral=True)
+def exception_logged(duty_id: str, kind: str, *, after_window: bool = False) -> Reply:
+    why = " (recorded after its window)" if after_window else ""
+    return Reply.text(f"{duty_id} logged {kind}{why} with reason, immediate action and person "
+                      f"informed.", ephemeral=True)
 
 
-def exception_missing(duty_id: str, kind: str, missing: list[str]) -> str:
-    names = {"reason": "the reason", "action": "the immediate action (action=…)",
-             "informed": "who was informed (informed=…)"}
-    what = ", ".join(names[m] for m in missing)
-    return (f"Nothing saved yet: a {kind} entry for {duty_id} needs {what}. Example: "
-            + EXAMPLE_LATE.replace("D-14", duty_id).replace("meds late", f"meds {kind}"))
+_NEEDS = {"reason": "the reason", "action": "the immediate action (action=…)",
+          "informed": "who was informed (informed=…)"}
+
+
+def exception_example(duty, verb: str, now: datetime, zone: ZoneInfo, lead: str | None) -> str:
+    """An example built from the duty at hand: its id, the time now, the round's lead."""
+    reason = "why it was missed" if verb == "missed" else "why it was late"
+    action = f"{'reported' if verb == 'missed' else 'given'} {now.astimezone(zone):%H:%M}"
+    return f'meds {verb} {duty.duty_id} "{reason}" action="{action}" informed="{lead or "round lead"}"'
+
+
+def exception_missing(duty_id: str, kind: str, missing: list[str], example: str) -> str:
+    what = ", ".join(_NEEDS[m] for m in missing)
+    return f"Nothing saved yet: a {kind} entry for {duty_id} needs {what}. Example: {example}"
+
+
+def done_after_window(duty, zone: ZoneInfo, missing: list[str], example: str) -> str:
+    due = duty.due_at.astimezone(zone)
+    what = ", ".join(_NEEDS[m] for m in missing)
+    return (f"Nothing saved yet: {duty.duty_id} was due {due:%a %-d %b %H:%M} "
+            f"(±{duty.window_minutes} min), so this is a late entry and needs {what}. "
+            f"Example: {example}")
+
+
+def round_not_started(duty, starts: datetime, zone: ZoneInfo) -> str:
+    at = starts.astimezone(zone)
+    return (f"The {duty.round} round for {duty.duty_id} starts at {at:%H:%M} on "
+            f"{at:%a %-d %b}: it cannot be late yet. Nothing saved. After {at:%H:%M}, e.g.: "
+            f"meds done {duty.duty_id}")
+
+
+def check_not_started(round_name: str, starts: datetime, zone: ZoneInfo, rounds: list[str]) -> str:
+    at = starts.astimezone(zone)
+    return (f"The {round_name} round starts at {at:%H:%M} today ({at:%a %-d %b}): check it after "
+            f"the round. Nothing saved. Example, from {at:%H:%M}: meds check {round_name} yes")
 
 
 def unknown_duty(duty_id: str) -> str:
@@ -125,20 +155,32 @@ def bad_number(text: str) -> str:
     return f"{text!r} is not a number of late entries per week. Example: meds baseline 10"
 
 
-def trend(team_name: str, weeks: list[tuple[date, int, float]], baseline: float | None,
-          target_pct: int, target_weeks: int, change: float | None, on_track: bool | None) -> Reply:
+def _verdict(on_track: bool | None, unrecorded: int) -> str:
+    if on_track:
+        return "on track ✓"
+    return f"not on track ⚠: {unrecorded} not recorded" if unrecorded else "off track ⚠"
+
+
+def trend(team_name: str, weeks: list[tuple[date, int, float, int]], baseline: float | None,
+          target_pct: int, target_weeks: int, change: float | None, on_track: bool | None,
+          unrecorded: int = 0) -> Reply:
+    """`unrecorded`: duties with no record in the last full week and this one so far."""
     if baseline is None:
         return Reply.text(f"{team_name}: no medicines baseline yet. A manager sets one: "
                           f"meds baseline 10", ephemeral=True)
-    lines = [f"Week of {day_label(start)}: {n} late (target ≤ {expected:.1f})"
-             for start, n, expected in weeks]
+    lines = [f"Week of {day_label(start)}: {n} late" + (f" · {gap} not recorded" if gap else "")
+             + f" (target ≤ {expected:.1f})" for start, n, expected, gap in weeks]
     goal = baseline * (1 + target_pct / 100)
     summary = f"Baseline {baseline:g}/week · target {target_pct:+d}% ({goal:.1f}/week) in {target_weeks} weeks"
     if change is not None:
-        summary += f"\nLast full week vs baseline: {change:+.0f}% · " + (
-            "on track ✓" if on_track else "off track ⚠")
+        summary += f"\nLast full week vs baseline: {change:+.0f}% · " + _verdict(on_track, unrecorded)
     else:
         summary += "\nNo full week yet."
+    total = sum(gap for *_, gap in weeks)
+    if total:
+        summary += (f"\n{total} dut{'y' if total == 1 else 'ies'} not recorded by the end of "
+                    f"their day, counted beside the late entries (record each late, with reason, "
+                    f"action= and informed=)")
     return Reply(ephemeral=True, blocks=[
-        Block(kind="header", text=f"{team_name}: medicines late entries per week"),
+        Block(kind="header", text=f"{team_name}: medicines late entries and unrecorded duties per week"),
         Block(text=summary), Block(text="\n".join(lines) or "No duties yet.")])

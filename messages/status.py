@@ -2,7 +2,7 @@
 measure, so it reads on a phone. Figures only: no client refs, no names."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from messages.actions import RAG_MARK, RAG_WORD
 from messages.reply import Block, Reply
@@ -39,15 +39,33 @@ def on_time_rate(c: dict[str, int]) -> float | None:
     return 100 * c["on_time"] / c["done"] if c["done"] else None
 
 
+def _missed_line(f) -> str:
+    """The missed-visit rate with its trend, or, on too few contacts for a rate to mean
+    anything, the counts alone (no percentage, no arrow)."""
+    c, least = f.contacts, f.min_contacts
+    if _due(c) < least:
+        return (f"Missed or not recorded: {c['missed'] + c['unrecorded']} of {_due(c)} due "
+                f"(no rate or trend on fewer than {least} contacts)")
+    then = missed_rate(f.trend) if _due(f.trend) >= least else None
+    base = "baseline" + (" (first 4 weeks)" if f.baseline_from.startswith("first") else "")
+    return (f"Missed-visit rate {pct(missed_rate(c))}: {_vs(missed_rate(c), then, 'previous 4 weeks')}; "
+            f"{_vs(missed_rate(c), f.baseline_pct, base)}")
+
+
+def _on_time_line(f) -> str:
+    c = f.contacts
+    if c["done"] < f.min_contacts:
+        return f"On time (within the contract window): {c['on_time']} of {c['done']} done"
+    return f"On time (within the contract window): {pct(on_time_rate(c))} of done"
+
+
 def block(f, weeks: float) -> Block:
     c = f.contacts
     lines = [f"{c['planned']} planned · {c['done']} done · {c['missed']} missed · "
              f"{c['unrecorded']} not recorded"
              + (f" · {c['pending']} still due" if c.get("pending") else "")]
-    base = "baseline" + (" (first 4 weeks)" if f.baseline_from.startswith("first") else "")
-    lines.append(f"Missed-visit rate {pct(missed_rate(c))}: {_vs(missed_rate(c), missed_rate(f.trend), 'previous 4 weeks')}; "
-                 f"{_vs(missed_rate(c), f.baseline_pct, base)}")
-    lines.append(f"On time (within the contract window): {pct(on_time_rate(c))} of done")
+    lines.append(_missed_line(f))
+    lines.append(_on_time_line(f))
     if f.reasons:
         lines.append("Missed reasons: " + " · ".join(
             f"{code} {n}" for code, n in sorted(f.reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
@@ -57,7 +75,7 @@ def block(f, weeks: float) -> Block:
         change = (per_week - f.meds_baseline) / f.meds_baseline * 100 if f.meds_baseline else 0.0
         meds += (f" ({per_week:.1f}/week, {change:+.0f} % vs baseline {f.meds_baseline:g}; "
                  f"target {f.meds_target:.1f}/week)")
-    lines.append(meds)
+    lines.append(meds + f" · duties not recorded: {f.meds_unrecorded}")
     i = f.incidents
     closed = f"{i['in_time']} of {i['opened']}" + (f" ({100 * i['in_time'] / i['opened']:.0f} %)"
                                                     if i["opened"] else "")
@@ -76,8 +94,11 @@ def block(f, weeks: float) -> Block:
     return Block(text=f"{f.name}\n" + "\n".join(lines))
 
 
-def report(figures: list, first: date, last: date, weeks: float) -> Reply:
-    span = f"{first:%a %-d %b} – {last:%a %-d %b %Y}"
+def report(figures: list, first: date, last: date, weeks: float,
+           so_far: datetime | None = None) -> Reply:
+    span = f"{first:%a %-d %b} – {last:%a %-d %b %Y}" if first != last else f"{first:%a %-d %b %Y}"
+    if so_far is not None:  # the last day is not over: say how far the figures run
+        span += f" so far (to {so_far:%a %H:%M})"
     return Reply(ephemeral=True, blocks=[
         Block(kind="header", text=f"Weekly status · {span}"),
         *(block(f, weeks) for f in figures),

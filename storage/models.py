@@ -36,6 +36,8 @@ class Team(SQLModel, table=True):
     # missed-visit rate the trend is measured against (None: the first 4 weeks on record).
     weekly_status: str = Field(default="mon 09:00", sa_column_kwargs={"server_default": "mon 09:00"})
     baseline_missed_pct: Optional[float] = None
+    # Fewer contacts than this and the status shows counts, not a rate or a trend arrow.
+    min_contacts_for_rate: int = Field(default=20, sa_column_kwargs={"server_default": "20"})
 
 
 class Person(SQLModel, table=True):

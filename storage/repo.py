@@ -28,6 +28,8 @@ def sync_config(session: Session, config: Any) -> None:
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.escalation = config.policy(tc)
         team.weekly_status, team.baseline_missed_pct = tc.weekly_status, tc.baseline_missed_pct
+        team.min_contacts_for_rate = getattr(config, "min_contacts_for_rate", 20) \
+            if tc.min_contacts_for_rate is None else tc.min_contacts_for_rate
         # A baseline set with `meds baseline N` outlives a restart.
         kept = {k: v for k, v in (team.medicines or {}).items() if k == "baseline_set"}
         team.medicines = {**tc.medicines(), **kept}

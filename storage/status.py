@@ -128,6 +128,25 @@ def meds_late(session: Session, *, team_ids: list[int],
     return out
 
 
+def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[Window],
+                    before: datetime) -> dict[int, list[int]]:
+    """Medicines duties with no record at all, per team per window, counting only duties due
+    before `before` (the start of today: a duty's day must be over to be "not recorded")."""
+    unique = list(dict.fromkeys(windows))
+    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    lo, hi = _span(unique)
+    rows = session.exec(
+        select(MedsDuty.team_id, *columns)
+        .where(col(MedsDuty.team_id).in_(team_ids), MedsDuty.status == "open",
+               col(MedsDuty.due_at) >= lo, col(MedsDuty.due_at) < min(hi, before))
+        .group_by(MedsDuty.team_id))
+    out = {t: [0] * len(windows) for t in team_ids}
+    for team_id, *values in rows:
+        by_window = dict(zip(unique, map(int, values)))
+        out[team_id] = [by_window[w] for w in windows]
+    return out
+
+
 def incidents(session: Session, *, team_ids: list[int], window: Window,
               now: datetime) -> dict[int, dict[str, int]]:
     """Incidents opened in the window: how many, closed within their 7 days, still in clock."""

@@ -119,5 +119,5 @@ def test_status_export_gives_a_manager_the_last_four_weeks_as_a_zip(app, tmp_pat
         assert {f"{t}.csv" for t in TABLES} | {"report.html", "weekly_trend.png"} == names
         weekly = z.read("weekly_metrics.csv").decode().splitlines()
     assert weekly[0].startswith("team,week_start,planned")
-    assert "north,2026-11-16,10,9,1,0,8,10.0,88.9,2,0" in weekly
+    assert "north,2026-11-16,10,9,1,0,8,10.0,88.9,2,0,0" in weekly
     assert date(2026, 10, 28).isoformat() in "\n".join(weekly)  # clipped first week

@@ -260,12 +260,27 @@ def test_trend_of_eight_seeded_weeks_matches_a_hand_computed_expectation(app, tm
     import_meds(app.engine, write_meds(tmp_path / "t.csv", rows))
     with Session(app.engine) as s:
         ids = [d.duty_id for d in s.exec(select(MedsDuty).order_by(MedsDuty.id))]
-    done = 0
+    done, on_time = 0, []
     for week, k in enumerate(late):
         for i in range(k + 1):
             done += 1
             if i < k:
                 run(app, "ben", f'meds late T-{done} busy action=given informed=nurse')
+            else:
+                on_time.append(f"T-{done}")
+    # The on-time duties are not recorded yet: they count beside the late ones, and the
+    # trend will not say "on track" although the late entries alone meet the target.
+    text = run(app, "amira", "meds trend").plain()
+    assert "Week of Mon 16 Nov: 2 late · 1 not recorded (target ≤ 2.0)" in text
+    assert "Last full week vs baseline: -80% · not on track ⚠: 1 not recorded" in text
+    assert "8 duties not recorded by the end of their day" in text and "on track ✓" not in text
+    now = app.clock.now()
+    with Session(app.engine) as s:
+        due = {d.duty_id: d.due_at for d in s.exec(select(MedsDuty))}
+    for duty_id in on_time:  # recorded at their due time: given, in time
+        app.clock.set(due[duty_id])
+        assert "given" in run(app, "ben", f"meds done {duty_id}").plain()
+    app.clock.set(now)
     text = run(app, "amira", "meds trend").plain()
     # Hand computed: target line 10 × (1 − 0.8 × i/8) = 9, 8, 7, 6, 5, 4, 3, 2 for weeks 1–8.
     assert "Baseline 10/week · target -80% (2.0/week) in 8 weeks" in text

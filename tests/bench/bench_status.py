@@ -77,6 +77,8 @@ HAND = [
        FROM contact WHERE team_id = :t AND due_start >= :blo AND due_start < :bhi""",
     """SELECT count(*) FROM medsexception x JOIN medsduty d ON d.id = x.duty_id
        WHERE x.team_id = :t AND d.due_at >= :lo AND d.due_at < :hi""",
+    """SELECT count(*) FROM medsduty WHERE team_id = :t AND status = 'open'
+       AND due_at >= :rlo AND due_at < LEAST(:hi, :today)""",
     """SELECT count(*), count(*) FILTER (WHERE closed_at <= due_at) FROM incident
        WHERE team_id = :t AND opened_at >= :rlo AND opened_at < :hi""",
     """SELECT count(*) FROM learningpoint p LEFT JOIN learningack a ON a.point_id = p.id
@@ -93,7 +95,8 @@ def hand_written(engine, team_id: int, period) -> float:
     chart = windows[1 + status.TREND_WEEKS:]
     params = {"t": team_id, "now": NOW, "lo": chart[0][0], "hi": chart[-1][1],
               "rlo": windows[0][0], "blo": datetime(2025, 11, 24, tzinfo=UTC),
-              "bhi": datetime(2025, 12, 22, tzinfo=UTC)}
+              "bhi": datetime(2025, 12, 22, tzinfo=UTC),
+              "today": datetime.combine(NOW.astimezone(ZONE).date(), datetime.min.time(), ZONE)}
     t0 = time.perf_counter()
     with engine.connect() as conn:
         for sql in HAND:
