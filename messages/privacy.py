@@ -62,7 +62,7 @@ _DATES = [
 _DOB_BEFORE = re.compile(
     r"(?:\bd\.?\s*o\.?\s*b\b\.?|\bdate\s+of\s+birth|\bborn\b|\bbirth(?:day|date)?\b|\bbday\b)"
     r"[^\d\n.;!?]{0,20}$", re.IGNORECASE)
-_DOB_AFTER = re.compile(r"^[\s,:(\[]*(?:d\.?\s*o\.?\s*b\b|date\s+of\s+birth|birth\s*date)",
+_DOB_AFTER = re.compile(r"[\s,:(\[]*(?:d\.?\s*o\.?\s*b\b|date\s+of\s+birth|birth\s*date)",
                         re.IGNORECASE)
 
 
