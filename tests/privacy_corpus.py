@@ -239,4 +239,8 @@ CASES = [
     ('call back between 9-11', 'call back between 9-11', 'kept: no NHS number or date of birth'),
     ('room 12, floor 3', 'room 12, floor 3', 'kept: no NHS number or date of birth'),
     ('next review 31 Jan', 'next review 31 Jan', 'kept: no NHS number or date of birth'),
+    ('review due by Tue 24 Nov 23:59', 'review due by Tue 24 Nov 23:59', 'kept: no NHS number or date of birth'),
+    ('learning due by Tue 1 Dec 08:00', 'learning due by Tue 1 Dec 08:00', 'kept: no NHS number or date of birth'),
+    ('visit 3 Mar 10.30', 'visit 3 Mar 10.30', 'kept: no NHS number or date of birth'),
+    ('seen 12/03 at 14:30', 'seen 12/03 at 14:30', 'kept: no NHS number or date of birth'),
 ]
