@@ -48,10 +48,10 @@ def _post(ctx: Context, inc: Incident, key: str, reply: Reply) -> None:
          example=words.EXAMPLE_OPEN)
 def incident_open(ctx: Context, args) -> Reply:
     ref = args.ref.upper()
+    if why := ref_problem(ref, ctx.today):  # before bad_ref, which would echo it
+        raise UserError(words.personal_ref(why))
     if not _REF.match(ref):
         raise UserError(words.bad_ref(args.ref))
-    if why := ref_problem(ref, ctx.today):
-        raise UserError(words.personal_ref(why))
     category = (args.category or "").lower()
     if category not in CATEGORIES:
         raise UserError(words.bad_category(args.category, CATEGORIES))

@@ -193,7 +193,7 @@ def test_an_nhs_number_is_refused_as_an_incident_ref(app):
     from storage.models import AuditEvent, Outbox
 
     before = (count(app.engine, AuditEvent), count(app.engine, Outbox))
-    for ref in ("9434765919", "943-476-5919", "INC-12031956"):
+    for ref in ("9434765919", "943-476-5919", "943.476.5919", "INC-12031956"):
         reply = run(app, "amira", f"incident open {ref} falls")
         assert not reply.ok and "identify nobody" in reply.plain() and ref not in reply.plain()
     assert count(app.engine, Incident) == 0
