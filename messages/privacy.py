@@ -21,6 +21,7 @@ The rules (README "Privacy"):
 """
 from __future__ import annotations
 
+import bisect
 import re
 from datetime import date
 
@@ -80,7 +81,8 @@ def _year(text: str, today: date | None) -> int:
 
 
 def _readings(m: re.Match, today: date | None) -> list[date]:
-    """Every real date the match can stand for (day/month first, then month/day)."""
+    """The real date the match stands for: day first (UK); month first only when day first
+    is impossible (03/25/1956)."""
     y = _year(m["y"], today)
     if not 1900 <= y <= 2200:
         return []
@@ -90,13 +92,12 @@ def _readings(m: re.Match, today: date | None) -> list[date]:
         pairs = [(day, _MONTHS.index(name) + 1)]
     else:
         pairs = [(day, int(name)), (int(name), day)]
-    out = []
     for d, mo in pairs:
         try:
-            out.append(date(y, mo, d))
+            return [date(y, mo, d)]
         except ValueError:
             pass
-    return out
+    return []
 
 
 def _recent_from(today: date) -> date:
@@ -125,17 +126,23 @@ def _spans(text: str, today: date | None, *, strict: bool = False) -> list[tuple
             readings = _readings(m, today)
             if not readings:
                 continue
-            labelled = (_labelled(_DOB_BEFORE, text, m.start())
-                        or bool(_DOB_AFTER.match(text, m.end())))
-            if needs_label and not labelled:
-                continue
-            if labelled or cutoff is None or any(r < cutoff for r in readings):
+            old = not needs_label and (cutoff is None or any(r < cutoff for r in readings))
+            if old or _labelled(_DOB_BEFORE, text, m.start()) or _DOB_AFTER.match(text, m.end()):
                 found.append((m.start(), m.end(), DOB_MASK))
-    chosen: list[tuple[int, int, str]] = []  # longest first, no overlaps
-    for span in sorted(found, key=lambda s: (s[0] - s[1], s[0])):
-        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
-            chosen.append(span)
-    return sorted(chosen)
+    return _longest_first(found)
+
+
+def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Non-overlapping spans, longer ones winning, in text order (bisect keeps it n log n)."""
+    starts: list[int] = []
+    chosen: list[tuple[int, int, str]] = []
+    for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+        i = bisect.bisect(starts, span[0])
+        if (i and chosen[i - 1][1] > span[0]) or (i < len(chosen) and chosen[i][0] < span[1]):
+            continue
+        starts.insert(i, span[0])
+        chosen.insert(i, span)
+    return chosen
 
 
 def mask(text: str | None, today: date | None = None) -> str | None:

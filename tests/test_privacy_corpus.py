@@ -1,7 +1,12 @@
 """Every case of the privacy corpus: masked shapes go, operational dates and ordinary text stay."""
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from messages.privacy import mask, ref_problem
 from tests.privacy_corpus import CASES, DOB, NHS, TODAY
@@ -41,3 +46,35 @@ def test_refs_shaped_like_personal_data_are_named(ref, why):
 def test_opaque_refs_pass(ref):
     assert ref_problem(ref, TODAY) is None
     assert NHS not in mask(ref, today=TODAY)
+
+
+SEPARATORS = [" ", "  ", "\u00a0", "\u2009", "\u202f", "\u200b", ".", "-", "\u2013", "\u2014",
+              "/", " - ", ""]
+
+
+@given(st.integers(100_000_000, 999_999_999), st.sampled_from(SEPARATORS),
+       st.sampled_from(SEPARATORS), st.text(alphabet="abc ,;:()", max_size=15),
+       st.text(alphabet="abc ,;:()", max_size=15))
+def test_a_valid_nhs_number_in_any_separator_shape_is_masked(body, sep1, sep2, before, after):
+    check = 11 - sum(int(d) * w for d, w in zip(str(body), range(10, 1, -1))) % 11
+    assume(check != 10)
+    digits = f"{body}{check % 11}"
+    out = mask(f"{before} {digits[:3]}{sep1}{digits[3:6]}{sep2}{digits[6:]} {after}", today=TODAY)
+    assert NHS in out and not re.search(r"\d", out)
+
+
+@given(st.dates(date(1900, 1, 1), date(2024, 11, 23)),
+       st.sampled_from(["%d/%m/%Y", "%d %m %Y", "%Y/%m/%d", "%Y.%m.%d", "%d%m%Y", "%d %b %y",
+                        "%d-%b-%Y", "%B %d, %Y", "%dth of %B %Y", "%d.%m.%Y"]))
+def test_any_old_date_in_any_shape_is_masked(day, shape):
+    assume("%y" not in shape or day.year > TODAY.year + 10 - 100)  # 36 reads as 2036
+    out = mask(f"client seen, {day.strftime(shape)} noted", today=TODAY)
+    assert out == f"client seen, {DOB} noted"
+
+
+@given(st.dates(date(2024, 11, 24), date(2099, 12, 31)),
+       st.sampled_from(["%d/%m/%Y", "%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%B %d, %Y"]))
+def test_any_recent_or_future_date_is_kept_unless_labelled(day, shape):
+    text = f"CQC report published {day.strftime(shape)}"
+    assert mask(text, today=TODAY) == text
+    assert mask(f"born {day.strftime(shape)}", today=TODAY) == f"born {DOB}"
