@@ -114,7 +114,7 @@ def _spans(text: str, today: date | None, *, strict: bool = False) -> list[tuple
     found: list[tuple[int, int, str]] = []
     for m in _NHS_334.finditer(text):
         separated = bool(m[2] or m[4])
-        digits = m[1] + m[3] + m[5]
+        digits = "".join(str(int(c)) for c in m[1] + m[3] + m[5])  # any script's digits
         if strict or separated or nhs.is_valid(digits) or _labelled(_NHS_LABEL, text, m.start()):
             found.append((m.start(), m.end(), NHS_MASK))
     for m in _NHS_ANY.finditer(text):
