@@ -80,24 +80,22 @@ def _year(text: str, today: date | None) -> int:
     return y
 
 
-def _readings(m: re.Match, today: date | None) -> list[date]:
+def _reading(m: re.Match, today: date | None) -> date | None:
     """The real date the match stands for: day first (UK); month first only when day first
     is impossible (03/25/1956)."""
     y = _year(m["y"], today)
     if not 1900 <= y <= 2200:
-        return []
+        return None
     day = int(m["d"]) if "d" in m.re.groupindex else 1
     name = m["m"].lower()[:3]
-    if name in _MONTHS:
-        pairs = [(day, _MONTHS.index(name) + 1)]
-    else:
-        pairs = [(day, int(name)), (int(name), day)]
+    pairs = ([(day, _MONTHS.index(name) + 1)] if name in _MONTHS
+             else [(day, int(name)), (int(name), day)])
     for d, mo in pairs:
         try:
-            return [date(y, mo, d)]
+            return date(y, mo, d)
         except ValueError:
             pass
-    return []
+    return None
 
 
 def _recent_from(today: date) -> date:
@@ -123,10 +121,10 @@ def _spans(text: str, today: date | None, *, strict: bool = False) -> list[tuple
     cutoff = _recent_from(today) if today else None
     for pattern, needs_label in _DATES:
         for m in pattern.finditer(text):
-            readings = _readings(m, today)
-            if not readings:
+            when = _reading(m, today)
+            if when is None:
                 continue
-            old = not needs_label and (cutoff is None or any(r < cutoff for r in readings))
+            old = not needs_label and (cutoff is None or when < cutoff)
             if old or _labelled(_DOB_BEFORE, text, m.start()) or _DOB_AFTER.match(text, m.end()):
                 found.append((m.start(), m.end(), DOB_MASK))
     return _longest_first(found)
