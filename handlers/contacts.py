@@ -75,7 +75,7 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
                 else contact.status)
     if note:
-        contact.note = mask(note)
+        contact.note = mask(note, today=ctx.today)
     elif (status, reason) != (contact.status, contact.reason_code):
         contact.note = None
     contact.status, contact.reason_code = status, reason

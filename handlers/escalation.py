@@ -248,7 +248,7 @@ def resolve(ctx: Context, args) -> Reply:
     esc, _ = _load(ctx, args.id, "resolve")
     if not args.note:
         raise UserError(words.note_needed(esc.id))
-    _close(ctx, esc, mask(args.note), "escalation:resolve")
+    _close(ctx, esc, mask(args.note, today=ctx.today), "escalation:resolve")
     return words.resolved_ok(esc.id)
 
 

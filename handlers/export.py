@@ -5,7 +5,6 @@ actions with versions and evidence, weekly metrics). `carebot export` writes it 
 `status export` in chat sends the last 4 weeks as one zip."""
 from __future__ import annotations
 
-import csv
 import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -74,10 +73,7 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
     paths = []
     for table in tables:
         path = out / f"{table.name}.csv"
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(table.columns)
-            writer.writerows(table.rows)
+        store.write_csv(path, table)  # formula cells neutralised
         paths.append(path)
     chart = contacts_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
                            mondays, totals, None,

@@ -14,7 +14,7 @@ from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
 from handlers.registry import command
 from messages import incidents as words
-from messages.privacy import mask
+from messages.privacy import mask, ref_problem
 from messages.reply import Reply
 from storage import learning as store
 from storage import repo
@@ -48,6 +48,8 @@ def _post(ctx: Context, inc: Incident, key: str, reply: Reply) -> None:
          example=words.EXAMPLE_OPEN)
 def incident_open(ctx: Context, args) -> Reply:
     ref = args.ref.upper()
+    if why := ref_problem(ref, ctx.today):  # before bad_ref, which would echo it
+        raise UserError(words.personal_ref(why))
     if not _REF.match(ref):
         raise UserError(words.bad_ref(args.ref))
     category = (args.category or "").lower()
@@ -77,7 +79,7 @@ def _record(ctx: Context, args, field: str) -> Reply:
     inc = find_incident(ctx, args.ref)
     if inc.state == "closed":
         return words.already_closed(inc.ref)
-    text = mask((args.text or "").strip())
+    text = mask((args.text or "").strip(), today=ctx.today)
     if not text:
         raise UserError(words.needs_text(field, inc.ref))
     previous = getattr(inc, field)
@@ -129,7 +131,7 @@ def incident_reopen(ctx: Context, args) -> Reply:
     inc = find_incident(ctx, args.ref)
     if inc.state != "closed":
         raise UserError(words.not_closed(inc.ref))
-    reason = mask((args.reason or "").strip())
+    reason = mask((args.reason or "").strip(), today=ctx.today)
     if not reason:
         raise UserError(words.needs_text("reopen", inc.ref))
     inc.state, inc.closed_at, inc.reopened = "open", None, inc.reopened + 1

@@ -38,7 +38,7 @@ def _point(ctx: Context, text: str | None) -> LearningPoint:
          summary="Share a handover learning point with an I've read this button",
          example=words.EXAMPLE)
 def learn(ctx: Context, args) -> Reply:
-    text = mask((args.text or "").strip())
+    text = mask((args.text or "").strip(), today=ctx.today)
     if not text:
         raise UserError(words.needs_text())
     incident = None

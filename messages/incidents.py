@@ -47,6 +47,12 @@ def bad_ref(ref: str) -> str:
     return f"{ref!r} is not an incident ref (letters, digits and -). Example: {EXAMPLE_OPEN}"
 
 
+def personal_ref(why: str) -> str:
+    # The ref is not echoed: it would be personal data in the reply.
+    return (f"That incident ref {why}: refs go into every post and the audit, so they must "
+            f"identify nobody. Example: {EXAMPLE_OPEN}")
+
+
 def bad_category(category: str | None, categories: list[str]) -> str:
     got = f"Unknown category {category!r}. " if category else "Say the category. "
     return f"{got}Use one of: {', '.join(categories)}. Example: {EXAMPLE_OPEN}"

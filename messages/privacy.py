@@ -1,35 +1,171 @@
-"""Masks identifying numbers and dates in free text before it is stored or posted.
+"""Masks NHS numbers and dates of birth in free text before it is stored or posted, and
+refuses refs shaped like either.
 
-Chat is not the care record: a note like "NHS 943 476 5919, DOB 12/03/1954" must never
-reach a channel or the database as typed.
+Chat is not the care record: "NHS 943 476 5919, DOB 12/03/1954" must never reach a channel
+or the database as typed. Governance text needs its dates, though ("CQC report published
+12 Nov 2026"), so a date is masked only when it could be a date of birth.
+
+The rules (README "Privacy"):
+- Zero-width characters and soft hyphens are dropped first (they only hide a shape).
+- NHS number: ten digits grouped 3-3-4 with any separators (any kind of space, dots, dashes,
+  slashes) is masked. Ten digits in a row are masked when the Modulus 11 check digit is
+  valid or the word NHS comes just before; otherwise (an order number) they are kept. Ten
+  digits in any other grouping are masked when labelled NHS.
+- Date of birth: a full date (day, month and year) in any common shape: 12/03/1956,
+  12 03 1956, 12.3.56, 1956-03-12, 1956/03/12, 12031956, 19560312, 12 Mar 56, 12-Mar-1956,
+  12th of March 1956, March 12th, 1956. It is masked when labelled (dob, d.o.b., date of
+  birth, born, birth, birthday) or older than RECENT_YEARS before today; a recent or future
+  date is operational and kept. Two-digit years mean the latest year no more than 10 years
+  ahead (56 → 1956, 27 → 2027). A day and month without a year is kept; a month and year, or
+  a six-digit 120356, only when labelled.
 """
 from __future__ import annotations
 
+import bisect
 import re
+from datetime import date
+
+from stdnum.gb import nhs
 
 NHS_MASK = "[NHS no. removed]"
 DOB_MASK = "[date removed]"
+RECENT_YEARS = 2  # a date this recent, or later, is operational unless labelled
 
-# Ten digits, optionally grouped 3-3-4 with spaces or hyphens, not part of a longer number.
-_NHS = re.compile(r"(?<![\d])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d])")
-_MONTHS = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-)
-_DOB = re.compile(
-    r"(?<![\d])(?:"
-    r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})"  # 12/03/1954, 12-3-54, 12.03.1954
-    r"|\d{4}-\d{1,2}-\d{1,2}"  # 1954-03-12
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTHS + r"\.?,?\s+\d{4}"  # 12 March 1954
-    r"|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"  # March 12, 1954
-    r")(?![\d])",
-    re.IGNORECASE,
-)
+_HIDDEN = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_DASH = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+_SEP = rf"[\s.{_DASH}/\\_]"  # \s covers non-breaking, thin and other Unicode spaces
+_NHS_334 = re.compile(rf"(?<!\d)(\d{{3}})({_SEP}{{0,3}})(\d{{3}})({_SEP}{{0,3}})(\d{{4}})(?!\d)")
+_NHS_ANY = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,3}}\d){{9}}(?!\d)")
+_NHS_LABEL = re.compile(r"\bnhs\b[^\d\n]{0,25}$", re.IGNORECASE)
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+        r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?(?![a-z])")
+_DSEP = rf"(?:\s*[./\\{_DASH}]\s*|\s+)"  # 12/03, 12 - 03, 12 03
+_ORD = r"(?:st|nd|rd|th)?"
+_END = r"(?!\d|[:.]\d)"  # a year is not followed by a time: 24 Nov 23:59
+_F = re.IGNORECASE
+# Each shape: (regex with groups d, m (number or name), y; labelled only?)
+_DATES = [
+    (re.compile(rf"(?<![\d.])(?P<d>\d{{1,2}})\s*[./\\{_DASH}]\s*(?P<m>\d{{1,2}})\s*[./\\{_DASH}]"
+                rf"\s*(?P<y>\d{{4}}|\d{{2}}){_END}"), False),  # 12/03/1956, 12.3.56
+    (re.compile(r"(?<![\d.])(?P<d>\d{1,2})\s+(?P<m>\d{1,2})\s+(?P<y>\d{4})(?!\d)"), False),
+    (re.compile(rf"(?<!\d)(?P<y>\d{{4}}){_DSEP}(?P<m>\d{{1,2}}){_DSEP}(?P<d>\d{{1,2}})(?!\d)"),
+     False),  # 1956-03-12, 1956/03/12, 1956.03.12
+    (re.compile(r"(?<!\d)(?P<d>\d\d)(?P<m>\d\d)(?P<y>\d{4})(?!\d)"), False),  # 12031956
+    (re.compile(r"(?<!\d)(?P<y>\d{4})(?P<m>\d\d)(?P<d>\d\d)(?!\d)"), False),  # 19560312
+    (re.compile(rf"(?<!\d)(?P<d>\d{{1,2}}){_ORD}(?:\s+of)?(?:{_DSEP})?(?P<m>{_MON}),?"
+                rf"(?:{_DSEP})?(?P<y>\d{{4}}|\d{{2}}){_END}", _F), False),  # 12th of March 1956
+    (re.compile(rf"\b(?P<m>{_MON})(?:{_DSEP})?(?P<d>\d{{1,2}}){_ORD},?(?:{_DSEP})?"
+                rf"(?P<y>\d{{4}})(?!\d)", _F), False),  # March 12th, 1956
+    (re.compile(r"(?<!\d)(?P<d>\d\d)(?P<m>\d\d)(?P<y>\d\d)(?!\d)"), True),  # 120356
+    (re.compile(rf"\b(?P<m>{_MON}),?\s+(?P<y>\d{{4}})(?!\d)", _F), True),  # March 1956
+]
+_DOB_BEFORE = re.compile(
+    r"(?:\bd\.?\s*o\.?\s*b\b\.?|\bdate\s+of\s+birth|\bborn\b|\bbirth(?:day|date)?\b|\bbday\b)"
+    r"[^\d\n.;!?]{0,20}$", re.IGNORECASE)
+_DOB_AFTER = re.compile(r"[\s,:(\[]*(?:d\.?\s*o\.?\s*b\b|date\s+of\s+birth|birth\s*date)",
+                        re.IGNORECASE)
 
 
-def mask(text: str | None) -> str | None:
-    """Return text with NHS-number-shaped and date-of-birth-shaped strings masked."""
+def _labelled(pattern: re.Pattern, text: str, start: int) -> bool:
+    return bool(pattern.search(text[max(0, start - 40):start]))
+
+
+def _year(text: str, today: date | None) -> int:
+    y = int(text)
+    if len(text) == 2:
+        pivot = (today or date(2000, 1, 1)).year + 10
+        y += 2000 if 2000 + y <= pivot else 1900
+    return y
+
+
+def _reading(m: re.Match, today: date | None) -> date | None:
+    """The real date the match stands for: day first (UK); month first only when day first
+    is impossible (03/25/1956)."""
+    y = _year(m["y"], today)
+    if not 1900 <= y <= 2200:
+        return None
+    day = int(m["d"]) if "d" in m.re.groupindex else 1
+    name = m["m"].lower()[:3]
+    pairs = ([(day, _MONTHS.index(name) + 1)] if name in _MONTHS
+             else [(day, int(name)), (int(name), day)])
+    for d, mo in pairs:
+        try:
+            return date(y, mo, d)
+        except ValueError:
+            pass
+    return None
+
+
+def _recent_from(today: date) -> date:
+    try:
+        return today.replace(year=today.year - RECENT_YEARS)
+    except ValueError:  # 29 Feb
+        return today.replace(year=today.year - RECENT_YEARS, day=28)
+
+
+def _spans(text: str, today: date | None, *, strict: bool = False) -> list[tuple[int, int, str]]:
+    """(start, end, mask) for every NHS-number-shaped or date-of-birth-shaped span.
+
+    strict (refs): ten digits, 3-3-4 or in a row, are an NHS number whatever the check digit."""
+    found: list[tuple[int, int, str]] = []
+    for m in _NHS_334.finditer(text):
+        separated = bool(m[2] or m[4])
+        digits = "".join(str(int(c)) for c in m[1] + m[3] + m[5])  # any script's digits
+        if strict or separated or nhs.is_valid(digits) or _labelled(_NHS_LABEL, text, m.start()):
+            found.append((m.start(), m.end(), NHS_MASK))
+    for m in _NHS_ANY.finditer(text):
+        if not strict and _labelled(_NHS_LABEL, text, m.start()):
+            found.append((m.start(), m.end(), NHS_MASK))
+    cutoff = _recent_from(today) if today else None
+    for pattern, needs_label in _DATES:
+        for m in pattern.finditer(text):
+            when = _reading(m, today)
+            if when is None:
+                continue
+            old = not needs_label and (cutoff is None or when < cutoff)
+            if old or _labelled(_DOB_BEFORE, text, m.start()) or _DOB_AFTER.match(text, m.end()):
+                found.append((m.start(), m.end(), DOB_MASK))
+    return _longest_first(found)
+
+
+def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Non-overlapping spans, longer ones winning, in text order (bisect keeps it n log n)."""
+    starts: list[int] = []
+    chosen: list[tuple[int, int, str]] = []
+    for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+        i = bisect.bisect(starts, span[0])
+        if (i and chosen[i - 1][1] > span[0]) or (i < len(chosen) and chosen[i][0] < span[1]):
+            continue
+        starts.insert(i, span[0])
+        chosen.insert(i, span)
+    return chosen
+
+
+def mask(text: str | None, today: date | None = None) -> str | None:
+    """text with NHS-number-shaped and date-of-birth-shaped strings masked.
+
+    today (the team's day) decides which dates are recent enough to be operational; without
+    it every full date is masked."""
     if not text:
         return text
-    text = _DOB.sub(DOB_MASK, text)
-    return _NHS.sub(NHS_MASK, text)
+    text = _HIDDEN.sub("", text)
+    out, last = [], 0
+    for start, end, replacement in _spans(text, today):
+        out += [text[last:start], replacement]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def ref_problem(ref: str, today: date | None) -> str | None:
+    """Why a ref (client, contact, incident, duty) must not be used, or None.
+
+    Refs name things in every post and audit row, so one that looks like an NHS number or a
+    date of birth would carry personal data everywhere."""
+    spans = _spans(_HIDDEN.sub("", ref), today, strict=True)
+    if any(k == NHS_MASK for _, _, k in spans):
+        return "looks like an NHS number"
+    if spans:
+        return "looks like a date of birth"
+    return None

@@ -18,6 +18,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from messages.privacy import ref_problem  # pure rules, no chat or storage imports
 from storage.db import session_scope
 from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 
@@ -103,12 +104,21 @@ def _parse(row: dict, lk: _Lookups) -> dict:
         start, end = (value, end) if name == "due_start" else (start, value)
     if start and end and end < start:
         problems.append("due_end is before due_start")
+    problems += personal_refs({"contact_id": cid, "client_ref": ref}, start)
     if problems:
         raise ValueError("; ".join(problems))
     lk.seen.add(cid)
     return {"source_id": cid, "ref": ref, "risk": risk, "team_id": team[0], "kind": kind,
             "due_start": start.astimezone(UTC), "due_end": end.astimezone(UTC),
             "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
+
+
+def personal_refs(refs: dict[str, str], when: datetime | None) -> list[str]:
+    """Refs shaped like an NHS number or a date of birth (judged against the row's own date),
+    named without echoing them: they would travel into every post and audit row."""
+    day = when.date() if when else None
+    return [f"{name} {why}; use an opaque ref like C-7F3K" for name, value in refs.items()
+            if value and (why := ref_problem(value, day))]
 
 
 def _rows(path: Path, columns: list[str] = COLUMNS) -> Iterator[tuple[int, dict]]:

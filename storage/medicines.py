@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage.db import session_scope
-from storage.importer import ImportResult, _checked, _when
+from storage.importer import ImportResult, _checked, _when, personal_refs
 from storage.models import MedsCheck, MedsDuty, MedsException, Team
 
 MEDS_COLUMNS = ["duty_id", "team", "round", "client_ref", "due_at", "window_minutes",
@@ -57,6 +57,7 @@ def _parse_duty(row: dict, teams: dict[str, tuple[int, ZoneInfo, set[str]]], see
     critical = (row.get("time_critical") or "").strip().lower()
     if critical not in ("", "true", "false", "yes", "no", "1", "0"):
         problems.append(f"time_critical {critical!r} must be true or false")
+    problems += personal_refs({"duty_id": duty_id, "client_ref": ref}, due)
     if problems:
         raise ValueError("; ".join(problems))
     seen.add(duty_id)
