@@ -31,7 +31,7 @@ def reconcile_team(session: Session, team: Team, now: datetime, *, run_by: str,
     row, created = repo.upsert_reconciliation(session, team_id=team.id, day=day, counts=counts,
                                               open_items=stored, now=now, run_by=run_by)
     repo.add_audit(session, at=now, actor=run_by, transport=transport, action="reconcile",
-                   subject=f"{team.key}:{day.isoformat()}",
+                   team=team.key, subject=f"{team.key}:{day.isoformat()}",
                    detail={**counts, "open_refs": [i["ref"] for i in stored], "runs": row.runs})
     escalated = []
     for item in open_items:

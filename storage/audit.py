@@ -1,0 +1,173 @@
+"""The audit log as a hash chain: the one way audit rows are written, and the check that they
+were not changed since.
+
+Each row has a sequence number and `hash = sha256(prev_hash + "\\n" + canonical JSON of its
+fields)`, where prev_hash is the hash of the row before (GENESIS for the first). The chain head
+(last seq and hash) is kept in its own one-row table, so rows deleted from the end, or appended
+outside carebot, show too. On PostgreSQL appends take a transaction-level advisory lock, so two
+processes writing at once still make one line; SQLite serialises writers anyway. A trigger
+(migration 0005_audit_chain) refuses UPDATE and DELETE on PostgreSQL. Audit rows are never
+purged: retention (handlers/retention.py) leaves them alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Iterator
+
+from sqlalchemy import text as sql
+from sqlmodel import Session, col, func, select
+
+from storage.models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+# pg_advisory_xact_lock key: any constant no other lock in carebot uses ("AUDT").
+LOCK_KEY = 0x41554454
+FIELDS = ("seq", "at", "actor", "transport", "action", "team", "subject", "detail")
+
+
+def canonical(values: dict[str, Any]) -> str:
+    """The row's fields as one stable string: sorted keys, no spaces, times in UTC."""
+    at = values["at"]
+    if at.tzinfo is None:  # stored times are UTC; SQLite may hand back naive ones
+        at = at.replace(tzinfo=UTC)
+    row = {k: values[k] for k in FIELDS}
+    row["at"] = at.astimezone(UTC).isoformat()
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(prev_hash: str, values: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical(values)}".encode()).hexdigest()
+
+
+def _fields(row: AuditEvent) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in FIELDS}
+
+
+def append(session: Session, *, at: datetime, actor: str, transport: str, action: str,
+           team: str | None = None, subject: str | None = None,
+           detail: dict | None = None) -> AuditEvent:
+    """Add one audit row at the end of the chain (in the caller's transaction)."""
+    if session.connection().dialect.name == "postgresql":
+        # Held to commit: the next writer reads the head only after this row is in.
+        session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1)
+                        .execution_options(populate_existing=True)).first()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+    # What is hashed must be what the JSON column gives back.
+    detail = json.loads(json.dumps(detail or {}, default=str))
+    values = {"seq": head.seq + 1, "at": at, "actor": actor, "transport": transport,
+              "action": action, "team": team, "subject": subject, "detail": detail}
+    row = AuditEvent(**values, prev_hash=head.hash, hash=digest(head.hash, values))
+    head.seq, head.hash = row.seq, row.hash
+    session.add(row)
+    session.add(head)
+    session.flush()
+    return row
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    rows: int  # rows checked
+    head_seq: int
+    head_hash: str
+    problem: str | None = None  # the first broken link, naming the row
+
+    def line(self) -> str:
+        if self.ok:
+            return (f"audit chain OK: {self.rows} rows checked, head #{self.head_seq} "
+                    f"{self.head_hash}")
+        return f"audit chain BROKEN: {self.problem}"
+
+
+def _name(row: AuditEvent) -> str:
+    return f"#{row.seq} (id {row.id}, {row.at.isoformat()} {row.action} by {row.actor})"
+
+
+def _rows(session: Session, first: int, last: int | None) -> Iterator[AuditEvent]:
+    """Rows in chain order, in batches (a year of audit need not fit in memory)."""
+    after, batch = first - 1, 1000
+    while True:
+        query = select(AuditEvent).where(col(AuditEvent.seq) > after)
+        if last is not None:
+            query = query.where(col(AuditEvent.seq) <= last)
+        rows = list(session.exec(query.order_by(col(AuditEvent.seq), col(AuditEvent.id))
+                                 .limit(batch)))
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+def head(session: Session) -> tuple[int, str]:
+    row = session.get(AuditHead, 1)
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def verify(session: Session, *, start: datetime | None = None,
+           end: datetime | None = None) -> Verdict:
+    """Walk the chain (or the stretch holding rows dated in [start, end)) and name the first
+    broken link: a row changed, missing (deleted) or not written by carebot (inserted)."""
+    head_seq, head_hash = head(session)
+    first, last = 1, None
+    if start is not None or end is not None:
+        query = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq))
+        if start is not None:
+            query = query.where(col(AuditEvent.at) >= start)
+        if end is not None:
+            query = query.where(col(AuditEvent.at) < end)
+        low, high = session.exec(query).one()
+        if low is None:
+            return Verdict(True, 0, head_seq, head_hash)
+        first, last = low, high
+    expected_seq, expected_prev = first, GENESIS
+    if first > 1:
+        before = session.exec(select(AuditEvent).where(AuditEvent.seq == first - 1)).first()
+        expected_prev = before.hash if before else None  # a missing one is named below
+        if before is None:
+            expected_seq = first - 1
+
+    def broken(problem: str) -> Verdict:
+        return Verdict(False, checked, head_seq, head_hash, problem)
+
+    checked = 0
+    for row in _rows(session, first, last):
+        checked += 1
+        if row.seq > head_seq:
+            return broken(f"row {_name(row)} is past the chain head #{head_seq}: "
+                          "it was inserted outside carebot")
+        if row.seq < expected_seq:
+            return broken(f"row {_name(row)} repeats sequence number #{row.seq}: "
+                          "it was inserted outside carebot")
+        if row.seq > expected_seq:
+            gap = f"#{expected_seq}" + (f"–#{row.seq - 1}" if row.seq - 1 > expected_seq else "")
+            return broken(f"{gap} missing before {_name(row)}: deleted")
+        if digest(row.prev_hash, _fields(row)) != row.hash:
+            return broken(f"row {_name(row)} does not match its hash: it was edited "
+                          "(or inserted) after it was written")
+        if expected_prev is not None and row.prev_hash != expected_prev:
+            return broken(f"row {_name(row)} does not link to #{row.seq - 1}: #{row.seq - 1} "
+                          f"was rewritten, or #{row.seq} was inserted")
+        expected_seq, expected_prev = row.seq + 1, row.hash
+    if last is None and expected_seq - 1 != head_seq:
+        if expected_seq - 1 > head_seq:  # only when the head row itself was tampered with
+            return broken(f"the chain head records #{head_seq}, but rows go on to "
+                          f"#{expected_seq - 1}")
+        gap = f"#{expected_seq}" + (f"–#{head_seq}" if head_seq > expected_seq else "")
+        return broken(f"{gap} missing at the end of the chain (head #{head_seq}): deleted")
+    if last is None and head_seq and expected_prev != head_hash:
+        return broken(f"the last row #{head_seq} does not match the recorded chain head")
+    return Verdict(True, checked, head_seq, head_hash)
+
+
+def rows_for(session: Session, *, team_keys: list[str], start: datetime,
+             end: datetime) -> list[AuditEvent]:
+    """The period's audit rows for these teams, plus rows about no team (e.g. retention)."""
+    query = (select(AuditEvent).where(col(AuditEvent.at) >= start, col(AuditEvent.at) < end)
+             .where((col(AuditEvent.team).in_(team_keys)) | (col(AuditEvent.team).is_(None)))
+             .order_by(col(AuditEvent.seq)))
+    return list(session.exec(query))
