@@ -4,10 +4,10 @@ were not changed since.
 Each row has a sequence number and `hash = sha256(prev_hash + "\\n" + canonical JSON of its
 fields)`, where prev_hash is the hash of the row before (GENESIS for the first). The chain head
 (last seq and hash) is kept in its own one-row table, so rows deleted from the end, or appended
-outside carebot, show too. On PostgreSQL appends take a transaction-level advisory lock, so two
-processes writing at once still make one line; SQLite serialises writers anyway. A trigger
-(migration 0005_audit_chain) refuses UPDATE and DELETE on PostgreSQL. Audit rows are never
-purged: retention (handlers/retention.py) leaves them alone.
+outside carebot, show too. Appends lock the head row until commit, so two processes writing at
+once on one PostgreSQL still make one line. On PostgreSQL a trigger (migration
+0005_audit_chain) refuses UPDATE and DELETE on the audit table. Audit rows are never purged:
+retention (handlers/retention.py) leaves them alone.
 """
 from __future__ import annotations
 
@@ -46,26 +46,37 @@ def _fields(row: AuditEvent) -> dict[str, Any]:
     return {k: getattr(row, k) for k in FIELDS}
 
 
+def _claim_seq(session: Session) -> tuple[int, str]:
+    """Move the chain head on by one and return (our seq, the previous row's hash).
+
+    The head is bumped by an UPDATE before it is read: on PostgreSQL that locks the head row
+    to commit, so a second writer waits and then reads our row as its previous one; on SQLite
+    it starts the write transaction, so the read cannot be stale.
+    """
+    head = AuditHead.__table__
+    bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + 1)
+    if session.execute(bump).rowcount == 0:  # no head row yet (an empty database)
+        if session.connection().dialect.name == "postgresql":
+            session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        if session.execute(bump).rowcount == 0:
+            session.execute(head.insert().values(id=1, seq=1, hash=GENESIS))
+    seq, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
+    return seq, prev
+
+
 def append(session: Session, *, at: datetime, actor: str, transport: str, action: str,
            team: str | None = None, subject: str | None = None,
            detail: dict | None = None) -> AuditEvent:
     """Add one audit row at the end of the chain (in the caller's transaction)."""
-    if session.connection().dialect.name == "postgresql":
-        # Held to commit: the next writer reads the head only after this row is in.
-        session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1)
-                        .execution_options(populate_existing=True)).first()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
+    seq, prev = _claim_seq(session)
     # What is hashed must be what the JSON column gives back.
     detail = json.loads(json.dumps(detail or {}, default=str))
-    values = {"seq": head.seq + 1, "at": at, "actor": actor, "transport": transport,
-              "action": action, "team": team, "subject": subject, "detail": detail}
-    row = AuditEvent(**values, prev_hash=head.hash, hash=digest(head.hash, values))
-    head.seq, head.hash = row.seq, row.hash
+    values = {"seq": seq, "at": at, "actor": actor, "transport": transport, "action": action,
+              "team": team, "subject": subject, "detail": detail}
+    row = AuditEvent(**values, prev_hash=prev, hash=digest(prev, values))
     session.add(row)
-    session.add(head)
-    session.flush()
+    head = AuditHead.__table__
+    session.execute(head.update().where(head.c.id == 1).values(hash=row.hash))
     return row
 
 
@@ -104,8 +115,10 @@ def _rows(session: Session, first: int, last: int | None) -> Iterator[AuditEvent
 
 
 def head(session: Session) -> tuple[int, str]:
-    row = session.get(AuditHead, 1)
-    return (row.seq, row.hash) if row else (0, GENESIS)
+    """(seq, hash) of the chain's last row as recorded: (0, GENESIS) before the first."""
+    table = AuditHead.__table__
+    row = session.execute(select(table.c.seq, table.c.hash).where(table.c.id == 1)).first()
+    return (row[0], row[1]) if row else (0, GENESIS)
 
 
 def verify(session: Session, *, start: datetime | None = None,
@@ -171,3 +184,16 @@ def rows_for(session: Session, *, team_keys: list[str], start: datetime,
              .where((col(AuditEvent.team).in_(team_keys)) | (col(AuditEvent.team).is_(None)))
              .order_by(col(AuditEvent.seq)))
     return list(session.exec(query))
+
+
+def pack_table(session: Session, *, team_keys: list[str], start: datetime, end: datetime):
+    """The evidence pack's audit.csv: the period's rows with their links, so a reader can
+    re-hash any run of consecutive rows (the chain head is in the HTML report)."""
+    from storage.export import table
+
+    return table("audit", "Audit log (hash-chained)",
+                 ["seq", "at", "actor", "transport", "action", "team", "subject", "detail",
+                  "prev_hash", "hash"],
+                 [(r.seq, r.at, r.actor, r.transport, r.action, r.team, r.subject, r.detail,
+                   r.prev_hash, r.hash)
+                  for r in rows_for(session, team_keys=team_keys, start=start, end=end)])
