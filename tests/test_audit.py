@@ -232,3 +232,35 @@ def test_retention_never_purges_audit_rows(app, tmp_path, monkeypatch):
     assert count(app.engine, AuditEvent) == before + 1  # the purge's own record
     with Session(app.engine) as s:
         assert audit.verify(s).ok
+
+
+def test_the_pack_holds_the_audit_and_its_chain_head(app, tmp_path):
+    """`carebot export --team north`: audit.csv has the period's North rows (and rows about no
+    team), each re-hashable from its own columns; report.html shows the chain head."""
+    from tests.test_export import rows as csv_rows
+
+    scripted_day(app)
+    out = tmp_path / "pack"
+    env = {"CAREBOT_CONFIG": str(app.settings.config_path),
+           "DATABASE_URL": app.engine.url.render_as_string(hide_password=False)}
+    result = carebot("export", "--from", "2026-11-24", "--to", "2026-11-24", "--out", str(out),
+                     "--team", "north", env=env)
+    assert result.returncode == 0, result.stderr
+    trail = csv_rows(out, "audit")
+    with Session(app.engine) as s:
+        seq, head = audit.head(s)
+        north = s.exec(select(AuditEvent.seq).where(AuditEvent.team == "north")
+                       .order_by(AuditEvent.seq)).all()
+    assert [int(r["seq"]) for r in trail] == list(north) and len(north) >= 8
+    assert {r["team"] for r in trail} == {"north"}  # erin's South `done` is not in it
+    assert "contact:missed" in {r["action"] for r in trail}
+    for r in trail:
+        values = {"seq": int(r["seq"]), "at": datetime.fromisoformat(r["at"]),
+                  "actor": r["actor"], "transport": r["transport"], "action": r["action"],
+                  "team": r["team"] or None, "subject": r["subject"] or None,
+                  "detail": json.loads(r["detail"])}
+        assert audit.digest(r["prev_hash"], values) == r["hash"], r
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"<th>Audit chain head</th><td>#{seq} {head}</td>" in page
+    assert "<h2>Audit log (hash-chained)</h2>" in page
+    assert f"audit chain OK: {seq} rows checked, head #{seq} {head}" in page
