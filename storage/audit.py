@@ -4,8 +4,8 @@ were not changed since.
 Each row has a sequence number and `hash = sha256(prev_hash + "\\n" + canonical JSON of its
 fields)`, where prev_hash is the hash of the row before (GENESIS for the first). The chain head
 (last seq and hash) is kept in its own one-row table, so rows deleted from the end, or appended
-outside carebot, show too. Appends lock the head row until commit, so two processes writing at
-once on one PostgreSQL still make one line. On PostgreSQL a trigger (migration
+outside carebot, show too. Rows are chained as their transaction commits, under the head row's
+lock, so two processes writing at once on one PostgreSQL still make one line. On PostgreSQL a trigger (migration
 0005_audit_chain) refuses UPDATE and DELETE on the audit table. Audit rows are never purged:
 retention (handlers/retention.py) leaves them alone.
 """
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
+from sqlalchemy import event
 from sqlalchemy import text as sql
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, func, select
 
 from storage.models import AuditEvent, AuditHead
@@ -25,6 +27,7 @@ from storage.models import AuditEvent, AuditHead
 GENESIS = "0" * 64
 # pg_advisory_xact_lock key: any constant no other lock in carebot uses ("AUDT").
 LOCK_KEY = 0x41554454
+PENDING = "audit_pending"  # session.info key: rows waiting for the commit
 FIELDS = ("seq", "at", "actor", "transport", "action", "team", "subject", "detail")
 
 
@@ -46,38 +49,61 @@ def _fields(row: AuditEvent) -> dict[str, Any]:
     return {k: getattr(row, k) for k in FIELDS}
 
 
-def _claim_seq(session: Session) -> tuple[int, str]:
-    """Move the chain head on by one and return (our seq, the previous row's hash).
+def _claim(session: Session, n: int) -> tuple[int, str]:
+    """Move the chain head on by n rows; return (the first of our seqs, the hash before it).
 
     The head is bumped by an UPDATE before it is read: on PostgreSQL that locks the head row
-    to commit, so a second writer waits and then reads our row as its previous one; on SQLite
-    it starts the write transaction, so the read cannot be stale.
+    to commit, so a second writer waits and then reads our rows as its previous ones; on
+    SQLite it takes the write lock, so the read cannot be stale.
     """
     head = AuditHead.__table__
-    bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + 1)
+    bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + n)
     if session.execute(bump).rowcount == 0:  # no head row yet (an empty database)
         if session.connection().dialect.name == "postgresql":
             session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         if session.execute(bump).rowcount == 0:
-            session.execute(head.insert().values(id=1, seq=1, hash=GENESIS))
-    seq, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
-    return seq, prev
+            session.execute(head.insert().values(id=1, seq=n, hash=GENESIS))
+    last, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
+    return last - n + 1, prev
 
 
 def append(session: Session, *, at: datetime, actor: str, transport: str, action: str,
            team: str | None = None, subject: str | None = None,
-           detail: dict | None = None) -> AuditEvent:
-    """Add one audit row at the end of the chain (in the caller's transaction)."""
-    seq, prev = _claim_seq(session)
+           detail: dict | None = None) -> None:
+    """Record one audit row; it joins the chain when the caller's transaction commits.
+
+    Chaining at commit keeps the head row's lock the last one any transaction takes and holds
+    it only for the commit itself: writers queue briefly and can never deadlock on it.
+    A rollback drops the row with everything else.
+    """
+    session.connection()  # join (or begin) the transaction, so a rollback drops the row too
     # What is hashed must be what the JSON column gives back.
     detail = json.loads(json.dumps(detail or {}, default=str))
-    values = {"seq": seq, "at": at, "actor": actor, "transport": transport, "action": action,
-              "team": team, "subject": subject, "detail": detail}
-    row = AuditEvent(**values, prev_hash=prev, hash=digest(prev, values))
-    session.add(row)
+    session.info.setdefault(PENDING, []).append(
+        {"at": at, "actor": actor, "transport": transport, "action": action, "team": team,
+         "subject": subject, "detail": detail})
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _chain_pending(session: OrmSession) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    seq, prev = _claim(session, len(pending))
+    for values in pending:
+        values = {**values, "seq": seq}
+        row = AuditEvent(**values, prev_hash=prev, hash=digest(prev, values))
+        session.add(row)
+        seq, prev = seq + 1, row.hash
     head = AuditHead.__table__
-    session.execute(head.update().where(head.c.id == 1).values(hash=row.hash))
-    return row
+    session.execute(head.update().where(head.c.id == 1).values(hash=prev))
+    session.flush()
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _drop_pending(session: OrmSession, transaction) -> None:
+    if transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(PENDING, None)
 
 
 @dataclass

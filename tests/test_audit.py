@@ -264,3 +264,63 @@ def test_the_pack_holds_the_audit_and_its_chain_head(app, tmp_path):
     assert f"<th>Audit chain head</th><td>#{seq} {head}</td>" in page
     assert "<h2>Audit log (hash-chained)</h2>" in page
     assert f"audit chain OK: {seq} rows checked, head #{seq} {head}" in page
+
+
+def test_audit_writers_never_deadlock(engine):
+    """T2 records an audit row, then T1 locks a team row and records one, while T2 goes on to
+    update the same team. Were the chain head locked at the append, that is a lock cycle
+    (PostgreSQL would abort one of them); chained at commit, both land."""
+    from storage.models import Team
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no row locks to cross")
+    with Session(engine) as s:
+        s.add(Team(key="north", name="North"))
+        s.commit()
+    now = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    lock = text("UPDATE team SET name = name WHERE key = 'north'")
+    s1, s2 = Session(engine), Session(engine)
+    repo.add_audit(s2, at=now, actor="t2", transport="cli", action="test")
+    s2.execute(text("SELECT 1"))  # T2's transaction is open
+    s1.execute(lock)
+    errors: list[BaseException] = []
+
+    def t1() -> None:
+        try:
+            repo.add_audit(s1, at=now, actor="t1", transport="cli", action="test")
+            s1.commit()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def t2() -> None:
+        try:
+            s2.execute(lock)
+            s2.commit()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    workers = [threading.Thread(target=t2), threading.Thread(target=t1)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    s1.close()
+    s2.close()
+    assert errors == []
+    with Session(engine) as s:
+        assert sorted(s.exec(select(AuditEvent.actor))) == ["t1", "t2"]
+        assert audit.verify(s).ok
+
+
+def test_one_transaction_chains_its_rows_in_order_and_a_rollback_leaves_none(engine):
+    now = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    with Session(engine) as s:
+        repo.add_audit(s, at=now, actor="a", transport="cli", action="dropped")
+        s.rollback()
+        for n in range(3):
+            repo.add_audit(s, at=now, actor="a", transport="cli", action=f"kept{n}")
+        s.commit()
+        rows = list(s.exec(select(AuditEvent).order_by(AuditEvent.seq)))
+    assert [(r.seq, r.action) for r in rows] == [(1, "kept0"), (2, "kept1"), (3, "kept2")]
+    with Session(engine) as s:
+        assert audit.verify(s).ok
