@@ -192,10 +192,7 @@ def verify(session: Session, *, start: datetime | None = None,
             return broken(f"row {_name(row)} does not link to #{row.seq - 1}: #{row.seq - 1} "
                           f"was rewritten, or #{row.seq} was inserted")
         expected_seq, expected_prev = row.seq + 1, row.hash
-    if last is None and expected_seq - 1 != head_seq:
-        if expected_seq - 1 > head_seq:  # only when the head row itself was tampered with
-            return broken(f"the chain head records #{head_seq}, but rows go on to "
-                          f"#{expected_seq - 1}")
+    if last is None and expected_seq - 1 < head_seq:
         gap = f"#{expected_seq}" + (f"–#{head_seq}" if head_seq > expected_seq else "")
         return broken(f"{gap} missing at the end of the chain (head #{head_seq}): deleted")
     if last is None and head_seq and expected_prev != head_hash:
