@@ -96,7 +96,9 @@ def person_by_handle(session: Session, handle: str) -> Person | None:
 
 
 def team_by_key(session: Session, key: str) -> Team | None:
-    return session.exec(select(Team).where(Team.key == key)).first()
+    """A team in the config; one taken out of it is no longer found (its records stay)."""
+    return session.exec(select(Team).where(Team.key == key,
+                                           Team.active == True)).first()  # noqa: E712
 
 
 def team_by_chat(session: Session, transport: str, chat_id: str) -> Team | None:

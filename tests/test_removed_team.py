@@ -63,6 +63,9 @@ def test_a_removed_team_is_unbound_and_has_no_jobs_but_keeps_its_records(app):
     reply = run(app, "7001", "due", transport="telegram", chat="-1002")
     assert reply.plain() == catalog.unbound_chat(Chat("telegram", "-1002"))
     assert not run(app, "dan", "due", chat="south").ok
+    # Nor can it be named: `due south` and `reconcile south` are refused like an unknown team.
+    assert run(app, "dan", "due south").plain().startswith("Unknown team 'south'. Teams: north.")
+    assert run(app, "dan", "reconcile south").plain().startswith("Unknown team 'south'. Teams: north.")
     assert count(app.engine, AuditEvent) == audit_rows
     # The team that stayed still works in its own channel.
     assert run(app, "UAMIRA", "done C-2M9Q", transport="slack", chat="C0NORTH01").ok
