@@ -181,7 +181,6 @@ def _audit(args) -> int:
     from storage.db import make_engine, session_scope
 
     settings = Settings()
-    zone = ZoneInfo(load_config(settings.config_path).timezone)
     try:
         first = date.fromisoformat(args.first) if args.first else None
         last = date.fromisoformat(args.last) if args.last else None
@@ -192,6 +191,8 @@ def _audit(args) -> int:
     if first and last and last < first:
         print("carebot: audit verify: --to is before --from", file=sys.stderr)
         return EXIT_USAGE
+    # Days are the config's days; the whole chain needs no config at all.
+    zone = ZoneInfo(load_config(settings.config_path).timezone) if first or last else None
     with session_scope(make_engine(settings.database_url)) as session:
         verdict = audit.verify(session, start=first and day_bounds(first, zone)[0],
                                end=last and day_bounds(last, zone)[1])
