@@ -1,5 +1,5 @@
 """`carebot` command line (DESIGN.md "CLI"): run, console, import, post, db upgrade, export,
-demo."""
+audit verify, demo."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD")
     exp.add_argument("--out", required=True, help="folder to write, e.g. pack/")
     exp.add_argument("--team", action="append", help="only this team (repeatable); default all")
+    aud = sub.add_parser("audit", help="check the hash-chained audit log")
+    aud.add_argument("action", choices=["verify"])
+    aud.add_argument("--from", dest="first", help="first day, YYYY-MM-DD (default: all)")
+    aud.add_argument("--to", dest="last", help="last day, YYYY-MM-DD (default: all)")
     demo = sub.add_parser("demo", help="write a demo config and today's contacts CSV")
     demo.add_argument("--dir", default="var/demo")
     demo.add_argument("--history", type=int, default=0, metavar="WEEKS",
@@ -173,7 +177,8 @@ def _export(args) -> int:
         return EXIT_USAGE
     app = build_app()
     with session_scope(app.engine) as session:
-        teams = repo.all_teams(session)
+        # A team taken out of the config keeps its records: --team can still name it.
+        teams = repo.all_teams(session, removed=bool(args.team))
         if args.team:
             unknown = sorted(set(args.team) - {t.key for t in teams})
             if unknown:
@@ -185,6 +190,36 @@ def _export(args) -> int:
                            ZoneInfo(app.config.timezone), Path(args.out))
     print(f"wrote {len(paths)} files to {args.out} (open {Path(args.out) / 'report.html'})")
     return 0
+
+
+def _audit(args) -> int:
+    """Exit 0 and print OK with the count and chain head, or 1 naming the first broken link."""
+    from datetime import date
+
+    from bot.config import load_config
+    from bot.settings import Settings
+    from handlers.base import day_bounds
+    from storage import audit
+    from storage.db import make_engine, session_scope
+
+    settings = Settings()
+    try:
+        first = date.fromisoformat(args.first) if args.first else None
+        last = date.fromisoformat(args.last) if args.last else None
+    except ValueError as exc:
+        print(f"carebot: audit verify: {exc}; use YYYY-MM-DD, e.g. --from 2026-10-01",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if first and last and last < first:
+        print("carebot: audit verify: --to is before --from", file=sys.stderr)
+        return EXIT_USAGE
+    # Days are the config's days; the whole chain needs no config at all.
+    zone = ZoneInfo(load_config(settings.config_path).timezone) if first or last else None
+    with session_scope(make_engine(settings.database_url)) as session:
+        verdict = audit.verify(session, start=first and day_bounds(first, zone)[0],
+                               end=last and day_bounds(last, zone)[1])
+    print(verdict.line())
+    return 0 if verdict.ok else 1
 
 
 def _demo(args) -> int:
@@ -206,7 +241,7 @@ def _demo(args) -> int:
 
 
 COMMANDS = {"run": _run, "console": _console, "import": _import, "post": _post, "db": _db,
-            "export": _export, "demo": _demo}
+            "export": _export, "audit": _audit, "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -142,7 +142,8 @@ class TelegramTransport:
             with session_scope(self.app.engine) as session:
                 repo.add_audit(session, at=self.app.clock.now(), actor="scheduler",
                                transport="telegram", action="notify:fallback",
-                               subject=person.handle, detail={"key": key, "team": team.key})
+                               subject=person.handle, team=team.key,
+                               detail={"key": key, "team": team.key})
             return {"chat": team.telegram_chat, "messages": ids, "fallback": True}
 
     def app_home_team(self, person: Person) -> Team | None:

@@ -125,7 +125,8 @@ class Context:
         """Record a state change: who, what, when, and through which transport and chat."""
         detail.update(chat=self.chat_id, button=self.from_button)
         repo.add_audit(self.session, at=self.now, actor=self.person.handle,
-                       transport=self.transport, action=action, subject=subject, detail=detail)
+                       transport=self.transport, action=action, subject=subject, detail=detail,
+                       team=self.team.key)
 
     def post_to_team(self, key: str, reply: Reply, team: Team | None = None) -> bool:
         """Queue a channel post; the key makes it happen at most once."""

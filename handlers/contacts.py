@@ -57,7 +57,7 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
                           payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
     if queued:
         repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
-                       action="post:morning", subject=team.key, detail={"key": key})
+                       action="post:morning", subject=team.key, team=team.key, detail={"key": key})
     return queued
 
 

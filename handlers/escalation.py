@@ -66,7 +66,8 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
         return store.latest_for_subject(session, subject), False
     _event(session, esc, now, "opened", detail={"trigger": trigger, "by": opened_by})
     repo.add_audit(session, at=now, actor=opened_by, transport=transport, action="escalation:open",
-                   subject=words.label(esc.id), detail={"subject": subject, "trigger": trigger})
+                   team=team.key, subject=words.label(esc.id),
+                   detail={"subject": subject, "trigger": trigger})
     fire(session, esc, now)
     return esc, True
 

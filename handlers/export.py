@@ -1,8 +1,9 @@
 """The evidence pack an inspector would accept: CSV files and one self-contained HTML report
 for a period (daily reconciliations, contacts, escalations with their timelines, medicines
 exceptions and checks, learning points with acknowledgements, incidents with their clocks,
-actions with versions and evidence, weekly metrics). `carebot export` writes it to a folder;
-`status export` in chat sends the last 4 weeks as one zip."""
+actions with versions and evidence, weekly metrics, the audit log with its chain head).
+`carebot export` writes it to a folder; `status export` in chat sends the last 4 weeks as one
+zip."""
 from __future__ import annotations
 
 import shutil
@@ -19,6 +20,7 @@ from messages import pack as html_pack
 from messages.chart import contacts_chart
 from messages.reply import Attachment, Reply
 from messages.status import missed_rate, on_time_rate
+from storage import audit
 from storage import export as store
 from storage import status as metrics
 from storage.models import Team
@@ -70,6 +72,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                           first=first, last=last, today=now.astimezone(zone).date())
     weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
     tables.append(weekly)
+    tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
+    chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:
         path = out / f"{table.name}.csv"
@@ -82,7 +86,9 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
     summary = [("Teams", ", ".join(t.name for t in teams)),
                ("Period", f"{first:%-d %b %Y} to {last:%-d %b %Y} ({zone.key})"),
                ("Contacts planned", str(planned)),
-               ("Missed or not recorded", str(sum(w["missed"] + w["unrecorded"] for w in totals)))]
+               ("Missed or not recorded", str(sum(w["missed"] + w["unrecorded"] for w in totals))),
+               ("Audit chain head", f"#{chain.head_seq} {chain.head_hash}"),
+               ("Audit chain, this period", chain.line())]
     report = out / "report.html"
     report.write_text(html_pack.html(
         "carebot evidence pack", f"{', '.join(t.name for t in teams)} · {first:%-d %b %Y} – "

@@ -81,7 +81,7 @@ def round_posts(session: Session, team: Team, now: datetime) -> bool:
         if repo.enqueue(session, key=key, target=f"team:{team.key}", now=now,
                         payload=round_reply(session, team, rnd, day).model_dump(mode="json")):
             repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
-                           action="post:meds", subject=team.key, detail={"key": key})
+                           action="post:meds", subject=team.key, team=team.key, detail={"key": key})
             queued = True
     return queued
 

@@ -83,7 +83,7 @@ def run(session: Session, team: Team, now: datetime, *, run_by: str, transport: 
                                             open_items=stored, now=now, run_by=run_by)
         runs = detail["runs"] = row.runs
     repo.add_audit(session, at=now, actor=run_by, transport=transport,
-                   action="reconcile:so_far" if so_far else "reconcile",
+                   action="reconcile:so_far" if so_far else "reconcile", team=team.key,
                    subject=f"{team.key}:{day.isoformat()}", detail=detail)
     missed = Counter(i.reason for i in items if i.status == "missed")
     reply = words.reconciliation(

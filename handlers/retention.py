@@ -1,6 +1,8 @@
 """Retention of chat artefacts: copies of delivered posts, handled platform event ids, and
 the chart and pack files under CAREBOT_FILES_DIR. The evidence record (contacts,
-reconciliations, escalations, medicines, learning, incidents, actions, audit) is kept."""
+reconciliations, escalations, medicines, learning, incidents, actions, audit) is kept.
+Audit rows are never purged, by this or any other path: they form a hash chain
+(storage/audit.py) that `carebot audit verify` checks, and PostgreSQL refuses their deletion."""
 from __future__ import annotations
 
 import time

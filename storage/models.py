@@ -38,6 +38,8 @@ class Team(SQLModel, table=True):
     baseline_missed_pct: Optional[float] = None
     # Fewer contacts than this and the status shows counts, not a rate or a trend arrow.
     min_contacts_for_rate: int = Field(default=20, sa_column_kwargs={"server_default": "20"})
+    # False once the team leaves the config: unbound from its chats, no jobs; records stay.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
 
 
 class Person(SQLModel, table=True):
@@ -118,7 +120,8 @@ class Reconciliation(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only: who did what, when, through which transport."""
+    """Append-only: who did what, when, through which transport. Written only by
+    storage.audit.append, which chains each row to the one before by hash."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
@@ -127,6 +130,18 @@ class AuditEvent(SQLModel, table=True):
     action: str
     subject: Optional[str] = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    team: Optional[str] = Field(default=None, max_length=40)  # the team's key, if any
+    seq: int = Field(unique=True)  # 1, 2, 3 … with no gaps: a gap is a deleted row
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The audit chain's last row (one row, id 1): shows rows deleted from the end."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)
 
 
 class Outbox(SQLModel, table=True):

@@ -8,8 +8,9 @@ from sqlalchemy import and_, case, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage import audit
 from storage.db import bulk_insert
-from storage.models import (AuditEvent, Client, Contact, InboundEvent, Membership, Outbox,
+from storage.models import (Client, Contact, InboundEvent, Membership, Outbox,
                             Person, ReasonCode, Reconciliation, Team)
 
 # ---------------------------------------------------------------- config into the database
@@ -33,8 +34,14 @@ def sync_config(session: Session, config: Any) -> None:
         # A baseline set with `meds baseline N` outlives a restart.
         kept = {k: v for k, v in (team.medicines or {}).items() if k == "baseline_set"}
         team.medicines = {**tc.medicines(), **kept}
+        team.active = True
         session.add(team)
         teams[tc.key] = team
+    listed_teams = {tc.key for tc in config.teams}
+    for key, team in teams.items():
+        if key not in listed_teams:  # removed from the file: unbound, no jobs; records stay
+            team.active = False
+            team.slack_channel = team.telegram_chat = None
     session.flush()
 
     people = {p.handle: p for p in session.exec(select(Person))}
@@ -91,15 +98,19 @@ def person_by_handle(session: Session, handle: str) -> Person | None:
 
 
 def team_by_key(session: Session, key: str) -> Team | None:
-    return session.exec(select(Team).where(Team.key == key)).first()
+    """A team in the config; one taken out of it is no longer found (its records stay)."""
+    return session.exec(select(Team).where(Team.key == key,
+                                           Team.active == True)).first()  # noqa: E712
 
 
 def team_by_chat(session: Session, transport: str, chat_id: str) -> Team | None:
+    """The team a chat belongs to; a team removed from the config has none."""
+    query = select(Team).where(Team.active == True)  # noqa: E712
     if transport == "slack":
-        return session.exec(select(Team).where(Team.slack_channel == chat_id)).first()
+        return session.exec(query.where(Team.slack_channel == chat_id)).first()
     if transport == "telegram" and chat_id.lstrip("-").isdigit():
-        return session.exec(select(Team).where(Team.telegram_chat == int(chat_id))).first()
-    return team_by_key(session, chat_id)
+        return session.exec(query.where(Team.telegram_chat == int(chat_id))).first()
+    return session.exec(query.where(Team.key == chat_id)).first()
 
 
 def teams_of(session: Session, person: Person) -> list[Team]:
@@ -108,8 +119,12 @@ def teams_of(session: Session, person: Person) -> list[Team]:
     return list(session.exec(query))
 
 
-def all_teams(session: Session) -> list[Team]:
-    return list(session.exec(select(Team).order_by(col(Team.key))))
+def all_teams(session: Session, *, removed: bool = False) -> list[Team]:
+    """The teams in the config (removed=True: also those taken out of it, whose records stay)."""
+    query = select(Team).order_by(col(Team.key))
+    if not removed:
+        query = query.where(Team.active == True)  # noqa: E712
+    return list(session.exec(query))
 
 
 def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
@@ -195,9 +210,11 @@ def upsert_reconciliation(session: Session, *, team_id: int, day: date, counts: 
 
 
 def add_audit(session: Session, *, at: datetime, actor: str, transport: str, action: str,
-              subject: str | None = None, detail: dict | None = None) -> None:
-    session.add(AuditEvent(at=at, actor=actor, transport=transport, action=action,
-                           subject=subject, detail=detail or {}))
+              subject: str | None = None, detail: dict | None = None,
+              team: str | None = None) -> None:
+    """Append to the hash-chained audit log (storage/audit.py: the only writer)."""
+    audit.append(session, at=at, actor=actor, transport=transport, action=action, team=team,
+                 subject=subject, detail=detail)
 
 
 def enqueue(session: Session, *, key: str, target: str, payload: dict, now: datetime) -> bool:

@@ -17,7 +17,7 @@ from tests.test_status import seed
 TABLES = ["reconciliations", "contacts", "escalations", "escalation_timeline",
           "medicines_exceptions", "medicines_checks", "learning_points",
           "learning_acknowledgements", "incidents", "actions", "action_versions",
-          "action_evidence", "weekly_metrics"]
+          "action_evidence", "weekly_metrics", "audit"]
 
 
 def rows(folder: Path, name: str) -> list[dict]:
@@ -47,7 +47,7 @@ def pack(app, tmp_path) -> Path:
     result = carebot("export", "--from", "2026-09-28", "--to", "2026-11-22", "--out", str(out),
                      env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("wrote 15 files to ")
+    assert result.stdout.startswith("wrote 16 files to ")
     return out
 
 
@@ -111,7 +111,7 @@ def test_status_export_gives_a_manager_the_last_four_weeks_as_a_zip(app, tmp_pat
     seed(app.engine)
     assert not run(app, "amira", "status export").ok
     reply = run(app, "dan", "status export")
-    assert reply.plain().startswith("Evidence pack for 28 Oct – 24 Nov 2026: 13 CSV files")
+    assert reply.plain().startswith("Evidence pack for 28 Oct – 24 Nov 2026: 14 CSV files")
     [archive] = reply.files
     assert archive.mime == "application/zip"
     with zipfile.ZipFile(archive.path) as z:
