@@ -2,6 +2,8 @@
 as an unknown chat), the scheduler has no jobs for it, and its records stay."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 
 from bot.config import Config
@@ -11,7 +13,7 @@ from messages import catalog
 from storage import repo
 from storage.db import session_scope
 from storage.models import AuditEvent, Contact, Reconciliation, Team
-from tests.conftest import count, link, run
+from tests.conftest import MORNING, count, link, run
 
 
 def apply(app, config: Config) -> None:
@@ -46,6 +48,7 @@ def test_a_removed_team_is_unbound_and_has_no_jobs_but_keeps_its_records(app):
     config = bound(app.config)
     apply(app, config)
     assert run(app, "UERIN", "done C-5H2D", transport="slack", chat="C0SOUTH01").ok
+    app.clock.set(MORNING + timedelta(hours=10))  # after 17:30: the day's log is stored
     assert run(app, "erin", "reconcile").ok
     south = team(app, "south")
     contacts = count(app.engine, Contact, Contact.team_id == south.id)
