@@ -14,7 +14,7 @@ from handlers import escalation
 from handlers.base import SimClock
 from storage.db import make_engine
 from storage.importer import import_rota
-from storage.models import AuditEvent, Escalation, EscalationEvent, Outbox, Person
+from storage.models import AuditEvent, Escalation, EscalationEvent, Person
 from tests.conftest import PG_URL, Recorder, count, run
 
 
