@@ -156,7 +156,8 @@ def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
     subject, summary = f"contact:{contact.source_id}", f"missed: {code.label}"
     high = client.risk == "high"
     if code.escalates or not high or code.accounts_for_client:
-        escalation.settle(ctx, subject, f"logged {summary}", keep=ESCALATING_REASONS)
+        why = f"logged {summary}" + ("; a new escalation replaces this one" if code.escalates else "")
+        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS)
     if not (code.escalates or (high and not code.accounts_for_client)):
         return None
     esc, new = escalation.open_escalation(
@@ -166,6 +167,8 @@ def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
     if esc.state == "resolved":  # a person closed it with a note: that stands
         return None
     if not new and esc.trigger not in ESCALATING_REASONS:
-        esc.summary = summary  # kept open: its next page names the reason
+        # Kept open under the new reason: its next page names it, and a concern (no_reply)
+        # now needs a person to close it, as if it had opened with it.
+        esc.trigger, esc.summary = f"reason:{code.code}", summary
         ctx.session.add(esc)
     return esc

@@ -100,11 +100,13 @@ def test_reason_times_risk_on_a_live_no_outcome_escalation(app, code, risk):
         assert after == []
     elif live == "keep":
         # Still live, and its next page names the reason.
-        assert (before.state, before.summary) == ("open", f"missed: {LABELS[code]}")
+        assert (before.state, before.trigger, before.summary) == (
+            "open", f"reason:{code}", f"missed: {LABELS[code]}")
         assert after == []
     else:  # replace
         [new] = after
-        assert before.state == "resolved"
+        assert before.state == "resolved" and before.note.startswith(
+            "logged missed: Safety concern; a new escalation replaces this one")
         assert (new.state, new.trigger) == ("open", "reason:safety")
 
 
