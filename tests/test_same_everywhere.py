@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import Session, select
 
 from storage.models import Contact, Escalation, Person, Reconciliation
-from tests.conftest import run
+from tests.conftest import count, run
+from tests.fakes.servers import wait_for
 from tests.test_slack import command, post, pressed, slack_env  # noqa: F401  (fixture)
 from tests.test_telegram import USERS, deliver, tapped, tg, typed  # noqa: F401  (fixture)
 
@@ -79,6 +80,8 @@ def test_ack_all_is_the_same_everywhere(request, engine, transport):
         app.clock.set(app.clock.now() + timedelta(minutes=15))
         escalation.sweep(app.engine, app.clock.now())
     ack_all()
+    if transport != "console":  # let the background delivery finish before the bot stops
+        wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")
     with Session(app.engine) as session:
         people = {p.id: p.handle for p in session.exec(select(Person))}
         owned = sorted((e.id, e.state, people.get(e.acked_by_id))
