@@ -57,6 +57,10 @@ class EscalationConfig(_Strict):
     chain: list[Role] = Field(default=["oncall", "manager", "nominated"], min_length=1)
     # A time-critical high-risk contact with no outcome this long after its window escalates.
     time_critical_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # After the chain once with its repeats, the last level is paged this often, for at most
+    # this long; then the escalation stays open, announced as unowned, and paging stops.
+    final_repeat_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    final_repeat_hours: int = Field(default=4, ge=0, le=72)
 
 
 class TeamEscalation(_Strict):
@@ -66,6 +70,8 @@ class TeamEscalation(_Strict):
     repeats: int | None = Field(default=None, ge=0, le=5)
     chain: list[Role] | None = Field(default=None, min_length=1)
     time_critical_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    final_repeat_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    final_repeat_hours: int | None = Field(default=None, ge=0, le=72)
 
 
 class MedsRound(_Strict):
@@ -148,6 +154,16 @@ class ReasonCodeConfig(_Strict):
     escalates: bool = False
     escalates_high_risk: bool = False  # e.g. no_reply: escalates only for high-risk clients
     needs_note: bool = False
+    # The reason itself accounts for the client (e.g. in hospital): it settles a high-risk
+    # contact's escalation. Any other missed reason on a high-risk client keeps it open.
+    # Left out: true for `hospital` only.
+    accounts_for_client: bool | None = None
+
+    @model_validator(mode="after")
+    def _accounts(self) -> "ReasonCodeConfig":
+        if self.accounts_for_client is None:
+            self.accounts_for_client = self.code == "hospital"
+        return self
 
 
 DEFAULT_REASON_CODES = [

@@ -11,10 +11,11 @@ from handlers.base import Context, UserError, day_bounds
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import catalog
+from messages import escalation as esc_words
 from messages.privacy import mask
-from messages.reply import Reply
+from messages.reply import Block, Reply
 from storage import repo
-from storage.models import Client, Contact, Team
+from storage.models import Client, Contact, Escalation, ReasonCode, Team
 
 
 # A concern raised by a reason code (safety, no_reply) is closed by a person, never by a
@@ -128,13 +129,41 @@ def missed(ctx: Context, args) -> Reply:
     if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:
         return catalog.already_logged(client.ref, f"missed: {code.label}")
     previous = _record(ctx, contact, "missed", code.code, args.note)
-    escalation.settle(ctx, f"contact:{contact.source_id}", f"logged missed: {code.label}",
-                      keep=ESCALATING_REASONS)
-    esc = None
-    if code.escalates or (code.escalates_high_risk and client.risk == "high"):
-        esc, _ = escalation.open_escalation(
-            ctx.session, team=ctx.session.get(Team, contact.team_id),
-            subject=f"contact:{contact.source_id}", trigger=f"reason:{code.code}", ref=client.ref,
-            summary=f"missed: {code.label}", now=ctx.now, opened_by=ctx.person.handle,
-            transport=ctx.transport, reopen=code.escalates)
-    return catalog.logged_missed(client.ref, code.label, previous, esc.id if esc else None)
+    team = ctx.session.get(Team, contact.team_id)
+    esc = _escalate_missed(ctx, team, contact, client, code)
+    owns = esc is not None and esc.acked_by_id == ctx.person.id and esc.acked_at == ctx.now
+    reply = catalog.logged_missed(client.ref, code.label, previous,
+                                  esc.id if esc and not owns else None)
+    if owns:  # on call: owned at once, nobody paged
+        reply.blocks.append(Block(text=esc_words.raiser_owns(esc.id)))
+    return reply
+
+
+def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
+                     code: ReasonCode) -> Escalation | None:
+    """What a missed reason does to the contact's escalation (README: reason × risk).
+
+    A concern (`escalates`, e.g. safety) opens a fresh one whatever the risk. On a high-risk
+    client only `done` or a reason that accounts for the client (hospital) settles it: any
+    other reason opens one, or keeps the open one and says the reason in its next page.
+    Elsewhere a missed outcome is an outcome: a "no outcome" escalation settles.
+    """
+    subject, summary = f"contact:{contact.source_id}", f"missed: {code.label}"
+    high = client.risk == "high"
+    if code.escalates or not high or code.accounts_for_client:
+        why = f"logged {summary}" + ("; a new escalation replaces this one" if code.escalates else "")
+        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS)
+    if not (code.escalates or (high and not code.accounts_for_client)):
+        return None
+    esc, new = escalation.open_escalation(
+        ctx.session, team=team, subject=subject, trigger=f"reason:{code.code}", ref=client.ref,
+        summary=summary, now=ctx.now, opened_by=ctx.person.handle, transport=ctx.transport,
+        reopen=code.escalates, raised_by=ctx.person)
+    if esc.state == "resolved":  # a person closed it with a note: that stands
+        return None
+    if not new and esc.trigger not in ESCALATING_REASONS:
+        # Kept open under the new reason: its next page names it, and a concern (no_reply)
+        # now needs a person to close it, as if it had opened with it.
+        esc.trigger, esc.summary = f"reason:{code.code}", summary
+        ctx.session.add(esc)
+    return esc

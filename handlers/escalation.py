@@ -14,17 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handlers.base import ROLE_RANK, Context, UserError
+from handlers.paging import DEFAULT_POLICY, event, fire, fire_many, recipients  # noqa: F401
 from handlers.registry import command
 from messages import escalation as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import repo
-from storage.db import bulk_insert, session_scope
-from storage.models import Escalation, EscalationEvent, Person, Team
+from storage.db import session_scope
+from storage.models import Escalation, Person, Team
 
-DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
-                  "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30}
 SWEEP_BATCH = 500
 # Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, team, now),
 # next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
@@ -32,25 +31,18 @@ SWEEP_BATCH = 500
 DEADLINE_CHECKS: list[tuple] = []
 
 
-def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
-    """Who a chain level pages: "oncall", a role ("manager", "nominated"), or "person:HANDLE"."""
-    if role == "oncall":
-        return store.on_call(session, team_id=team.id, now=now)
-    if role.startswith("person:"):
-        person = repo.person_by_handle(session, role.removeprefix("person:"))
-        return [person] if person and person.active else []
-    return store.with_role(session, team_id=team.id, role=role)
-
-
 def open_escalation(session: Session, *, team: Team, subject: str, trigger: str, ref: str,
                     summary: str, now: datetime, opened_by: str, transport: str = "scheduler",
-                    reopen: bool = False, chain: list[str] | None = None
-                    ) -> tuple[Escalation | None, bool]:
+                    reopen: bool = False, chain: list[str] | None = None,
+                    raised_by: Person | None = None) -> tuple[Escalation | None, bool]:
     """Open and page at once, unless the subject already has one. Returns (escalation, new).
 
     A subject escalates once; `reopen` (a fresh safety concern) opens again after a resolution.
     `chain` replaces the team's chain for this one, e.g. ["person:amira", "oncall", "manager"]
-    for a medicines round's protected lead first.
+    for a medicines round's protected lead first. `raised_by`: when that person is on call for
+    the team, they own it at once (the channel is told) instead of being paged about it.
+    Inside a sweep (session.info["esc_defer"]) the page waits for the same sweep's firing, so
+    it joins the other pages to the same person.
     """
     existing = store.latest_for_subject(session, subject)
     if existing is not None and (existing.state != "resolved" or not reopen):
@@ -64,12 +56,30 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
             session.add(esc)
     except IntegrityError:  # opened a moment ago by another process
         return store.latest_for_subject(session, subject), False
-    _event(session, esc, now, "opened", detail={"trigger": trigger, "by": opened_by})
+    event(session, esc, now, "opened", detail={"trigger": trigger, "by": opened_by})
     repo.add_audit(session, at=now, actor=opened_by, transport=transport, action="escalation:open",
                    team=team.key, subject=words.label(esc.id),
                    detail={"subject": subject, "trigger": trigger})
-    fire(session, esc, now)
+    if raised_by is not None and any(p.id == raised_by.id for p in
+                                     store.on_call(session, team_id=team.id, now=now)):
+        _owned_by_raiser(session, esc, team, raised_by, now, transport)
+    elif not session.info.get("esc_defer"):
+        fire(session, esc, now)
     return esc, True
+
+
+def _owned_by_raiser(session: Session, esc: Escalation, team: Team, person: Person,
+                     now: datetime, transport: str) -> None:
+    esc.state, esc.acked_by_id, esc.acked_at, esc.next_fire_at = "acknowledged", person.id, now, None
+    session.add(esc)
+    event(session, esc, now, "acknowledged", person=person, detail={"raised_on_call": True})
+    repo.add_audit(session, at=now, actor=person.handle, transport=transport,
+                   action="escalation:ack", team=team.key, subject=words.label(esc.id),
+                   detail={"raised_on_call": True})
+    repo.enqueue(session, key=f"esc:{esc.id}:raised-owned", target=f"team:{team.key}", now=now,
+                 payload=words.raised_and_owned(esc.id, team.name, person.name, esc.ref,
+                                                esc.summary, now, ZoneInfo(team.zone))
+                 .model_dump(mode="json"))
 
 
 def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) -> Escalation | None:
@@ -85,73 +95,10 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
     return esc
 
 
-def fire(session: Session, esc: Escalation, now: datetime) -> None:
-    fire_many(session, [esc], now)
-
-
-def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
-    """Page each one's current level (or the next once its repeats are used up); set timers.
-
-    Built for a sweep of hundreds: who holds each role is looked up once per team, the page
-    history in one query, and the pages and events are inserted in bulk.
-    """
-    holders: dict[tuple[int, str], list[Person]] = {}
-
-    def people(team: Team, role: str) -> list[Person]:
-        if (team.id, role) not in holders:
-            holders[team.id, role] = recipients(session, team, role, now)
-        return holders[team.id, role]
-
-    history = store.paged_before(session, escalation_ids=[e.id for e in escs])
-    pages, events = [], []
-    for esc in escs:
-        policy, team = esc.policy, session.get(Team, esc.team_id)
-        chain, last = policy["chain"], len(policy["chain"]) - 1
-        if esc.pages_at_level > policy["repeats"] and esc.level < last:
-            esc.level, esc.pages_at_level = esc.level + 1, 0
-        while not people(team, chain[esc.level]) and esc.level < last:  # nobody: go up at once
-            _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
-            esc.level, esc.pages_at_level = esc.level + 1, 0
-        role = chain[esc.level]
-        if not people(team, role):
-            _nobody(session, esc, team, now, role, None)
-        payload = words.page(esc.id, esc.trigger, team.name, esc.ref, esc.summary, role,
-                             esc.pages_at_level, history.get(esc.id, {}), ZoneInfo(team.zone)
-                             ).model_dump(mode="json")
-        for person in people(team, role):
-            # Unique per escalation, level, page and person: the row lock held on the
-            # escalation while its counter moves means no two sweeps can build the same key.
-            pages.append(repo.outbox_row(key=f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:"
-                                             f"{person.handle}", target=f"person:{person.handle}",
-                                         payload=payload, now=now))
-            events.append({"escalation_id": esc.id, "at": now, "kind": "paged", "level": esc.level,
-                           "person_id": person.id,
-                           "detail": {"role": role, "repeat": esc.pages_at_level}})
-        esc.pages_at_level += 1
-        esc.next_fire_at = now + timedelta(minutes=policy["ack_timeout_minutes"])
-        session.add(esc)
-    repo.enqueue_many(session, pages)
-    bulk_insert(session, EscalationEvent.__table__, events)
-
-
-def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
-            next_role: str | None) -> None:
-    _event(session, esc, now, "nobody_at_level", detail={"role": role})
-    repo.enqueue(session, key=f"esc:{esc.id}:nobody:L{esc.level}:P{esc.pages_at_level}",
-                 target=f"team:{team.key}", now=now,
-                 payload=words.nobody_at_level(esc.id, team.name, role, next_role)
-                 .model_dump(mode="json"))
-
-
-def _event(session: Session, esc: Escalation, now: datetime, kind: str, *,
-           person: Person | None = None, detail: dict | None = None) -> None:
-    session.add(EscalationEvent(escalation_id=esc.id, at=now, kind=kind, level=esc.level,
-                                person_id=person.id if person else None, detail=detail or {}))
-
-
 def sweep(engine: Engine, now: datetime) -> int:
     """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
     with session_scope(engine) as session:
+        session.info["esc_defer"] = True  # paged below, with everything else due
         for team in repo.all_teams(session):
             grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
                               .get("time_critical_grace_minutes", 30))
@@ -226,11 +173,14 @@ def _tell_paged(ctx: Context, esc: Escalation, reply: Reply, what: str) -> None:
 def _acknowledge(ctx: Context, esc: Escalation) -> None:
     esc.state, esc.acked_by_id, esc.acked_at, esc.next_fire_at = (
         "acknowledged", ctx.person.id, ctx.now, None)
-    _event(ctx.session, esc, ctx.now, "acknowledged", person=ctx.person)
+    event(ctx.session, esc, ctx.now, "acknowledged", person=ctx.person)
 
 
-@command("ack", args="id", summary="Own an escalation: the pages stop", example="ack 12")
+@command("ack", args="id", summary="Own an escalation (or `ack all`): the pages stop",
+         example="ack 12")
 def ack(ctx: Context, args) -> Reply:
+    if args.id.lower() == "all":
+        return _ack_all(ctx)
     esc, team = _load(ctx, args.id, "ack")
     zone = ZoneInfo(team.zone)
     if esc.state == "acknowledged":
@@ -241,6 +191,33 @@ def ack(ctx: Context, args) -> Reply:
     ctx.audit("escalation:ack", subject=words.label(esc.id))
     _tell_paged(ctx, esc, words.owned(esc.id, team.name, ctx.person.name, ctx.now, zone), "owned")
     return words.acked(esc.id)
+
+
+def _ack_all(ctx: Context) -> Reply:
+    """Own every unacknowledged escalation this person may ack; each other person paged about
+    any of them hears once, in one DM listing what they were paged for."""
+    teams = {t.id: t for t in repo.all_teams(ctx.session)}
+    mine = [e for e in store.unowned_for(ctx.session, person_id=ctx.person.id,
+                                        team_ids=ctx.visible_team_ids)
+            if _in_chain(ctx, e, teams[e.team_id])]
+    told: dict[int, tuple[Person, list[Escalation]]] = {}
+    for esc in mine:
+        _acknowledge(ctx, esc)
+        ctx.session.add(esc)
+        ctx.audit("escalation:ack", subject=words.label(esc.id), all=True)
+        for _, person in store.pages(ctx.session, escalation_id=esc.id):
+            if person.id != ctx.person.id:
+                group = told.setdefault(person.id, (person, []))[1]
+                if esc not in group:
+                    group.append(esc)
+    for person, escs in told.values():
+        names = sorted({teams[e.team_id].name for e in escs})
+        # Each escalation is owned once, so its first id names this post uniquely.
+        repo.enqueue(ctx.session, key=f"esc:{escs[0].id}:owned:{person.handle}",
+                     target=f"person:{person.handle}", now=ctx.now,
+                     payload=words.owned_all([e.id for e in escs], names, ctx.person.name,
+                                             ctx.now, ctx.zone).model_dump(mode="json"))
+    return words.acked_all([e.id for e in mine])
 
 
 @command("resolve", args="id note*", summary="Close an escalation with a note of what was done",
@@ -260,7 +237,7 @@ def _close(ctx: Context, esc: Escalation, note: str, action: str) -> None:
     esc.state, esc.open_subject, esc.next_fire_at = "resolved", None, None
     esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
     ctx.session.add(esc)
-    _event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
+    event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
     ctx.audit(action, subject=words.label(esc.id), note=note)
     team = ctx.session.get(Team, esc.team_id)
     _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
@@ -277,6 +254,7 @@ def escalations(ctx: Context, args) -> Reply:
         owner = ctx.session.get(Person, esc.acked_by_id) if esc.acked_by_id else None
         rows.append({"id": esc.id, "team": team.key, "ref": esc.ref, "summary": esc.summary,
                      "owner": owner.name if owner else None, "role": role,
+                     "exhausted": esc.exhausted_at is not None,
                      "holders": [p.name for p in recipients(ctx.session, team, role, ctx.now)],
                      "age": words.age((ctx.now - esc.opened_at).total_seconds())})
     return words.listing(rows, ctx.zone)

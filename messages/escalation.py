@@ -33,15 +33,30 @@ def headline(trigger: str, team_name: str) -> str:
     return f"carebot: 1 high-risk contact unresolved — {team_name}"
 
 
+def _before(before: list[tuple[str, datetime]], zone: ZoneInfo) -> str:
+    """The last three pages and how many there were: bounded, however long it has run."""
+    runs: list[tuple[str, list[str]]] = []  # consecutive pages to one person read as one run
+    for name, at in before[-3:]:
+        if runs and runs[-1][0] == name:
+            runs[-1][1].append(_hm(at, zone))
+        else:
+            runs.append((name, [_hm(at, zone)]))
+    last = "; ".join(f"{name} {', '.join(times)}" for name, times in runs)
+    count = len(before)
+    return (f"Paged before: {count} page{'s' if count != 1 else ''}"
+            + (f", last 3: {last}" if count > 3 else f": {last}") + " (no acknowledgement)")
+
+
+def _reminder(repeat: int) -> str:
+    return f" (reminder {repeat})" if repeat else ""
+
+
 def page(esc_id: int, trigger: str, team_name: str, ref: str, summary: str, level_role: str,
-         repeat: int, before: dict[str, list[datetime]], zone: ZoneInfo) -> Reply:
+         repeat: int, before: list[tuple[str, datetime]], zone: ZoneInfo) -> Reply:
     lines = [f"{label(esc_id)} · {ref} · {summary}",
-             f"You are paged as {level_name(level_role)}"
-             + (f" (reminder {repeat})." if repeat else ".")]
+             f"You are paged as {level_name(level_role)}{_reminder(repeat)}."]
     if before:
-        lines.append("Paged before: " + "; ".join(
-            f"{name} {', '.join(_hm(at, zone) for at in times)}" for name, times in before.items())
-            + " (no acknowledgement)")
+        lines.append(_before(before, zone))
     lines.append(f"Own it: ack {esc_id} · close it: resolve {esc_id} NOTE")
     return Reply(blocks=[
         Block(text=headline(trigger, team_name)),
@@ -49,6 +64,73 @@ def page(esc_id: int, trigger: str, team_name: str, ref: str, summary: str, leve
             Button(label="Acknowledge", action=f"ack:{esc_id}", style="primary"),
             Button(label="Resolve…", action=f"resolve:{esc_id}")]),
     ])
+
+
+GROUP_LINES = 20  # a page stays readable on a phone; the rest are counted
+
+
+def group_page(items: list[dict], zone: ZoneInfo) -> Reply:
+    """Every item one sweep pages a person about, as one DM. Each item: id, trigger, team,
+    ref, summary, role, repeat, before (as for `page`)."""
+    teams = sorted({i["team"] for i in items})
+    safety = sum(i["trigger"] == "reason:safety" for i in items)
+    what = (f"{len(items)} escalations need you" + (f", {safety} safety concern"
+                                                    f"{'s' if safety > 1 else ''}" if safety else ""))
+    lines = []
+    for i in items[:GROUP_LINES]:
+        line = (f"{label(i['id'])} · {i['ref']} · {i['summary']} · "
+                f"{level_name(i['role'])}{_reminder(i['repeat'])}")
+        if i["before"]:
+            line += f" · paged {len(i['before'])}× before, last {_hm(i['before'][-1][1], zone)}"
+        lines.append(line)
+    if len(items) > GROUP_LINES:
+        lines.append(f"… and {len(items) - GROUP_LINES} more: see `escalations`")
+    lines.append("Own them all: ack all · one: ack ID · close one: resolve ID NOTE")
+    return Reply(blocks=[
+        Block(text=f"carebot: {what} — {', '.join(teams)}"),
+        Block(text="\n".join(lines), buttons=[
+            Button(label="Acknowledge all", action="ack:all", style="primary")]),
+    ])
+
+
+def unowned(esc_id: int, team_name: str, ref: str, summary: str, pages: int,
+            since: datetime, zone: ZoneInfo) -> Reply:
+    return Reply(blocks=[Block(
+        text=f"carebot: escalation unowned after the full chain — {team_name}\n"
+             f"{label(esc_id)} · {ref} · {summary}\n"
+             f"Open since {_hm(since, zone)}; {pages} pages, nobody acknowledged. Paging has "
+             f"stopped; it stays open until someone owns it: ack {esc_id}")])
+
+
+def raised_and_owned(esc_id: int, team_name: str, by: str, ref: str, summary: str,
+                     at: datetime, zone: ZoneInfo) -> Reply:
+    """To the channel: the on-call lead raised it and owns it, so nobody was paged."""
+    return Reply(blocks=[Block(
+        text=f"carebot: escalation raised and owned by the on-call lead — {team_name}\n"
+             f"{label(esc_id)} · {ref} · {summary}: raised by {by} at {_hm(at, zone)}, "
+             f"who is on call and owns it.")])
+
+
+def raiser_owns(esc_id: int) -> str:
+    return (f"You are on call, so you own {label(esc_id)} (nobody was paged; the channel was "
+            f"told). Close it with: resolve {esc_id} what was done")
+
+
+def owned_all(esc_ids: list[int], team_names: list[str], by: str, at: datetime,
+              zone: ZoneInfo) -> Reply:
+    ids = ", ".join(label(i) for i in esc_ids)
+    return Reply(blocks=[Block(text=f"carebot: escalations owned — {', '.join(team_names)}\n"
+                                    f"{ids} acknowledged by {by} at {_hm(at, zone)}. "
+                                    f"Pages stopped.")])
+
+
+def acked_all(esc_ids: list[int]) -> Reply:
+    if not esc_ids:
+        return Reply.text("Nothing to acknowledge: no open escalation you can own. "
+                          "See `escalations`.", ephemeral=True)
+    return Reply.text(f"You own {len(esc_ids)} escalation{'s' if len(esc_ids) > 1 else ''} now: "
+                      f"{', '.join(label(i) for i in esc_ids)}; pages stopped. "
+                      f"Close each with: resolve ID what was done", ephemeral=True)
 
 
 def nobody_at_level(esc_id: int, team_name: str, role: str, next_role: str | None) -> Reply:
@@ -109,6 +191,8 @@ def listing(rows: list[dict], zone: ZoneInfo) -> Reply:
         lines.append(f"{label(r['id'])} · {r['team']} · {r['ref']} · {r['summary']}")
         if r["owner"]:
             lines.append(f"  owned by {r['owner']} · open {r['age']}")
+        elif r.get("exhausted"):
+            lines.append(f"  ⚠ unowned after the full chain · open {r['age']} · ack {r['id']}")
         else:
             holders = ", ".join(r["holders"]) or "nobody"
             lines.append(f"  paging {level_name(r['role'])} ({holders}) · "

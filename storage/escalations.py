@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func
+from sqlalchemy import case, exists, func, or_
 from sqlmodel import Session, col, select
 
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
@@ -52,10 +52,23 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation
 
 
 def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
+    """Open and acknowledged ones; unowned after the full chain first, then still paging."""
+    rank = case((col(Escalation.state) == "acknowledged", 2),
+                (col(Escalation.exhausted_at).is_not(None), 0), else_=1)
     return list(session.exec(
         select(Escalation).where(col(Escalation.state).in_(ACTIVE),
                                  col(Escalation.team_id).in_(team_ids))
-        .order_by(col(Escalation.opened_at))))
+        .order_by(rank, col(Escalation.opened_at), col(Escalation.id))))
+
+
+def unowned_for(session: Session, *, person_id: int, team_ids: list[int]) -> list[Escalation]:
+    """Open (unacknowledged) escalations in these teams or that have paged this person."""
+    paged = exists().where(EscalationEvent.escalation_id == Escalation.id,
+                           EscalationEvent.kind == "paged", EscalationEvent.person_id == person_id)
+    return list(session.exec(
+        select(Escalation).where(Escalation.state == "open",
+                                 or_(col(Escalation.team_id).in_(team_ids), paged))
+        .order_by(col(Escalation.id)).with_for_update()))
 
 
 def pages(session: Session, *, escalation_id: int) -> list[tuple[EscalationEvent, Person]]:
@@ -65,9 +78,9 @@ def pages(session: Session, *, escalation_id: int) -> list[tuple[EscalationEvent
         .order_by(col(EscalationEvent.id))))
 
 
-def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, dict[str, list[datetime]]]:
-    """For each escalation: who was paged, and when (in one query for a whole sweep)."""
-    out: dict[int, dict[str, list[datetime]]] = {}
+def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, list[tuple[str, datetime]]]:
+    """For each escalation: (who, when) of every page so far, oldest first (one query a sweep)."""
+    out: dict[int, list[tuple[str, datetime]]] = {}
     if not escalation_ids:
         return out
     rows = session.exec(
@@ -76,7 +89,7 @@ def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, di
         .where(col(EscalationEvent.escalation_id).in_(escalation_ids),
                EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
     for esc_id, name, at in rows:
-        out.setdefault(esc_id, {}).setdefault(name, []).append(at)
+        out.setdefault(esc_id, []).append((name, at))
     return out
 
 

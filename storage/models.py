@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 CONTACT_KINDS = ("post_referral", "post_discharge", "home_visit", "review", "other")
@@ -67,6 +67,8 @@ class ReasonCode(SQLModel, table=True):
     # Escalates only when the client is high risk (e.g. no_reply).
     escalates_high_risk: bool = False
     needs_note: bool = False
+    # Settles a high-risk contact's escalation (hospital); other missed reasons keep it open.
+    accounts_for_client: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     position: int = 0
     active: bool = True
 
@@ -215,6 +217,8 @@ class Escalation(SQLModel, table=True):
     resolved_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     resolved_at: Optional[datetime] = None
     note: Optional[str] = None
+    # Set when the whole bounded policy was used up unacknowledged: no more timer, announced.
+    exhausted_at: Optional[datetime] = None
 
 
 class EscalationEvent(SQLModel, table=True):

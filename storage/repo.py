@@ -72,6 +72,7 @@ def sync_config(session: Session, config: Any) -> None:
         code = codes.get(rc.code) or ReasonCode(code=rc.code, label=rc.label)
         code.label, code.side, code.escalates = rc.label, rc.side, rc.escalates
         code.escalates_high_risk, code.needs_note = rc.escalates_high_risk, rc.needs_note
+        code.accounts_for_client = bool(rc.accounts_for_client)
         code.position, code.active = position, True
         session.add(code)
     session.flush()

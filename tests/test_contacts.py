@@ -53,7 +53,12 @@ def test_missed_with_reason_and_logging_twice_updates_and_says_so(app):
     assert run(app, "amira", "missed C-7F3K hospital").plain() == \
         "C-7F3K logged missed: Hospitalisation."
     again = run(app, "amira", "missed C-7F3K unavailable").plain()
-    assert again == "C-7F3K updated: missed, Client unavailable (was missed, hospital)."
+    # High risk: unavailable does not account for the client, so it escalates; amira is on
+    # call and logged it, so she owns it rather than being paged.
+    assert again.splitlines() == [
+        "C-7F3K updated: missed, Client unavailable (was missed, hospital).",
+        "You are on call, so you own E-1 (nobody was paged; the channel was told). "
+        "Close it with: resolve 1 what was done"]
     row = contact(app.engine, "N-20261124-001")
     assert (row.status, row.reason_code) == ("missed", "unavailable")
     assert count(app.engine, Contact, Contact.status != "open") == 1
@@ -81,8 +86,8 @@ def test_other_needs_a_note_and_notes_are_masked(app):
 
 def test_escalating_reasons_say_so(app):
     assert "Escalated as E-1: the on-call lead is being paged." in \
-        run(app, "amira", "missed C-9X2P safety").plain()
-    assert "Escalated as E-2" in run(app, "amira", "missed C-7F3K no_reply").plain()  # high risk
+        run(app, "ben", "missed C-9X2P safety").plain()
+    assert "Escalated as E-2" in run(app, "ben", "missed C-7F3K no_reply").plain()  # high risk
     assert "Escalated" not in run(app, "ben", "missed C-2M9Q no_reply").plain()  # medium risk
 
 

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from storage.models import AuditEvent, Contact, Escalation, Person, Reconciliation
-from tests.conftest import run
-from tests.test_slack import command, post, slack_env  # noqa: F401  (fixture)
-from tests.test_telegram import deliver, tg, typed  # noqa: F401  (fixture)
+from tests.conftest import count, run
+from tests.fakes.servers import wait_for
+from tests.test_slack import command, post, pressed, slack_env  # noqa: F401  (fixture)
+from tests.test_telegram import USERS, deliver, tapped, tg, typed  # noqa: F401  (fixture)
 
 SCRIPT = ["done C-2M9Q", "missed C-7F3K hospital", "missed C-4T7P other family visiting", "reconcile"]
 _triggers = itertools.count()
@@ -67,3 +68,41 @@ def test_the_same_day_through_every_transport(request, engine, transport):
     assert (planned, completed, missed, still_open, run_by) == (14, 1, 2, 11, "amira")
     assert "C-2M9Q" not in open_refs and "C-9X2P" in open_refs
     assert state["escalated"] == ["C-9X2P", "C-HTYF", "C-V7QZ", "C-W8UW"]
+
+
+@pytest.mark.parametrize("transport", ["console", "slack", "telegram"])
+def test_ack_all_is_the_same_everywhere(request, engine, transport):
+    """Three concerns paged to amira, then dan; her Acknowledge all (or `ack all`) owns all
+    three wherever she taps it, and dan is told once."""
+    from datetime import timedelta
+
+    from handlers import escalation
+    from storage.models import Outbox
+
+    if transport == "console":
+        app = request.getfixturevalue("app")
+        ack_all = lambda: run(app, "amira", "ack all")  # noqa: E731
+    elif transport == "slack":
+        app, fake, api, bot = request.getfixturevalue("slack_env")
+        ack_all = lambda: post(bot, pressed(api, "ack:all", trigger="s-ack-all"))  # noqa: E731
+    else:
+        app, fake, bot = request.getfixturevalue("tg")
+        ack_all = lambda: deliver(bot, tapped("ack:all", chat_id=USERS["amira"]))  # noqa: E731
+    for ref in ("C-9X2P", "C-7F3K", "C-V7QZ"):
+        run(app, "ben", f"missed {ref} safety")
+    for _ in range(3):  # the sweeps at 08:15, 08:30 and 08:45, when dan is paged too
+        app.clock.set(app.clock.now() + timedelta(minutes=15))
+        escalation.sweep(app.engine, app.clock.now())
+    ack_all()
+    if transport != "console":  # let the background delivery finish before the bot stops
+        wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")
+    with Session(app.engine) as session:
+        people = {p.id: p.handle for p in session.exec(select(Person))}
+        owned = sorted((e.id, e.state, people.get(e.acked_by_id))
+                       for e in session.exec(select(Escalation)))
+        told = [o.payload["blocks"][0]["text"].splitlines()[1]
+                for o in session.exec(select(Outbox).where(Outbox.target == "person:dan",
+                                                           Outbox.key.like("esc:%:owned:%")))]
+    assert owned == [(1, "acknowledged", "amira"), (2, "acknowledged", "amira"),
+                     (3, "acknowledged", "amira")]
+    assert len(told) == 1 and told[0].startswith("E-1, E-2, E-3 acknowledged by Amira Khan")

@@ -1,0 +1,154 @@
+"""Paging: who a level pages, the bounded policy, and one DM per person per unit of work.
+
+The chain once with its repeats, then the last level every final_repeat_minutes for at most
+final_repeat_hours; then the escalation stays open, announced once as unowned, with no timer.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from messages import escalation as words
+from storage import escalations as store
+from storage import repo
+from storage.db import bulk_insert
+from storage.models import Escalation, EscalationEvent, Person, Team
+
+DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
+                  "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30,
+                  "final_repeat_minutes": 60, "final_repeat_hours": 4}
+
+
+def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
+    """Who a chain level pages: "oncall", a role ("manager", "nominated"), or "person:HANDLE"."""
+    if role == "oncall":
+        return store.on_call(session, team_id=team.id, now=now)
+    if role.startswith("person:"):
+        person = repo.person_by_handle(session, role.removeprefix("person:"))
+        return [person] if person and person.active else []
+    return store.with_role(session, team_id=team.id, role=role)
+
+
+def fire(session: Session, esc: Escalation, now: datetime) -> None:
+    fire_many(session, [esc], now)
+
+
+def _policy(esc: Escalation) -> dict:
+    """The frozen policy, with defaults for keys added since it was frozen."""
+    return {**DEFAULT_POLICY, **esc.policy}
+
+
+def final_pages(policy: dict) -> int:
+    """How many pages the last level gets after its repeats: every final_repeat_minutes for
+    at most final_repeat_hours."""
+    return policy["final_repeat_hours"] * 60 // policy["final_repeat_minutes"]
+
+
+def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
+    """Page each one's current level (or the next once its repeats are used up); set timers.
+
+    The chain once with its repeats, then the last level every final_repeat_minutes for at
+    most final_repeat_hours; after that the escalation stays open, announced as unowned, with
+    no timer. Everything for one person in one unit of work goes out as one DM.
+    Built for a sweep of hundreds: who holds each role is looked up once per team, the page
+    history in one query, and the pages and events are inserted in bulk.
+    """
+    holders: dict[tuple[int, str], list[Person]] = {}
+
+    def people(team: Team, role: str) -> list[Person]:
+        if (team.id, role) not in holders:
+            holders[team.id, role] = recipients(session, team, role, now)
+        return holders[team.id, role]
+
+    history = store.paged_before(session, escalation_ids=[e.id for e in escs])
+    due: dict[str, list[dict]] = {}  # handle -> the pages for them, in order
+    events = []
+    for esc in escs:
+        policy, team = _policy(esc), session.get(Team, esc.team_id)
+        chain, last, repeats = policy["chain"], len(policy["chain"]) - 1, policy["repeats"]
+        finals = final_pages(policy)
+        if esc.pages_at_level > repeats and esc.level < last:
+            esc.level, esc.pages_at_level = esc.level + 1, 0
+        while not people(team, chain[esc.level]) and esc.level < last:  # nobody: go up at once
+            _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
+            esc.level, esc.pages_at_level = esc.level + 1, 0
+        if esc.level == last and esc.pages_at_level > repeats + finals:
+            _exhausted(session, esc, team, now, len(history.get(esc.id, [])))
+            continue
+        role = chain[esc.level]
+        if not people(team, role):
+            _nobody(session, esc, team, now, role, None)
+        for person in people(team, role):
+            # Unique per escalation, level, page and person: the row lock held on the
+            # escalation while its counter moves means no two sweeps can build the same key.
+            due.setdefault(person.handle, []).append({
+                "key": f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:{person.handle}",
+                "id": esc.id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
+                "summary": esc.summary, "role": role, "repeat": esc.pages_at_level,
+                "before": history.get(esc.id, []), "zone": team.zone})
+            events.append({"escalation_id": esc.id, "at": now, "kind": "paged", "level": esc.level,
+                           "person_id": person.id,
+                           "detail": {"role": role, "repeat": esc.pages_at_level}})
+        final_stage = esc.level == last and repeats <= esc.pages_at_level < repeats + finals
+        esc.pages_at_level += 1
+        esc.next_fire_at = now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
+                                           else policy["ack_timeout_minutes"])
+        session.add(esc)
+    _send_pages(session, due, now)
+    bulk_insert(session, EscalationEvent.__table__, events)
+
+
+def _send_pages(session: Session, due: dict[str, list[dict]], now: datetime) -> None:
+    """One DM per person per unit of work: a second firing in the same command or sweep
+    batch rewrites that person's pending DM to list everything (its key stays the first
+    page's key, unique per logical post); nothing waits for a later sweep."""
+    sent: dict[str, tuple[str, list[dict]]] = session.info.setdefault("esc_dms", {})
+    new = []
+    for handle, items in due.items():
+        key, earlier = sent.get(handle, (items[0]["key"], []))
+        items = earlier + items
+        sent[handle] = (key, items)
+        first = items[0]
+        zone = ZoneInfo(first["zone"])
+        reply = (words.page(first["id"], first["trigger"], first["team"], first["ref"],
+                            first["summary"], first["role"], first["repeat"], first["before"], zone)
+                 if len(items) == 1 else words.group_page(items, zone))
+        payload = reply.model_dump(mode="json")
+        if earlier:
+            repo.refresh_post(session, key=key, now=now, payload=payload)
+        else:
+            new.append(repo.outbox_row(key=key, target=f"person:{handle}", payload=payload,
+                                       now=now))
+    repo.enqueue_many(session, new)
+
+
+def _exhausted(session: Session, esc: Escalation, team: Team, now: datetime, pages: int) -> None:
+    """The whole policy was used up: stop the timer, keep it open, tell the channel and the
+    team's managers once (keys per escalation: it is exhausted only once)."""
+    esc.next_fire_at, esc.exhausted_at = None, now
+    session.add(esc)
+    event(session, esc, now, "unowned", detail={"pages": pages})
+    payload = words.unowned(esc.id, team.name, esc.ref, esc.summary, pages, esc.opened_at,
+                            ZoneInfo(team.zone)).model_dump(mode="json")
+    repo.enqueue(session, key=f"esc:{esc.id}:unowned", target=f"team:{team.key}", now=now,
+                 payload=payload)
+    for person in store.with_role(session, team_id=team.id, role="manager"):
+        repo.enqueue(session, key=f"esc:{esc.id}:unowned:{person.handle}",
+                     target=f"person:{person.handle}", now=now, payload=payload)
+
+
+def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
+            next_role: str | None) -> None:
+    event(session, esc, now, "nobody_at_level", detail={"role": role})
+    repo.enqueue(session, key=f"esc:{esc.id}:nobody:L{esc.level}:P{esc.pages_at_level}",
+                 target=f"team:{team.key}", now=now,
+                 payload=words.nobody_at_level(esc.id, team.name, role, next_role)
+                 .model_dump(mode="json"))
+
+
+def event(session: Session, esc: Escalation, now: datetime, kind: str, *,
+           person: Person | None = None, detail: dict | None = None) -> None:
+    session.add(EscalationEvent(escalation_id=esc.id, at=now, kind=kind, level=esc.level,
+                                person_id=person.id if person else None, detail=detail or {}))
