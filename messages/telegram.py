@@ -18,6 +18,7 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BUTTONS = 90  # per message; Telegram's own ceiling is about 100
 MAX_CALLBACK = 64
+MIN_ROOM = 200  # a long line starts a new message rather than leave a head shorter than this
 
 
 def escape(text: str) -> str:
@@ -78,28 +79,6 @@ def _units_of(block: Block, html: bool) -> list[tuple[str, str, str]]:
     return lines
 
 
-def _pieces(block: Block, html: bool) -> list[str]:
-    """The block's text in pieces of at most MAX_TEXT units each, every piece valid HTML."""
-    esc = escape if html else str
-    pieces: list[str] = []
-    for opening, raw, closing in _units_of(block, html):
-        while True:
-            head, raw = _take(raw, MAX_TEXT - units(opening + closing), html=html)
-            pieces.append(f"{opening}{esc(head)}{closing}")
-            if not raw:
-                break
-            if not closing:  # a field's name only on its first piece
-                opening = ""
-    # Consecutive short lines of one block travel together, as before.
-    joined: list[str] = []
-    for piece in pieces:
-        if joined and units(joined[-1]) + 1 + units(piece) <= MAX_TEXT:
-            joined[-1] = f"{joined[-1]}\n{piece}"
-        else:
-            joined.append(piece)
-    return joined or [""]
-
-
 def _button(label: str, action: str) -> dict:
     data = action.encode()[:MAX_CALLBACK].decode(errors="ignore")
     return {"text": label, "callback_data": data}
@@ -119,21 +98,45 @@ def _rows(block: Block) -> list[list[dict]]:
 
 
 def render(reply: Reply, *, html: bool = True) -> list[Message]:
-    """One or more messages, in order. html=False: the same split as plain text (the retry
-    for a post Telegram refused to parse)."""
+    """One or more messages, in order. A block stays in one message when it fits one; a longer
+    one fills the message it starts in and runs on, cut between characters, never inside
+    markup. html=False: the same as plain text (the retry for a post Telegram refused)."""
+    esc = escape if html else str
     messages, size = [Message(text="")], 0
+
+    def add(line: str) -> None:
+        nonlocal size
+        current = messages[-1]
+        size += units(line) + (1 if current.text else 0)
+        current.text = f"{current.text}\n{line}" if current.text else line
+
+    def new() -> None:
+        nonlocal size
+        messages.append(Message(text=""))
+        size = 0
+
     for block in reply.blocks:
-        pieces, rows = _pieces(block, html), _rows(block)
-        for n, piece in enumerate(pieces):
-            extra = rows if n == len(pieces) - 1 else []  # buttons go with the block's end
-            current = messages[-1]
-            buttons = sum(len(r) for r in current.keyboard) + sum(len(r) for r in extra)
-            if current.text and (size + units(piece) + 1 > MAX_TEXT or buttons > MAX_BUTTONS):
-                current, size = Message(text=""), 0
-                messages.append(current)
-            current.text = f"{current.text}\n{piece}" if current.text else piece
-            size = units(current.text) if size == 0 else size + 1 + units(piece)
-            current.keyboard += extra
+        rows, lines = _rows(block), _units_of(block, html) or [("", "", "")]
+        cost = sum(units(o + c) + units(esc(r)) for o, r, c in lines) + len(lines) - 1
+        buttons = sum(len(r) for r in messages[-1].keyboard) + sum(len(r) for r in rows)
+        if messages[-1].text and (size + 1 + cost > MAX_TEXT and cost <= MAX_TEXT
+                                  or buttons > MAX_BUTTONS):
+            new()
+        for opening, raw, closing in lines:
+            while True:
+                sep = 1 if messages[-1].text else 0
+                room = MAX_TEXT - size - sep - units(opening + closing)
+                if sep and room < MIN_ROOM:  # too little left for a useful head
+                    new()
+                    continue
+                head, raw = _take(raw, room, html=html)
+                add(f"{opening}{esc(head)}{closing}")
+                if not raw:
+                    break
+                new()
+                if not closing:  # a field's name only on its first piece
+                    opening = ""
+        messages[-1].keyboard += rows  # buttons go with the block's end
     for message in messages:
         message.text = message.text or "…"
     return messages
