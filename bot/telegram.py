@@ -68,14 +68,7 @@ class TelegramTransport:
 
         A post Telegram refuses (400) is sent once more as plain text; refused again, it is
         Refused, which the outbox does not retry."""
-        try:
-            return await self._send(chat_id, reply, html=True)
-        except BadRequest as exc:
-            log.warning("telegram refused a post to %s (%s): sending it as plain text", chat_id, exc)
-        try:
-            return await self._send(chat_id, reply, html=False)
-        except BadRequest as exc:
-            raise Refused(f"refused twice (HTML, then plain text): {exc.message}") from exc
+        return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
 
     async def _send(self, chat_id: int, reply: Reply, *, html: bool) -> list[int]:
         """All or nothing: if a later part fails, the parts already sent are deleted, because
@@ -125,14 +118,7 @@ class TelegramTransport:
         return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}
 
     async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
-        try:
-            return await self._update(ref, reply, html=True)
-        except BadRequest as exc:
-            log.warning("telegram refused an edit of %s (%s): editing as plain text", key, exc)
-        try:
-            return await self._update(ref, reply, html=False)
-        except BadRequest as exc:
-            raise Refused(f"edit refused twice (HTML, then plain text): {exc.message}") from exc
+        return await _twice("edit", lambda html: self._update(ref, reply, html=html))
 
     async def _update(self, ref: dict, reply: Reply, *, html: bool) -> dict:
         ids = list(ref["messages"])
@@ -175,6 +161,18 @@ class TelegramTransport:
         with session_scope(self.app.engine) as session:
             teams = repo.teams_of(session, repo.person_by_handle(session, person.handle))
             return teams[0] if teams else None
+
+
+async def _twice(what: str, attempt):
+    """attempt(html=True); on a 400 once more as plain text; a second 400 is Refused."""
+    try:
+        return await attempt(True)
+    except BadRequest as exc:
+        log.warning("telegram refused a %s (%s): trying it as plain text", what, exc)
+    try:
+        return await attempt(False)
+    except BadRequest as exc:
+        raise Refused(f"{what} refused twice (HTML, then plain text): {exc.message}") from exc
 
 
 def _who(update: Update) -> tuple[Actor, Chat]:

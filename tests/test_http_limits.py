@@ -130,6 +130,10 @@ def test_malformed_slack_payloads_get_400_and_write_nothing(slack_env):
     }
     for why, body in bodies.items():
         assert post(bot, body).status_code == 400, why
+    stateless = interaction(api, {"type": "view_submission", "view": {
+        "id": "V9", "callback_id": "carebot_note", "private_metadata": "C0NORTH01|missed:C-9X2P:other"}})
+    resp = post(bot, stateless)  # our modal without its state: the note is missing, said so
+    assert resp.status_code == 200 and resp.json()["response_action"] == "errors"
     not_utf8 = b"command=%2Fcare&text=done+C-2M9Q&user_id=U0AMIRA01&x=\xff\xfe"
     resp = httpx.post(f"{bot.url}/slack/events", content=not_utf8, headers=signed_headers(not_utf8))
     assert resp.status_code == 400
