@@ -130,8 +130,12 @@ def malformed(raw: bytes, content_type: str | None) -> str | None:
         value = actions[0].get("value", picked.get("value", "") if isinstance(picked, dict) else "")
         if not isinstance(value, str):
             return "malformed block_actions: the value is not text"
-    if kind == "view_submission" and not isinstance(body.get("view"), dict):
-        return "malformed view_submission: no view"
+    if kind in ("view_submission", "view_closed") and not (
+            isinstance(_dig(body, "view", "type"), str)
+            and isinstance(_dig(body, "view", "callback_id"), str)):
+        return f"malformed {kind}: no view"
+    if kind == "event_callback" and not isinstance(_dig(body, "event", "type"), str):
+        return "malformed event_callback: no event"
     if "command" in body and not isinstance(body.get("user_id"), str):
         return "malformed command: no user_id"
     return None

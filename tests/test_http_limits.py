@@ -126,19 +126,24 @@ def test_malformed_slack_payloads_get_400_and_write_nothing(slack_env):
         "no user": urlencode({"payload": json.dumps({**press, "actions": [
             {"action_id": "carebot:1:0", "block_id": "b", "value": "done:C-2M9Q"}]})}),
         "view_submission without a view": interaction(api, {"type": "view_submission"}),
+        "view without a type": interaction(api, {"type": "view_submission", "view": {
+            "callback_id": "carebot_note", "private_metadata": "C0NORTH01|missed:C-9X2P:other"}}),
+        "event is not an object": json.dumps({"type": "event_callback", "event": "type"}),
         "command without a user": urlencode({"command": "/care", "text": "done C-2M9Q"}),
     }
     for why, body in bodies.items():
         assert post(bot, body).status_code == 400, why
     stateless = interaction(api, {"type": "view_submission", "view": {
-        "id": "V9", "callback_id": "carebot_note", "private_metadata": "C0NORTH01|missed:C-9X2P:other"}})
+        "id": "V9", "type": "modal", "callback_id": "carebot_note", "private_metadata": "C0NORTH01|missed:C-9X2P:other"}})
     resp = post(bot, stateless)  # our modal without its state: the note is missing, said so
     assert resp.status_code == 200 and resp.json()["response_action"] == "errors"
     not_utf8 = b"command=%2Fcare&text=done+C-2M9Q&user_id=U0AMIRA01&x=\xff\xfe"
     resp = httpx.post(f"{bot.url}/slack/events", content=not_utf8, headers=signed_headers(not_utf8))
     assert resp.status_code == 400
     assert contact(app.engine, "N-20261124-002").status == "open"
-    assert count(app.engine, AuditEvent) == 0 and fake.calls == []
+    assert contact(app.engine, "N-20261124-003").status == "open"
+    assert count(app.engine, AuditEvent) == 0
+    assert [name for name, _ in fake.calls if name != "auth.test"] == []  # nothing posted
 
 
 def test_non_updates_to_the_telegram_webhook_get_400(tg):
