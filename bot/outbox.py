@@ -3,7 +3,9 @@
 A sweep leases due rows (row lock with SKIP LOCKED on PostgreSQL, then `next_attempt_at`
 pushed past the lease and committed), sends each through every transport that reaches its
 target and has not sent it yet, then records the receipts. A failure keeps the row pending
-with a back-off: never dropped. A crash mid-send leaves the lease to expire and the row is
+with a back-off: never dropped, unless a platform refused the post itself (Refused, e.g.
+Telegram's 400 twice): then it is marked failed, not retried, and the team's managers get a
+DM saying so. A crash mid-send leaves the lease to expire and the row is
 tried again, skipping the transports whose receipts were already stored. A team post whose
 revision moved on since a transport sent it is edited in place through that transport.
 """
@@ -15,12 +17,13 @@ from typing import Sequence
 
 from sqlalchemy.engine import Engine
 
-from bot.transport import Transport
+from bot.transport import Refused, Transport
 from handlers.base import Clock
 from messages import catalog
 from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
+from storage.escalations import with_role
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
     reply = Reply.model_validate(job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
+    refused: list[str] = []
     team_post = job["kind"] == "team"
     if target is not None and not team_post and job["home"] is not None and \
             not any(t.reaches_person(target) for t in transports):
@@ -76,6 +80,9 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             else:
                 ref = await t.notify(target, reply, key=job["key"])
             receipts[t.name] = {"ref": ref, "rev": rev}
+        except Refused as exc:  # the post itself is the problem: retrying cannot help
+            log.error("outbox %s refused by %s: %s", job["key"], t.name, exc)
+            refused.append(f"{t.name}: {exc}")
         except Exception as exc:  # noqa: BLE001 - any failure means "try later"
             log.warning("outbox %s via %s failed: %s", job["key"], t.name, exc)
             errors.append(f"{t.name}: {exc}")
@@ -83,6 +90,12 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         errors.append(f"no such {job['kind']} any more")
     elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
         errors.append(f"no transport reaches {job['kind']} {job['key']}")
+    if refused:
+        team = target if team_post else job["home"]
+        where = ", ".join(r.split(":")[0].title() for r in refused)
+        await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
+                                "; ".join(refused + errors))
+        return 0
     await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors)
     return 0 if errors else 1
 
@@ -92,3 +105,17 @@ def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,
     with session_scope(engine) as session:
         repo.finish_delivery(session, row_id=row_id, now=clock.now(), receipts=receipts,
                              revision=rev, error="; ".join(errors) or None)
+
+
+def _fail(engine: Engine, clock: Clock, job: dict, team, where: str, receipts: dict,
+          error: str) -> None:
+    """Mark the row failed and queue one DM per manager of the team (once per row)."""
+    with session_scope(engine) as session:
+        failed = repo.fail_delivery(session, row_id=job["id"], now=clock.now(), receipts=receipts,
+                                    revision=job["revision"], error=error)
+        if not failed or team is None or job["key"].startswith("failed:"):
+            return  # a refused alert is not alerted about again
+        reply = catalog.post_refused(team.name, job["key"], where).model_dump(mode="json")
+        for manager in with_role(session, team_id=team.id, role="manager"):
+            repo.enqueue(session, key=f"failed:{job['id']}:{manager.handle}",
+                         target=f"person:{manager.handle}", payload=reply, now=clock.now())

@@ -5,32 +5,87 @@ import asyncio
 import logging
 
 import uvicorn
-from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from bot import scheduler
 from bot.app import App
 from bot.transport import Plugin
+from storage import repo
+from storage.db import session_scope
 
 log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000  # bytes; Slack and Telegram send a few KB
+
+
+class BodyLimit:
+    """Refuse a request body over `limit` bytes with 413 before it is read: a declared
+    Content-Length is judged up front, a chunked body is counted as it arrives, so at most
+    `limit` bytes are ever held. The body read is then handed to the app as one message."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await _refuse(scope, receive, send, 413 if declared.isdigit() else 400)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await _refuse(scope, receive, send, 413)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body, given = b"".join(chunks), False
+
+        async def replay():
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(scope, receive, send, status: int) -> None:
+    # Connection: close, so the server drops the rest of the body instead of reading it.
+    line = f"request body over {MAX_BODY} bytes" if status == 413 else "bad Content-Length"
+    await PlainTextResponse(line, status_code=status, headers={"Connection": "close"})(
+        scope, receive, send)
 
 
 def web_app(app: App, routes: list[Route] | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
-        def ping() -> None:
-            with app.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+        def ping() -> int:
+            with session_scope(app.engine) as session:
+                return repo.failed_posts(session)
 
         try:
-            await asyncio.to_thread(ping)
+            failed = await asyncio.to_thread(ping)
         except Exception as exc:  # noqa: BLE001
             return JSONResponse({"ok": False, "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"ok": True, "transports": [t.name for t in app.transports]})
+        # failed_posts: posts a platform refused for good (managers were told; see the outbox).
+        return JSONResponse({"ok": True, "transports": [t.name for t in app.transports],
+                             "failed_posts": failed})
 
-    return Starlette(routes=[Route("/healthz", healthz), *(routes or [])])
+    return Starlette(routes=[Route("/healthz", healthz), *(routes or [])],
+                     middleware=[Middleware(BodyLimit)])
 
 
 async def catch_up(app: App) -> None:

@@ -15,11 +15,14 @@ from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRetryHandler,
                                                          AsyncRateLimitErrorRetryHandler,
                                                          AsyncServerErrorRetryHandler)
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
@@ -106,6 +109,45 @@ async def _say(client: AsyncWebClient, channel: str, line: str) -> None:
     await client.chat_postMessage(channel=channel, **render.render(Reply.text(line)))
 
 
+def malformed(raw: bytes, content_type: str | None) -> str | None:
+    """Why a body cannot be a Slack request we handle, or None. Read with Bolt's own parser, so
+    what passes here is what the listeners get; Bolt would answer these with a 500."""
+    try:
+        body = parse_body(raw.decode("utf-8"), content_type)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"malformed body: {type(exc).__name__}"
+    if not isinstance(body, dict):
+        return "malformed body: not an object"
+    kind = body.get("type")
+    if kind in ("block_actions", "view_submission") and not isinstance(_dig(body, "user", "id"),
+                                                                       str):
+        return f"malformed {kind}: no user id"
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not (isinstance(actions, list) and actions and isinstance(actions[0], dict)):
+            return "malformed block_actions: no actions"
+        picked = actions[0].get("selected_option")
+        value = actions[0].get("value", picked.get("value", "") if isinstance(picked, dict) else "")
+        if not isinstance(value, str):
+            return "malformed block_actions: the value is not text"
+    if kind in ("view_submission", "view_closed") and not (
+            isinstance(_dig(body, "view", "type"), str)
+            and isinstance(_dig(body, "view", "callback_id"), str)):
+        return f"malformed {kind}: no view"
+    if kind == "event_callback" and not isinstance(_dig(body, "event", "type"), str):
+        return "malformed event_callback: no event"
+    if "command" in body and not isinstance(body.get("user_id"), str):
+        return "malformed command: no user_id"
+    return None
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """value[k1][k2]…, or None where a level is missing or not an object."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def _chat(channel_id: str | None) -> Chat:
     # D… is a direct message with the bot: the person's home team applies.
     return Chat("slack", channel_id, private=bool(channel_id and channel_id.startswith("D")))
@@ -189,9 +231,12 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
 
     @bolt.view(NOTE_VIEW)
     async def noted(ack, body, view, client):
-        channel, _, action = view["private_metadata"].partition("|")
+        channel, _, action = str(view.get("private_metadata") or "").partition("|")
         tokens = split_action(action)
-        note = (view["state"]["values"]["note"]["note"].get("value") or "").strip()
+        if not action:  # not our modal's shape: nothing to record
+            await ack()
+            return
+        note = str(_dig(view, "state", "values", "note", "note", "value") or "").strip()
         user = body["user"]["id"]
         command = Command(Actor("slack", user), _chat(channel or None), tokens[0],
                           [*tokens[1:], *note.split()], from_button=True,
@@ -246,5 +291,13 @@ def build(app: App) -> Plugin:
         socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
         return Plugin(transport=transport, start=socket.connect_async, stop=socket.close_async)
     handler = AsyncSlackRequestHandler(bolt)
+
+    async def events(request: Request) -> Response:
+        kind = request.headers.get("content-type")
+        problem = malformed(await request.body(), kind.split(";")[0] if kind else None)
+        if problem:  # 400: Slack does not retry it, and nothing ran
+            return PlainTextResponse(problem, status_code=400)
+        return await handler.handle(request)  # the same Request: its body is already read
+
     return Plugin(transport=transport,
-                  routes=[Route("/slack/events", handler.handle, methods=["POST"])])
+                  routes=[Route("/slack/events", events, methods=["POST"])])

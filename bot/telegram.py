@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
                           ContextTypes, MessageHandler, filters)
 
 from bot.app import App
-from bot.transport import Plugin
+from bot.transport import Plugin, Refused
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
 from handlers.registry import load
@@ -34,6 +35,7 @@ from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("done", "missed")
+UPDATES = ["message", "callback_query"]  # all we act on; getUpdates and setWebhook say so
 PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
 
 
@@ -64,13 +66,19 @@ class TelegramTransport:
         """The text, then each file. Only the text messages' ids are returned: they are what
         update_team_post edits, and the files are never sent again.
 
-        All or nothing: if a later part fails, the parts already sent are deleted, because the
-        outbox retries the whole post (a long list must not appear twice in the group)."""
+        A post Telegram refuses (400) is sent once more as plain text; refused again, it is
+        Refused, which the outbox does not retry."""
+        return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
+
+    async def _send(self, chat_id: int, reply: Reply, *, html: bool) -> list[int]:
+        """All or nothing: if a later part fails, the parts already sent are deleted, because
+        the post is sent again as a whole (a long list must not appear twice in the group)."""
         ids: list[int] = []
         sent: list[int] = []
         try:
-            for message in render.render(reply):
-                msg = await self.bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
+            for message in render.render(reply, html=html):
+                msg = await self.bot.send_message(chat_id, message.text,
+                                                  parse_mode=ParseMode.HTML if html else None,
                                                   reply_markup=_markup(message))
                 ids.append(msg.message_id)
                 sent.append(msg.message_id)
@@ -97,10 +105,10 @@ class TelegramTransport:
         try:
             if file.mime in PHOTOS:
                 msg = await self.bot.send_photo(chat_id, photo=data, filename=file.filename,
-                                                caption=name)
+                                                caption=render.caption(name))
             else:
                 msg = await self.bot.send_document(chat_id, document=data, filename=file.filename,
-                                                   caption=name)
+                                                   caption=render.caption(name))
             return msg.message_id
         except BadRequest as exc:  # e.g. too large: retrying would send the text again, in vain
             log.warning("telegram: file %s refused: %s", file.path, exc)
@@ -110,21 +118,25 @@ class TelegramTransport:
         return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}
 
     async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
+        return await _twice("edit", lambda html: self._update(ref, reply, html=html))
+
+    async def _update(self, ref: dict, reply: Reply, *, html: bool) -> dict:
         ids = list(ref["messages"])
-        for n, message in enumerate(render.render(reply)):
+        mode = ParseMode.HTML if html else None
+        for n, message in enumerate(render.render(reply, html=html)):
             if n < len(ids):
-                await self.edit(ref["chat"], ids[n], message)
+                await self.edit(ref["chat"], ids[n], message, parse_mode=mode)
             else:
-                sent = await self.bot.send_message(ref["chat"], message.text,
-                                                   parse_mode=ParseMode.HTML,
+                sent = await self.bot.send_message(ref["chat"], message.text, parse_mode=mode,
                                                    reply_markup=_markup(message))
                 ids.append(sent.message_id)
         return {"chat": ref["chat"], "messages": ids}
 
-    async def edit(self, chat_id: int, message_id: int, message: render.Message) -> None:
+    async def edit(self, chat_id: int, message_id: int, message: render.Message,
+                   parse_mode: str | None = ParseMode.HTML) -> None:
         try:
             await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
-                                             parse_mode=ParseMode.HTML, reply_markup=_markup(message))
+                                             parse_mode=parse_mode, reply_markup=_markup(message))
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
@@ -152,6 +164,18 @@ class TelegramTransport:
             return teams[0] if teams else None
 
 
+async def _twice(what: str, attempt):
+    """attempt(html=True); on a 400 once more as plain text; a second 400 is Refused."""
+    try:
+        return await attempt(True)
+    except BadRequest as exc:
+        log.warning("telegram refused a %s (%s): trying it as plain text", what, exc)
+    try:
+        return await attempt(False)
+    except BadRequest as exc:
+        raise Refused(f"{what} refused twice (HTML, then plain text): {exc.message}") from exc
+
+
 def _who(update: Update) -> tuple[Actor, Chat]:
     chat = update.effective_chat
     return (Actor("telegram", str(update.effective_user.id)),
@@ -166,7 +190,9 @@ def _for_another_bot(text: str, me: str | None) -> bool:
 
 def handlers(app: App, transport: TelegramTransport) -> list:
     async def typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = update.effective_message.text or ""
+        if update.message is None or update.effective_user is None:
+            return  # an edit, a channel post, …: only new messages from a person are commands
+        text = update.message.text or ""
         if _for_another_bot(text, context.bot.username):
             return
         if text.split("@")[0].split()[0].lower() == "/start":
@@ -196,7 +222,8 @@ def handlers(app: App, transport: TelegramTransport) -> list:
             except TelegramError as exc:  # e.g. a redelivered, already answered query
                 log.warning("answerCallbackQuery failed: %s", exc)
 
-    return [MessageHandler(filters.COMMAND, typed), CallbackQueryHandler(tapped)]
+    return [MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, typed),
+            CallbackQueryHandler(tapped)]
 
 
 def event_id(update: Update) -> str:
@@ -224,6 +251,22 @@ async def _show(app: App, transport: TelegramTransport, query, tokens: list[str]
         fresh = render.render(await app.handle_line(actor, chat, "due"))
         if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
             await transport.edit(message.chat_id, message.message_id, fresh[0])
+
+
+def _update(raw: bytes, bot) -> Update | None:
+    """The body as an Update, or None when it is not one (bad JSON, a list, a scalar, an
+    object PTB cannot read)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except Exception:  # noqa: BLE001 - any shape PTB cannot read is the sender's error
+        log.warning("telegram: unreadable update %s", data.get("update_id"))
+        return None
 
 
 def menu() -> list[BotCommand]:
@@ -254,9 +297,9 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
         await application.start()
         if webhook:
             await application.bot.set_webhook(webhook, secret_token=settings.telegram_webhook_secret,
-                                              allowed_updates=["message", "callback_query"])
+                                              allowed_updates=UPDATES)
         else:
-            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
+            await application.updater.start_polling(allowed_updates=UPDATES)
 
     async def stop() -> None:
         if application.updater and application.updater.running:
@@ -269,10 +312,11 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return Response(status_code=403)
-        try:
-            update = Update.de_json(await request.json(), application.bot)
-        except (ValueError, TypeError, KeyError):  # not an update: nothing to retry
+        update = _update(await request.body(), application.bot)
+        if update is None:  # not an update: 400, and Telegram has nothing to retry
             return Response(status_code=400)
+        if update.message is None and update.callback_query is None:
+            return Response(status_code=200)  # edited_message, channel_post, …: not acted on
         await application.process_update(update)
         return Response(status_code=200)
 

@@ -12,6 +12,11 @@ class TransportError(Exception):
     """A post failed after the transport's own retries; the outbox will try again later."""
 
 
+class Refused(TransportError):
+    """The platform refused this post as it is (e.g. Telegram's 400): trying again cannot help,
+    so the outbox marks it failed and tells the team's managers."""
+
+
 class Transport(Protocol):
     name: str
 

@@ -185,6 +185,15 @@ def dm_fallback(team_name: str, person_name: str, reply: Reply) -> Reply:
                          *reply.blocks], files=reply.files)
 
 
+def post_refused(team_name: str, key: str, where: str) -> Reply:
+    """To the team's managers: a post a platform refused twice (as formatted, then as plain
+    text) is kept as failed and not retried. The key names the post, never a person."""
+    return Reply(blocks=[Block(text=f"carebot: a post could not be delivered — {team_name}"),
+                         Block(text=f"{where} refused post {key} twice (as formatted and as plain "
+                                    "text). It is kept as failed and will not be retried; "
+                                    "/healthz counts it under failed_posts.")])
+
+
 def crashed(ref: str) -> str:
     return f"Sorry, that failed and nothing was saved. Try again; if it keeps failing quote ref {ref}."
 

@@ -1,9 +1,11 @@
 """Reply → Telegram HTML + inline keyboards, as plain data (no Telegram library here).
 
-Telegram's limits: 4,096 characters a message, 64 bytes of callback_data a button. A long
-list is split into several messages, each carrying the buttons of the lines it shows, so a
-phone never scrolls past a button whose line is in another message. Lines stay short: no
-tables; a contact's buttons name its ref ("✓ C-2M9Q", "✗ C-2M9Q").
+Telegram's limits: 4,096 characters a message (1,024 a caption), counted in UTF-16 code units
+(an emoji is two), and 64 bytes of callback_data a button. A long list is split into several
+messages, each carrying the buttons of the lines it shows, so a phone never scrolls past a
+button whose line is in another message. Text is split BEFORE it is escaped, and each piece is
+measured escaped, so no message ends inside `&amp;` or a tag. Lines stay short: no tables; a
+contact's buttons name its ref ("✓ C-2M9Q", "✗ C-2M9Q").
 """
 from __future__ import annotations
 
@@ -13,13 +15,25 @@ from html import escape as _escape
 from messages.reply import Block, Reply
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 MAX_BUTTONS = 90  # per message; Telegram's own ceiling is about 100
 MAX_CALLBACK = 64
+MIN_ROOM = 200  # a long line starts a new message rather than leave a head shorter than this
 
 
 def escape(text: str) -> str:
     """Telegram HTML needs only &, < and > escaped; quotes stay readable."""
     return _escape(text, quote=False)
+
+
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (a character outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def caption(text: str) -> str:
+    """A caption (sent without parse mode) cut to Telegram's 1,024 units."""
+    return _take(text, MAX_CAPTION, html=False)[0]
 
 
 @dataclass
@@ -28,15 +42,41 @@ class Message:
     keyboard: list[list[dict]] = field(default_factory=list)  # rows of {"text", "callback_data"}
 
 
-def _text(block: Block) -> str:
-    text = escape(block.text)
-    if block.kind == "header":
-        return f"<b>{text}</b>"
-    if block.kind == "context":
-        return f"<i>{text}</i>"
-    lines = [text] if text else []
-    lines += [f"<b>{escape(k)}</b>: {escape(v)}" for k, v in block.fields]
-    return "\n".join(lines)
+def _cost(ch: str, html: bool) -> int:
+    if html and ch in "&<>":
+        return len(escape(ch))
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def _take(raw: str, room: int, *, html: bool) -> tuple[str, str]:
+    """The longest head of `raw` whose escaped form fits `room` units (cut at a line break or
+    a space when one is in the second half), and the rest. Never empty while raw is not."""
+    used = 0
+    for i, ch in enumerate(raw):
+        used += _cost(ch, html)
+        if used > room:
+            break
+    else:
+        return raw, ""
+    for sep in ("\n", " "):
+        at = raw.rfind(sep, 0, i)
+        if at > i // 2:
+            return raw[:at + 1], raw[at + 1:]
+    i = max(i, 1)
+    return raw[:i], raw[i:]
+
+
+def _units_of(block: Block, html: bool) -> list[tuple[str, str, str]]:
+    """A block as (opening, raw text, closing) lines; the markup is never split."""
+    if html and block.kind == "header":
+        lines = [("<b>", block.text, "</b>")]
+    elif html and block.kind == "context":
+        lines = [("<i>", block.text, "</i>")]
+    else:
+        lines = [("", block.text, "")] if block.text else []
+    for key, value in block.fields:
+        lines.append((f"<b>{escape(key)}</b>: " if html else f"{key}: ", value, ""))
+    return lines
 
 
 def _button(label: str, action: str) -> dict:
@@ -57,18 +97,46 @@ def _rows(block: Block) -> list[list[dict]]:
     return rows
 
 
-def render(reply: Reply) -> list[Message]:
-    """One or more messages, in order."""
-    messages = [Message(text="")]
-    for block in reply.blocks:
-        text, rows = _text(block), _rows(block)
+def render(reply: Reply, *, html: bool = True) -> list[Message]:
+    """One or more messages, in order. A block stays in one message when it fits one; a longer
+    one fills the message it starts in and runs on, cut between characters, never inside
+    markup. html=False: the same as plain text (the retry for a post Telegram refused)."""
+    esc = escape if html else str
+    messages, size = [Message(text="")], 0
+
+    def add(line: str) -> None:
+        nonlocal size
         current = messages[-1]
-        buttons = sum(len(r) for r in current.keyboard) + sum(len(r) for r in rows)
-        if current.text and (len(current.text) + len(text) + 1 > MAX_TEXT or buttons > MAX_BUTTONS):
-            current = Message(text="")
-            messages.append(current)
-        current.text = f"{current.text}\n{text}" if current.text else text
-        current.keyboard += rows
+        size += units(line) + (1 if current.text else 0)
+        current.text = f"{current.text}\n{line}" if current.text else line
+
+    def new() -> None:
+        nonlocal size
+        messages.append(Message(text=""))
+        size = 0
+
+    for block in reply.blocks:
+        rows, lines = _rows(block), _units_of(block, html) or [("", "", "")]
+        cost = sum(units(o + c) + units(esc(r)) for o, r, c in lines) + len(lines) - 1
+        buttons = sum(len(r) for r in messages[-1].keyboard) + sum(len(r) for r in rows)
+        if messages[-1].text and (size + 1 + cost > MAX_TEXT and cost <= MAX_TEXT
+                                  or buttons > MAX_BUTTONS):
+            new()
+        for opening, raw, closing in lines:
+            while True:
+                sep = 1 if messages[-1].text else 0
+                room = MAX_TEXT - size - sep - units(opening + closing)
+                if sep and room < MIN_ROOM:  # too little left for a useful head
+                    new()
+                    continue
+                head, raw = _take(raw, room, html=html)
+                add(f"{opening}{esc(head)}{closing}")
+                if not raw:
+                    break
+                new()
+                if not closing:  # a field's name only on its first piece
+                    opening = ""
+        messages[-1].keyboard += rows  # buttons go with the block's end
     for message in messages:
-        message.text = message.text[:MAX_TEXT] or "…"
+        message.text = message.text or "…"
     return messages

@@ -155,7 +155,7 @@ class Outbox(SQLModel, table=True):
     key: str = Field(unique=True, max_length=200)
     target: str  # "team:north" or "person:amira"
     payload: dict[str, Any] = Field(sa_column=Column(JSON))  # a messages.Reply
-    status: str = "pending"  # pending | sent
+    status: str = "pending"  # pending | sent | failed (refused by a platform; not retried)
     # A live post (the morning list) is re-rendered when its content changes: each change
     # bumps the revision and the transports edit their message in place.
     revision: int = 0

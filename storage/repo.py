@@ -280,6 +280,24 @@ def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: d
     session.add(row)
 
 
+def fail_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
+                  revision: int, error: str) -> bool:
+    """A post a platform refused for good: status "failed", never retried (a refresh with new
+    content gives it one more try). False if it was refreshed meanwhile and stays pending."""
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
+    row.receipts, row.attempts, row.last_error = receipts, row.attempts + 1, error[:500]
+    row.next_attempt_at = now
+    if row.revision == revision:
+        row.status = "failed"
+    session.add(row)
+    return row.status == "failed"
+
+
+def failed_posts(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Outbox)
+                        .where(Outbox.status == "failed")).one()
+
+
 def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) -> bool:
     """Give a queued or sent post new content, to be edited in place. False if no such post."""
     row = session.exec(select(Outbox).where(Outbox.key == key).with_for_update()).first()

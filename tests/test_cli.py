@@ -121,7 +121,7 @@ def test_run_serves_healthz_and_stops_cleanly(demo):
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        assert body == {"ok": True, "transports": []}
+        assert body == {"ok": True, "transports": [], "failed_posts": 0}
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

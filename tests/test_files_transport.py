@@ -245,7 +245,7 @@ def test_telegram_split_post_that_fails_half_way_is_taken_back_then_sent_whole(t
     app, fake, bot = tg
     long_post = Reply(blocks=[Block(text=f"Line {i}: " + "x" * 60) for i in range(100)])
     queue(app, "long:north", "team:north", long_post)
-    fake.fail("sendMessage", after=1, status=400)  # the first part goes, the second fails
+    fake.fail("sendMessage", after=1, status=502)  # the first part goes, the second fails
     bot.call(app.deliver())
     [first] = fake.named("sendMessage")
     [taken_back] = fake.named("deleteMessage")

@@ -130,3 +130,43 @@ def test_without_transports_posts_wait_for_carebot_run(app):
     asyncio.run(app.run_job("morning", "north"))
     [row] = outbox(app.engine)
     assert (row.status, row.attempts) == ("pending", 0)
+
+
+class Refusing(SlackLike):
+    """Refuses every team post for good (like Telegram's 400 twice); DMs go through."""
+
+    name = "telegram"
+
+    def reaches_team(self, team):
+        return True
+
+    def reaches_person(self, person):
+        return True
+
+    async def post_to_team(self, team, reply, *, key):
+        self.posts.append((team.key, reply))
+        from bot.transport import Refused
+
+        raise Refused("refused twice (HTML, then plain text): Bad Request")
+
+
+def test_a_refused_post_is_failed_once_managers_told_once_and_never_retried(app):
+    from storage import repo
+    from storage.db import session_scope
+
+    chat = Refusing()
+    app.transports = [chat]
+    asyncio.run(app.run_job("morning", "north"))
+    asyncio.run(app.run_job("morning", "north"))  # the job again: the key still holds
+    rows = {r.key: r for r in outbox(app.engine)}
+    morning = rows["morning:north:2026-11-24"]
+    assert (morning.status, morning.attempts, len(chat.posts)) == ("failed", 1, 1)
+    [(who, told)] = chat.dms  # North's one manager; South's posts are untouched
+    assert who == "dan" and rows[f"failed:{morning.id}:dan"].status == "sent"
+    assert told.plain().splitlines()[0] == "carebot: a post could not be delivered — North Community Team"
+    for _ in range(3):
+        app.clock.set(app.clock.now() + timedelta(hours=2))
+        asyncio.run(app.deliver())
+    assert len(chat.posts) == 1 and len(chat.dms) == 1
+    with session_scope(app.engine) as session:
+        assert repo.failed_posts(session) == 1

@@ -35,3 +35,49 @@ def test_a_contact_line_gets_buttons_named_by_its_ref():
     [message] = render(reply)
     assert message.keyboard == [[{"text": "✓ C-7F3K", "callback_data": "done:C-7F3K"},
                                  {"text": "✗ C-7F3K", "callback_data": "missed:C-7F3K"}]]
+
+
+def visible(message) -> str:
+    """What a reader sees; fails the test the way Telegram would refuse the HTML."""
+    from tests.fakes.telegram_api import parse_html
+
+    text, problem = parse_html(message.text)
+    assert problem is None, problem
+    return text
+
+
+def test_long_text_splits_before_escaping_and_counts_utf16_units():
+    from messages.telegram import units
+
+    for text in ("&" * 5000, "😀" * 3000, "a <b> & c " * 900):
+        messages = render(Reply(blocks=[Block(kind="header", text="Learning point L-1"),
+                                        Block(text=text)]))
+        assert len(messages) > 1
+        assert all(units(m.text) <= 4096 for m in messages)  # emoji count twice
+        seen = "\n".join(visible(m) for m in messages)  # never cut inside &amp; or a tag
+        assert seen.replace("\n", "") == ("Learning point L-1" + text).replace("\n", "")
+
+
+def test_a_long_field_keeps_its_name_once_and_stays_valid_html():
+    from messages.telegram import units
+
+    reply = Reply(blocks=[Block(text="Finding", fields=[("Evidence", "x & y " * 1500)])])
+    messages = render(reply)  # 15,000 units escaped: four messages, each filled
+    assert len(messages) == 4 and all(units(m.text) > 3800 for m in messages[:3])
+    assert messages[0].text.startswith("Finding\n<b>Evidence</b>: x &amp; y")
+    assert all("<b>Evidence</b>" not in m.text for m in messages[1:])
+    assert "".join(visible(m) for m in messages).count("x & y") == 1500
+
+
+def test_the_plain_text_render_has_no_markup_and_the_same_buttons():
+    reply = Reply(blocks=[Block(kind="header", text="a <b> & c"),
+                          Block(text="C-1 · visit · open", buttons=[Button(label="Done", action="done:C-1")])])
+    [plain] = render(reply, html=False)
+    assert plain.text == "a <b> & c\nC-1 · visit · open"
+    assert plain.keyboard == render(reply)[0].keyboard
+
+
+def test_a_caption_is_cut_at_1024_units():
+    from messages.telegram import caption, units
+
+    assert units(caption("📈" * 600)) == 1024 and caption("chart.png") == "chart.png"

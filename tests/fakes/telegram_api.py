@@ -1,5 +1,9 @@
 """A fake Telegram Bot API on 127.0.0.1: records every call, serves queued updates to
-getUpdates, and can answer 429 (retry_after) or 403 (bot blocked) on purpose."""
+getUpdates, and can answer 429 (retry_after) or 403 (bot blocked) on purpose.
+
+Like the real one it refuses (400) a text over 4,096 UTF-16 units after the HTML is parsed, a
+caption over 1,024, an empty text, and HTML it cannot parse: a bare or cut `&`, `<` or `>`,
+an unknown tag or entity, tags not closed in order."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+        "tg-spoiler", "span", "blockquote", "tg-emoji"}
+ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z-]*)[^<>]*>|&(#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z]+);|[<>&]")
 BOT = {"id": 4242, "is_bot": True, "first_name": "carebot", "username": "carebot_bot"}
 
 
@@ -29,7 +37,7 @@ class FakeTelegram:
 
     def fail(self, method: str, *, retry_after: int = 1, times: int = 1, status: int = 429,
              after: int = 0) -> None:
-        """429 with retry_after; or 400, a refusal (e.g. a file too big). `after`: let this
+        """429 with retry_after; or 400, a refusal (e.g. a file too big); or a 5xx. `after`: let this
         many calls succeed first (e.g. the second part of a split post fails)."""
         self.failures.setdefault(method, []).extend(
             [{"retry_after": retry_after, "status": status, "after": after}]
@@ -83,10 +91,19 @@ class FakeTelegram:
                     return JSONResponse({"ok": False, "error_code": 400,
                                          "description": "Bad Request: file is too big"},
                                         status_code=400)
+                if failure["status"] != 429:  # e.g. 502: Telegram is down for now
+                    return JSONResponse({"ok": False, "error_code": failure["status"],
+                                         "description": "Bad Gateway"},
+                                        status_code=failure["status"])
                 return JSONResponse({"ok": False, "error_code": 429,
                                      "description": f"Too Many Requests: retry after {failure['retry_after']}",
                                      "parameters": {"retry_after": failure["retry_after"]}},
                                     status_code=429)
+            refusal = _refusal(method, params)
+            if refusal:
+                self.calls.append((f"{method}!400", params))
+                return JSONResponse({"ok": False, "error_code": 400,
+                                     "description": f"Bad Request: {refusal}"}, status_code=400)
             if method == "sendMessage" and int(params.get("chat_id", 0)) in self.forbidden:
                 self.calls.append((f"{method}!403", params))
                 return JSONResponse({"ok": False, "error_code": 403,
@@ -98,6 +115,58 @@ class FakeTelegram:
         if method == "getMe":
             return JSONResponse({"ok": True, "result": BOT})
         return JSONResponse({"ok": True, "result": True})
+
+
+def units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(text: str) -> tuple[str | None, str | None]:
+    """(the text a reader sees, None) or (None, why Telegram would refuse it)."""
+    seen, open_tags, pos = [], [], 0
+    for match in TOKEN.finditer(text):
+        seen.append(text[pos:match.start()])
+        pos = match.end()
+        closing, tag, entity = match.group(1), match.group(2), match.group(3)
+        if tag is not None:
+            tag = tag.lower()
+            if tag not in TAGS:
+                return None, f"can't parse entities: unsupported start tag \"{tag}\""
+            if not closing:
+                open_tags.append(tag)
+            elif not open_tags or open_tags.pop() != tag:
+                return None, f"can't parse entities: unexpected end tag \"{tag}\""
+        elif entity is not None:
+            if entity.startswith("#"):
+                seen.append(chr(int(entity[2:], 16) if entity[1:2] == "x" else int(entity[1:])))
+            elif entity in ENTITIES:
+                seen.append(ENTITIES[entity])
+            else:
+                return None, f"can't parse entities: unsupported entity \"&{entity};\""
+        else:
+            return None, (f"can't parse entities: unescaped '{match.group(0)}' "
+                          f"at offset {match.start()}")
+    if open_tags:
+        return None, f"can't parse entities: can't find end tag corresponding to \"{open_tags[-1]}\""
+    seen.append(text[pos:])
+    return "".join(seen), None
+
+
+def _refusal(method: str, params: dict) -> str | None:
+    """What the real Bot API would refuse in this call (None when it would take it)."""
+    if method in ("sendMessage", "editMessageText"):
+        text = str(params.get("text", ""))
+        if params.get("parse_mode") == "HTML":
+            text, problem = parse_html(text)
+            if problem:
+                return problem
+        if not text.strip():
+            return "message text is empty"
+        if units(text) > 4096:
+            return "message is too long"
+    if method in ("sendPhoto", "sendDocument") and units(str(params.get("caption", ""))) > 1024:
+        return "message caption is too long"
+    return None
 
 
 def _decoded(value: str):
