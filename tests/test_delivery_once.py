@@ -1,0 +1,100 @@
+"""Every queued post goes out exactly once per platform, however many sweepers run at once,
+on SQLite (the default) as on PostgreSQL; and a start-up catch-up never keeps the web server down."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+
+from bot.outbox import deliver_due
+from messages.reply import Block, Reply
+from storage import repo
+from storage.db import session_scope
+from storage.models import Outbox
+from tests.conftest import count
+
+ROWS, CALLERS = 500, 50
+
+
+class Platform:
+    """A fake platform that counts every send by outbox key (and yields, so sweeps interleave)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.sent: Counter[str] = Counter()
+
+    def reaches_team(self, team) -> bool:
+        return True
+
+    def reaches_person(self, person) -> bool:
+        return True
+
+    async def post_to_team(self, team, reply, *, key):
+        self.sent[key] += 1
+        await asyncio.sleep(0)
+        return f"{self.name}-{key}"
+
+    async def update_team_post(self, team, reply, *, key, ref):
+        self.sent["edit:" + key] += 1
+        return ref
+
+    async def notify(self, person, reply, *, key):
+        self.sent[key] += 1
+        await asyncio.sleep(0)
+        return f"{self.name}-{key}"
+
+
+def queue_rows(app, n: int = ROWS) -> list[str]:
+    payload = Reply(blocks=[Block(text="carebot: a test post")]).model_dump(mode="json")
+    keys = [f"test:{i}" for i in range(n)]
+    with session_scope(app.engine) as session:
+        repo.enqueue_many(session, [
+            repo.outbox_row(key=key, target=("team:north", "team:south", "person:amira")[i % 3],
+                            payload=payload, now=app.clock.now())
+            for i, key in enumerate(keys)])
+    return keys
+
+
+def assert_once_each(platforms, keys, app) -> None:
+    for platform in platforms:
+        twice = {k: n for k, n in platform.sent.items() if n != 1}
+        assert twice == {}, f"{platform.name} sent {len(twice)} rows more than once"
+        assert sorted(platform.sent) == sorted(keys), f"{platform.name} missed rows"
+    assert count(app.engine, Outbox, Outbox.status == "sent") == len(keys)
+
+
+def test_fifty_sweepers_in_threads_send_each_row_once_per_platform(app):
+    """Like many instances (or many threads) sweeping the same database at the same moment."""
+    platforms = [Platform("slack"), Platform("telegram")]
+    keys = queue_rows(app)
+    start = threading.Barrier(CALLERS)
+    errors: list[BaseException] = []
+
+    def sweeper() -> None:
+        try:
+            start.wait()
+            asyncio.run(deliver_due(app.engine, app.clock, platforms))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweeper) for _ in range(CALLERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert_once_each(platforms, keys, app)
+
+
+def test_fifty_deliver_calls_at_once_send_each_row_once_per_platform(app):
+    """As production calls it: the morning minute starts hundreds of jobs, each awaiting deliver()."""
+    platforms = [Platform("slack"), Platform("telegram")]
+    app.transports = platforms
+    keys = queue_rows(app)
+
+    async def morning_minute():
+        return await asyncio.gather(*(app.deliver() for _ in range(CALLERS)))
+
+    done = asyncio.run(morning_minute())
+    assert sum(done) == len(keys)
+    assert_once_each(platforms, keys, app)
