@@ -98,3 +98,40 @@ def test_fifty_deliver_calls_at_once_send_each_row_once_per_platform(app):
     done = asyncio.run(morning_minute())
     assert sum(done) == len(keys)
     assert_once_each(platforms, keys, app)
+
+
+def test_eight_escalation_sweepers_on_one_database_fire_each_timer_once(app):
+    """Like several processes on one database (SQLite too): a due page fires once, not per sweeper."""
+    from datetime import UTC, datetime
+
+    from handlers import escalation
+    from storage.db import make_engine
+    from storage.models import EscalationEvent
+    from tests.conftest import run
+
+    for ref in ("C-9X2P", "C-2M9Q", "C-4T7P", "C-7F3K"):
+        run(app, "amira", f"missed {ref} safety")  # each pages at once: 4 pages
+    now = datetime(2026, 11, 24, 8, 16, tzinfo=UTC)  # past the 15-minute acknowledgement timeout
+    url = app.engine.url.render_as_string(hide_password=False)
+    engines = [make_engine(url) for _ in range(8)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def sweeper(engine) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                escalation.sweep(engine, now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweeper, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    # Each escalation fired once in the race: its first page plus exactly one repeat.
+    assert count(app.engine, EscalationEvent, EscalationEvent.kind == "paged") == 8
