@@ -135,3 +135,49 @@ def test_eight_escalation_sweepers_on_one_database_fire_each_timer_once(app):
     assert errors == []
     # Each escalation fired once in the race: its first page plus exactly one repeat.
     assert count(app.engine, EscalationEvent, EscalationEvent.kind == "paged") == 8
+
+
+def test_healthz_answers_while_a_slow_catch_up_runs(app):
+    """A restart after the morning time: the web server answers before catch-up has finished,
+    and catch-up still queues every missed post."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from bot import server
+    from tests.fakes.servers import free_port, wait_for
+
+    port = free_port()
+    app.settings = app.settings.model_copy(update={"port": port})
+    app.clock.set(datetime(2026, 11, 24, 8, 40, tzinfo=UTC))  # down from 07:00 to 08:40
+    entered, release = threading.Event(), threading.Event()
+    real_run_job = app.run_job
+
+    async def slow_run_job(job, team, now=None, **kw):  # a catch-up of very many teams
+        entered.set()
+        await asyncio.to_thread(release.wait, 60)
+        return await real_run_job(job, team, now, **kw)
+
+    app.run_job = slow_run_job
+    loop = asyncio.new_event_loop()
+    running = loop.create_task(server.serve(app, host="127.0.0.1"))
+    thread = threading.Thread(target=lambda: loop.run_until_complete(asyncio.wait([running])))
+    thread.start()
+    try:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(entered.is_set, "catch-up to start")
+        wait_for(healthy, "/healthz while catch-up runs", tries=1000)
+        assert not release.is_set() and count(app.engine, Outbox) == 0  # catch-up still going
+        release.set()
+        wait_for(lambda: count(app.engine, Outbox, Outbox.key.like("morning:%")) == 2,
+                 "catch-up to queue both teams' morning lists", tries=1000)
+    finally:
+        release.set()
+        loop.call_soon_threadsafe(running.cancel)
+        thread.join(30)
+        loop.close()
