@@ -6,6 +6,8 @@ import asyncio
 import threading
 from collections import Counter
 
+import pytest
+
 from bot.outbox import deliver_due
 from messages.reply import Block, Reply
 from storage import repo
@@ -181,3 +183,61 @@ def test_healthz_answers_while_a_slow_catch_up_runs(app):
         loop.call_soon_threadsafe(running.cancel)
         thread.join(30)
         loop.close()
+
+
+def fifty_teams_config(path):
+    teams = "".join(f'\n[[teams]]\nkey = "t{n:02}"\nname = "Team {n:02}"\nmorning_post = "07:30"\n'
+                    f'reconcile = "17:30"\n' for n in range(50))
+    people = "".join(f'\n[[people]]\nhandle = "lead{n:02}"\nname = "Lead {n:02}"\n'
+                     f'role = "supervisor"\nteams = ["t{n:02}"]\noncall = true\n' for n in range(50))
+    path.write_text('timezone = "Europe/London"\n' + teams + people, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_fifty_teams_whose_morning_falls_in_one_minute_get_one_post_each_per_platform(engine, tmp_path):
+    """The real scheduler wiring, twice over (two `carebot run` on one SQLite file): every team's
+    07:30 jobs fire at the same moment, each job awaiting deliver()."""
+    from datetime import UTC, datetime
+
+    from bot import scheduler
+    from bot.app import App
+    from bot.config import load_config
+    from bot.settings import Settings
+    from handlers.base import SimClock
+    from storage.db import make_engine
+
+    path = fifty_teams_config(tmp_path / "fifty.toml")
+    config = load_config(path)
+    with session_scope(engine) as session:
+        repo.sync_config(session, config)
+    platforms = [Platform("slack"), Platform("telegram")]
+    seven_thirty = SimClock(datetime(2026, 11, 24, 7, 30, tzinfo=UTC))
+    apps = [App(settings=Settings(CAREBOT_CONFIG=str(path)), config=config, clock=seven_thirty,
+                engine=make_engine(engine.url.render_as_string(hide_password=False)),
+                transports=platforms) for _ in range(2)]
+
+    async def morning_minute():
+        scheds = [scheduler.start(a) for a in apps]
+        try:
+            now = datetime.now(UTC)
+            for sched in scheds:  # the minute arrives for every team job at once
+                for job in sched.get_jobs():
+                    if job.id.split(":")[0] in ("morning", "action_remind", "learn_remind"):
+                        job.modify(next_run_time=now)
+                sched.wakeup()
+            for _ in range(6000):  # bounded wait for the fan-out, no timing assertion
+                if count(engine, Outbox, Outbox.status == "sent") == 50:
+                    break
+                await asyncio.sleep(0.01)
+            for a in apps:  # let any sweep still in flight finish
+                await a.deliver()
+        finally:
+            for sched in scheds:
+                sched.shutdown(wait=False)
+
+    asyncio.run(morning_minute())
+    for a in apps:
+        a.engine.dispose()
+    keys = [f"morning:t{n:02}:2026-11-24" for n in range(50)]
+    assert_once_each(platforms, keys, apps[0])
