@@ -185,9 +185,12 @@ def test_healthz_answers_while_a_slow_catch_up_runs(app):
         loop.close()
 
 
-def fifty_teams_config(path):
-    teams = "".join(f'\n[[teams]]\nkey = "t{n:02}"\nname = "Team {n:02}"\nmorning_post = "07:30"\n'
-                    f'reconcile = "17:30"\n' for n in range(50))
+def fifty_teams_config(path, morning: str = "07:30", chats: bool = False):
+    """50 teams with the same morning time (and, with chats, a Slack channel and Telegram group)."""
+    chat = (lambda n: f'slack_channel = "C{n:04}"\ntelegram_chat = -100{n:03}\n') if chats \
+        else (lambda n: "")
+    teams = "".join(f'\n[[teams]]\nkey = "t{n:02}"\nname = "Team {n:02}"\nmorning_post = "{morning}"\n'
+                    f'reconcile = "17:30"\n{chat(n)}' for n in range(50))
     people = "".join(f'\n[[people]]\nhandle = "lead{n:02}"\nname = "Lead {n:02}"\n'
                      f'role = "supervisor"\nteams = ["t{n:02}"]\noncall = true\n' for n in range(50))
     path.write_text('timezone = "Europe/London"\n' + teams + people, encoding="utf-8")
@@ -241,3 +244,68 @@ def test_fifty_teams_whose_morning_falls_in_one_minute_get_one_post_each_per_pla
         a.engine.dispose()
     keys = [f"morning:t{n:02}:2026-11-24" for n in range(50)]
     assert_once_each(platforms, keys, apps[0])
+
+
+def test_a_real_carebot_run_posts_each_of_fifty_teams_same_minute_morning_once(tmp_path):
+    """`carebot run` on SQLite against the fake Slack and Telegram: 50 teams whose morning is
+    the same (real) minute get one list each on each platform. Waits for that minute."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session, func, select
+
+    from storage.db import make_engine
+    from tests.fakes.servers import Served, free_port
+    from tests.fakes.slack_api import FakeSlack
+    from tests.fakes.telegram_api import FakeTelegram
+
+    slack, telegram = FakeSlack(), FakeTelegram()
+    served = [Served(slack.app), Served(telegram.app)]
+    london = datetime.now(ZoneInfo("Europe/London"))  # the next minute, leaving time to start
+    minute = (london + timedelta(seconds=75)).replace(second=0, microsecond=0)
+    path = fifty_teams_config(tmp_path / "fifty.toml", morning=f"{minute:%H:%M}", chats=True)
+    db = f"sqlite:///{tmp_path / 'carebot.db'}"
+    env = {**os.environ, "CAREBOT_CONFIG": str(path), "DATABASE_URL": db, "PORT": str(free_port()),
+           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret",
+           "SLACK_API_URL": f"{served[0].url}/api/", "TELEGRAM_BOT_TOKEN": "42:test",
+           "TELEGRAM_API_URL": f"{served[1].url}/bot"}
+    log = (tmp_path / "run.log").open("w")  # a file: a full pipe would stall the process
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
+                            cwd=Path(__file__).resolve().parents[1], stdout=log, stderr=log)
+    engine = None
+    try:
+        import time
+
+        for _ in range(1800):  # bounded wait for that minute and the fan-out, no timing assertion
+            if proc.poll() is not None:
+                break
+            if engine is None and (tmp_path / "carebot.db").exists():
+                engine = make_engine(db, upgrade_sqlite=False)
+            if engine is not None:
+                try:
+                    with Session(engine) as session:
+                        sent = session.exec(select(func.count()).select_from(Outbox).where(
+                            Outbox.status == "sent", Outbox.key.like("morning:%"))).one()
+                except Exception:  # noqa: BLE001 - schema not there yet
+                    sent = 0
+                if sent == 50:
+                    break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        log.close()
+        err = (tmp_path / "run.log").read_text()
+        for s in served:
+            s.stop()
+        if engine is not None:
+            engine.dispose()
+    posts = Counter(p["channel"] for p in slack.named("chat.postMessage"))
+    groups = Counter(int(p["chat_id"]) for p in telegram.named("sendMessage"))
+    assert posts == {f"C{n:04}": 1 for n in range(50)}, err[-2000:]
+    assert groups == {int(f"-100{n:03}"): 1 for n in range(50)}, err[-2000:]
