@@ -88,17 +88,27 @@ def test_fifty_sweepers_in_threads_send_each_row_once_per_platform(app):
     assert_once_each(platforms, keys, app)
 
 
-def test_fifty_deliver_calls_at_once_send_each_row_once_per_platform(app):
-    """As production calls it: the morning minute starts hundreds of jobs, each awaiting deliver()."""
+def test_fifty_deliver_calls_at_once_send_each_row_once_per_platform(app, monkeypatch):
+    """As production calls it: the morning minute starts hundreds of jobs, each awaiting deliver().
+    They share sweeps rather than each sweeping the database."""
+    import bot.app
+
     platforms = [Platform("slack"), Platform("telegram")]
     app.transports = platforms
     keys = queue_rows(app)
+    sweeps = []
+
+    async def counted(*args):
+        sweeps.append(1)
+        return await deliver_due(*args)
+
+    monkeypatch.setattr(bot.app, "deliver_due", counted)
 
     async def morning_minute():
         return await asyncio.gather(*(app.deliver() for _ in range(CALLERS)))
 
     done = asyncio.run(morning_minute())
-    assert sum(done) == len(keys)
+    assert sum(done) == len(keys) and len(sweeps) == 2  # the first call's, then one for the rest
     assert_once_each(platforms, keys, app)
 
 
