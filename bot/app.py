@@ -30,6 +30,10 @@ class App:
     clock: Clock
     transports: list[Transport] = field(default_factory=list)
     _sweep: asyncio.Task | None = field(default=None, repr=False)
+    # deliver() calls asked / answered so far, and the per-loop lock that lets one sweep run.
+    _asked: int = field(default=0, repr=False)
+    _answered: int = field(default=0, repr=False)
+    _gate: tuple | None = field(default=None, repr=False)
 
     async def handle(self, command: Command, *, wait: bool = True) -> Reply:
         """Run a command off the event loop, then deliver what it queued.
@@ -55,10 +59,11 @@ class App:
         if self._sweep is None or self._sweep.done():
             self._sweep = asyncio.create_task(self.deliver())
 
-    async def run_job(self, job: str, team_key: str, now: datetime | None = None) -> bool:
+    async def run_job(self, job: str, team_key: str, now: datetime | None = None, *,
+                      wait: bool = True) -> bool:
         queued = await asyncio.to_thread(jobs.run, self.engine, job, team_key,
                                          now or self.clock.now())
-        await self.deliver()
+        await (self.deliver() if wait else self.deliver_soon())
         return queued
 
     async def sweep(self) -> int:
@@ -81,7 +86,25 @@ class App:
         everything stays queued for `carebot run`."""
         if not self.transports:
             return 0
-        return await deliver_due(self.engine, self.clock, self.transports)
+        # The morning minute starts hundreds of jobs that each call this: they share sweeps
+        # instead of each hammering the database. One sweep at a time per process; a caller
+        # returns once a sweep that began after its call has finished (so it saw its rows).
+        # The database lease keeps several processes apart.
+        self._asked += 1
+        mine = self._asked
+        async with self._lock():
+            if self._answered >= mine:
+                return 0
+            upto = self._asked
+            sent = await deliver_due(self.engine, self.clock, self.transports)
+            self._answered = upto
+            return sent
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()  # tests and the CLI may run several loops in turn
+        if self._gate is None or self._gate[0] is not loop:
+            self._gate = (loop, asyncio.Lock())
+        return self._gate[1]
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> App:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 from starlette.applications import Starlette
@@ -71,13 +72,16 @@ async def _refuse(scope, receive, send, status: int) -> None:
 
 
 def web_app(app: App, routes: list[Route] | None = None) -> Starlette:
+    # Its own thread: a morning fan-out can fill the shared pool that handlers run in.
+    pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthz")
+
     async def healthz(request: Request) -> JSONResponse:
         def ping() -> int:
             with session_scope(app.engine) as session:
                 return repo.failed_posts(session)
 
         try:
-            failed = await asyncio.to_thread(ping)
+            failed = await asyncio.get_running_loop().run_in_executor(pinger, ping)
         except Exception as exc:  # noqa: BLE001
             return JSONResponse({"ok": False, "database": str(exc)[:200]}, status_code=503)
         # failed_posts: posts a platform refused for good (managers were told; see the outbox).
@@ -90,9 +94,13 @@ def web_app(app: App, routes: list[Route] | None = None) -> Starlette:
 
 async def catch_up(app: App) -> None:
     """After a restart, run the jobs whose time passed recently (each posts at most once)."""
-    triggers = scheduler.team_triggers(app.engine)
+    triggers = await asyncio.to_thread(scheduler.team_triggers, app.engine)
     for fire, job, team in scheduler.missed_recently(triggers, app.clock.now()):
-        await app.run_job(job, team, now=fire)
+        try:  # delivery follows in the background: a job need not wait for the one before
+            await app.run_job(job, team, now=fire, wait=False)
+        except Exception:  # one team's failure must not cost the other teams their post
+            log.exception("catch-up of %s for %s failed", job, team)
+    await app.deliver()
 
 
 def plugins(app: App) -> list[Plugin]:
@@ -119,13 +127,16 @@ async def serve(app: App, host: str = "0.0.0.0") -> None:
         if part.start:
             await part.start()
     sched = scheduler.start(app)
+    # In the background: the web server (health checks, Slack's 3-second acks) answers from
+    # the start, however many teams' missed posts a restart has to catch up.
+    catching_up = asyncio.create_task(catch_up(app), name="catch-up")
     try:
-        await catch_up(app)
         routes = [route for part in parts for route in part.routes]
         config = uvicorn.Config(web_app(app, routes), host=host, port=app.settings.port,
                                 log_level="info", lifespan="off")
         await uvicorn.Server(config).serve()
     finally:
+        catching_up.cancel()
         sched.shutdown(wait=False)
         for part in parts:
             if part.stop:

@@ -53,6 +53,16 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def lock_for_claim(session: Session) -> None:
+    """Before reading rows to claim: on SQLite take the database write lock now (BEGIN
+    IMMEDIATE), so a concurrent claimer waits until this claim commits and then sees it.
+    SQLite ignores FOR UPDATE, and its driver would begin only at the first write, after
+    both claimers had read the same rows. On PostgreSQL, FOR UPDATE SKIP LOCKED does this."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and not conn.connection.driver_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""

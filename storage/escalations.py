@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, exists, func, or_
 from sqlmodel import Session, col, select
 
+from storage.db import lock_for_claim
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
                             OnCallShift, Person, Team)
 
@@ -45,7 +46,9 @@ def latest_for_subject(session: Session, subject: str) -> Escalation | None:
 
 
 def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
-    """Open escalations whose timer has run out; a second sweeper skips the locked ones."""
+    """Open escalations whose timer has run out; a second sweeper skips the locked ones
+    (on SQLite it waits for the first sweeper's commit, then sees the new timers)."""
+    lock_for_claim(session)
     return list(session.exec(
         select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now)
         .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))

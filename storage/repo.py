@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage import audit
-from storage.db import bulk_insert
+from storage.db import bulk_insert, lock_for_claim
 from storage.models import (Client, Contact, InboundEvent, Membership, Outbox,
                             Person, ReasonCode, Reconciliation, Team)
 
@@ -251,6 +251,7 @@ LEASE = timedelta(minutes=2)
 
 def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
     """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
+    lock_for_claim(session)
     query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
              .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
     rows = list(session.exec(query))
@@ -267,6 +268,7 @@ def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: d
 
     If the post was refreshed while it was being sent, it stays pending for the newer revision.
     """
+    lock_for_claim(session)
     row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
     row.receipts = receipts
     if error:
@@ -300,6 +302,7 @@ def failed_posts(session: Session) -> int:
 
 def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) -> bool:
     """Give a queued or sent post new content, to be edited in place. False if no such post."""
+    lock_for_claim(session)
     row = session.exec(select(Outbox).where(Outbox.key == key).with_for_update()).first()
     if row is None:
         return False
