@@ -121,7 +121,7 @@ def test_eight_escalation_sweepers_on_one_database_fire_each_timer_once(app):
     from tests.conftest import run
 
     for ref in ("C-9X2P", "C-2M9Q", "C-4T7P", "C-7F3K"):
-        run(app, "amira", f"missed {ref} safety")  # each pages at once: 4 pages
+        run(app, "ben", f"missed {ref} safety")  # each pages on-call amira at once: 4 pages
     now = datetime(2026, 11, 24, 8, 16, tzinfo=UTC)  # past the 15-minute acknowledgement timeout
     url = app.engine.url.render_as_string(hide_password=False)
     engines = [make_engine(url) for _ in range(8)]
