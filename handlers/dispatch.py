@@ -56,7 +56,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
         raise UserError(catalog.unknown_command(command.verb))
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
-    args = bind(spec.args, spec.options, rest, spec.usage, spec.example)
+    args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy)
     now = clock.now()
     if command.event_id and not repo.first_time(session, key=command.event_id, now=now):
         return Reply(ok=True, ephemeral=True, duplicate=True)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handlers.base import ROLE_RANK, Context, UserError
+from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
 from messages.privacy import mask
@@ -187,8 +188,8 @@ def next_due(engine: Engine, now: datetime) -> datetime | None:
 
 
 def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
-    digits = text.upper().removeprefix("E-")
-    esc = ctx.session.get(Escalation, int(digits)) if digits.isdigit() else None
+    number = record_id(text, "E-")
+    esc = ctx.session.get(Escalation, number) if number else None
     if esc is None:
         raise UserError(words.unknown(text, verb))
     team = ctx.session.get(Team, esc.team_id)
