@@ -122,7 +122,7 @@ def action_evidence(ctx: Context, args) -> Reply:
     _may_update(ctx, action)
     kind, text = _kind_and_text(args.text, args.kind)
     if kind not in EVIDENCE_KINDS:
-        raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS))
+        raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS, action.id))
     text = mask(text)
     if not text:
         raise UserError(words.needs_evidence_text(action.id))

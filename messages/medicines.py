@@ -72,7 +72,7 @@ def exception_missing(duty_id: str, kind: str, missing: list[str]) -> str:
              "informed": "who was informed (informed=…)"}
     what = ", ".join(names[m] for m in missing)
     return (f"Nothing saved yet: a {kind} entry for {duty_id} needs {what}. Example: "
-            + EXAMPLE_LATE.replace("D-14", duty_id).replace("meds late", f"meds {kind}"))
+            f"meds {kind} {duty_id} REASON action=WHAT WAS DONE informed=WHO")
 
 
 def unknown_duty(duty_id: str) -> str:
