@@ -53,7 +53,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     team = _team_for(session, person, command)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
-        raise UserError(catalog.unknown_command(command.verb))
+        raise UserError(catalog.unknown_command(command.verb[:40]))
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
     args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy)

@@ -64,6 +64,9 @@ def load() -> dict[str, Spec]:
 
     A new capability is a new module here: nothing else needs to list it.
     """
+    global _loaded
+    if _loaded:  # every command looks up its verb: scan the package once
+        return COMMANDS
     import importlib
     import pkgutil
 
@@ -73,4 +76,8 @@ def load() -> dict[str, Spec]:
                    if m.name not in NOT_CAPABILITIES)
     for name in [*FIRST, *(n for n in names if n not in FIRST)]:
         importlib.import_module(f"handlers.{name}")
+    _loaded = True
     return COMMANDS
+
+
+_loaded = False
