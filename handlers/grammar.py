@@ -169,10 +169,23 @@ def _option_value(token: str, key: str, words: list[str]) -> str:
     return unquote(value.strip())
 
 
+def _runs(positional: list[tuple[int, str]]) -> list[list[str]]:
+    """Words that stood next to each other on the line, split where an option was cut out."""
+    runs: list[list[str]] = []
+    for n, (index, token) in enumerate(positional):
+        if n and index == positional[n - 1][0] + 1:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    return runs
+
+
 def _rest(runs: list[list[str]]) -> str | None:
-    """The rest of the line: runs of words as typed, joined where an option was cut out."""
-    text = " ".join(_raw(run) for run in runs if run).strip()
-    return unquote(text) if len(runs) == 1 else text or None
+    """The rest of the line: runs of words as typed, joined by a space where an option was."""
+    if not runs:
+        return None
+    text = " ".join(_raw(run) for run in runs).strip()
+    return (unquote(text) if len(runs) == 1 else text) or None
 
 
 def _too_long(name: str, value: str | None, example: str) -> None:
@@ -209,14 +222,7 @@ def bind(params: list[Param], options: tuple[str, ...], tokens: list[str], usage
         i = j
     for k, param in enumerate(params):
         if param.rest:
-            runs: list[list[str]] = []
-            for index, token in positional[k:]:
-                if runs and runs[-1] and index == last + 1:
-                    runs[-1].append(token)
-                else:
-                    runs.append([token])
-                last = index
-            values[param.name] = _rest(runs) if runs else None
+            values[param.name] = _rest(_runs(positional[k:]))
             positional = positional[:k]
         elif k < len(positional):
             values[param.name] = str(positional[k][1])

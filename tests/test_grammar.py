@@ -28,6 +28,11 @@ def test_quotes_group_words_and_a_wholly_quoted_note_loses_them():
     assert _bind("a b", '"x y" z').a == "x y"
 
 
+def test_an_empty_note_is_no_note():
+    assert _bind("ref note*", 'C-1 ""').note is None
+    assert _bind("ref note*", "C-1   ").note is None
+
+
 def test_an_unclosed_quote_is_just_text():
     assert _bind("ref note*", 'C-1 5" wound, he said "ok').note == '5" wound, he said "ok'
     assert [str(t) for t in tokenize('a "b c')] == ["a", '"b', "c"]
