@@ -136,3 +136,12 @@ def test_the_crash_line_is_not_what_bad_ids_get(app):
     for line in ("ack -1", "ack 0", "learn ack L-0x10", "action A-1e9", "meds baseline 1e400",
                  "meds baseline nan", "status week 99999999999999"):
         assert crashed not in run(app, "grace", line).plain(), line
+
+
+def test_refusals_about_an_item_suggest_its_own_example_not_a_sample(app):
+    assert run(app, "amira", "incident open INC-7 falls").ok
+    cases = {"incident review INC-7": "Example: incident review INC-7 WHAT THE REVIEW FOUND",
+             "missed C-7F3K other": "Example: missed C-7F3K other WHAT HAPPENED"}
+    for line, example in cases.items():
+        reply = run(app, "amira", line)
+        assert not reply.ok and reply.plain().endswith(example), reply.plain()
