@@ -28,7 +28,7 @@ from starlette.routing import Route
 from bot.app import App
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
-from handlers.grammar import split_action
+from handlers.grammar import clean, split_action
 from messages import catalog
 from messages import slack as render
 from messages.reply import Attachment, Reply
@@ -239,7 +239,7 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
         note = str(_dig(view, "state", "values", "note", "note", "value") or "").strip()
         user = body["user"]["id"]
         command = Command(Actor("slack", user), _chat(channel or None), tokens[0],
-                          [*tokens[1:], *note.split()], from_button=True,
+                          [*tokens[1:], *([clean(note)] if note else [])], from_button=True,
                           event_id=_event_id("view", view.get("id"), body.get("trigger_id")))
         reply = await app.handle(command, wait=False)
         if not reply.ok:  # e.g. an empty note: say so in the modal, which stays open

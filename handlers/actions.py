@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from handlers.base import ROLE_RANK, Context, UserError
 from handlers.dates import parse_day
+from handlers.grammar import record_id, unquote
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import actions as words
@@ -26,8 +27,8 @@ _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 def find_action(ctx: Context, text: str) -> Action:
-    digits = text.upper().removeprefix("A-")
-    action = ctx.session.get(Action, int(digits)) if digits.isdigit() else None
+    number = record_id(text, "A-")
+    action = ctx.session.get(Action, number) if number else None
     if action is None or action.team_id not in ctx.visible_team_ids:
         raise UserError(words.unknown(text))
     return action
@@ -81,7 +82,7 @@ def _tell_owner(ctx: Context, action: Action, owner: Person) -> None:
                      payload=words.owner_told(team.name, action, ctx.today).model_dump(mode="json"))
 
 
-@command("action add", args="title*", options=("owner", "due", "risk", "finding"),
+@command("action add", args="title*", options=("owner", "due*", "risk", "finding*"),
          min_role="supervisor", summary="Add an action to the plan with one accountable owner",
          example=words.EXAMPLE_ADD)
 def action_add(ctx: Context, args) -> Reply:
@@ -109,11 +110,11 @@ def action_add(ctx: Context, args) -> Reply:
 
 def _kind_and_text(text: str | None, kind: str | None) -> tuple[str, str]:
     """`audit TEXT` or `incident review TEXT` (kinds of two words may be typed either way)."""
-    words_ = (text or "").split(" ")
-    kind = (kind or "").lower()
-    if kind == "incident" and words_ and words_[0].lower() == "review":
-        kind, words_ = "incident_review", words_[1:]
-    return kind.replace("-", "_"), " ".join(words_).strip()
+    text, kind = (text or "").strip(), (kind or "").lower()
+    first, *after = text.split(None, 1) or [""]
+    if kind == "incident" and first.lower() == "review":
+        kind, text = "incident_review", unquote("".join(after))
+    return kind.replace("-", "_"), text
 
 
 @command("action evidence", args="id kind? text*", summary="Attach evidence to an action",
@@ -123,7 +124,7 @@ def action_evidence(ctx: Context, args) -> Reply:
     _may_update(ctx, action)
     kind, text = _kind_and_text(args.text, args.kind)
     if kind not in EVIDENCE_KINDS:
-        raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS))
+        raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS, action.id))
     text = mask(text, today=ctx.today)
     if not text:
         raise UserError(words.needs_evidence_text(action.id))
@@ -148,7 +149,7 @@ def action_review(ctx: Context, args) -> Reply:
     return words.reviewed(action, store.rag_of(ctx.session, action, ctx.today))
 
 
-@command("action update", args="id", options=("owner", "due", "risk", "title", "finding"),
+@command("action update", args="id", options=("owner", "due*", "risk", "title*", "finding*"),
          min_role="supervisor", summary="Change an action's owner, deadline, risk or wording",
          example='action update A-12 owner=@ben due="next Friday"')
 def action_update(ctx: Context, args) -> Reply:
@@ -185,7 +186,8 @@ def action_update(ctx: Context, args) -> Reply:
     return words.updated(action, changes, store.rag_of(ctx.session, action, ctx.today))
 
 
-@command("action close", args="id answer*", options=CLOSURE_FIELDS, min_role="manager",
+@command("action close", args="id answer*", options=tuple(f"{f}*" for f in CLOSURE_FIELDS),
+         min_role="manager",
          summary="Close an action: needs evidence and a four-part closure summary",
          example="action close A-12")
 def action_close(ctx: Context, args) -> Reply:

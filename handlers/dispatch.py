@@ -54,10 +54,10 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     team = _team_for(session, person, command)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
-        raise UserError(catalog.unknown_command(command.verb))
+        raise UserError(catalog.unknown_command(command.verb[:40]))
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
-    args = bind(spec.args, spec.options, rest, spec.usage, spec.example)
+    args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy)
     now = clock.now()
     if command.event_id and not repo.first_time(session, key=command.event_id, now=now):
         return Reply(ok=True, ephemeral=True, duplicate=True)

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from handlers.base import ROLE_RANK, Context, UserError
 from handlers.paging import DEFAULT_POLICY, event, fire, fire_many, recipients  # noqa: F401
+from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
 from messages.privacy import mask
@@ -135,8 +136,8 @@ def next_due(engine: Engine, now: datetime) -> datetime | None:
 
 
 def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
-    digits = text.upper().removeprefix("E-")
-    esc = ctx.session.get(Escalation, int(digits)) if digits.isdigit() else None
+    number = record_id(text, "E-")
+    esc = ctx.session.get(Escalation, number) if number else None
     if esc is None:
         raise UserError(words.unknown(text, verb))
     ctx.check_team(esc.team_id)  # whatever the role: only people in the escalation's team

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers.base import Context, UserError
+from handlers.grammar import record_id
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import learning as words
@@ -27,8 +28,8 @@ def _point(ctx: Context, text: str | None) -> LearningPoint:
         if point is None:
             raise UserError(words.no_points(ctx.team.name))
         return point
-    digits = text.upper().removeprefix("L-")
-    point = ctx.session.get(LearningPoint, int(digits)) if digits.isdigit() else None
+    number = record_id(text, "L-")
+    point = ctx.session.get(LearningPoint, number) if number else None
     if point is None or point.team_id not in ctx.visible_team_ids:
         raise UserError(words.unknown_point(text))
     return point

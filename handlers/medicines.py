@@ -242,14 +242,14 @@ def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
     return words.exception_logged(duty.duty_id, kind, after_window=verb == "done")
 
 
-@command("meds late", args="duty reason*", options=("action", "informed"),
+@command("meds late", args="duty reason*", options=("action*", "informed*"),
          summary="Record a late medicines entry: reason, immediate action, person informed",
          example=words.EXAMPLE_LATE)
 def meds_late(ctx: Context, args) -> Reply:
     return _exception(ctx, args, "late")
 
 
-@command("meds missed", args="duty reason*", options=("action", "informed"),
+@command("meds missed", args="duty reason*", options=("action*", "informed*"),
          summary="Record a missed medicines duty: reason, immediate action, person informed",
          example=words.EXAMPLE_LATE.replace("late", "missed", 1))
 def meds_missed(ctx: Context, args) -> Reply:
@@ -292,7 +292,7 @@ def meds_baseline(ctx: Context, args) -> Reply:
         value = float(args.value)
     except ValueError:
         raise UserError(words.bad_number(args.value)) from None
-    if value < 0 or value != value:
+    if not 0 <= value < 10_000:  # also refuses nan and inf
         raise UserError(words.bad_number(args.value))
     previous = settings(ctx.team)
     ctx.team.medicines = {**(ctx.team.medicines or {}), "baseline_set": value}

@@ -19,18 +19,21 @@ class Spec:
     example: str
     min_role: str = "staff"
     options: tuple[str, ...] = field(default_factory=tuple)
+    greedy: tuple[str, ...] = ()  # options that take the words up to the next option
 
 
 def command(verb: str, *, args: str = "", summary: str, example: str | None = None,
             min_role: str = "staff", options: tuple[str, ...] = ()):
-    """Register a handler `fn(ctx, args) -> Reply` under `verb`."""
+    """Register a handler `fn(ctx, args) -> Reply` under `verb`. An option named `key*`
+    takes several words (up to the next option); a plain `key` takes one."""
 
     def register(fn: Callable) -> Callable:
         params = parse_spec(args)
-        usage = " ".join([verb, *(_shown(p) for p in params), *(f"[{o}=…]" for o in options)])
+        names = tuple(o.rstrip("*") for o in options)
+        usage = " ".join([verb, *(_shown(p) for p in params), *(f"[{o}=…]" for o in names)])
         COMMANDS[verb] = Spec(verb=verb, fn=fn, args=params, usage=usage, summary=summary,
-                              example=example or verb, min_role=min_role,
-                              options=options)
+                              example=example or verb, min_role=min_role, options=names,
+                              greedy=tuple(o.rstrip("*") for o in options if o.endswith("*")))
         return fn
 
     return register
@@ -61,6 +64,9 @@ def load() -> dict[str, Spec]:
 
     A new capability is a new module here: nothing else needs to list it.
     """
+    global _loaded
+    if _loaded:  # every command looks up its verb: scan the package once
+        return COMMANDS
     import importlib
     import pkgutil
 
@@ -70,4 +76,8 @@ def load() -> dict[str, Spec]:
                    if m.name not in NOT_CAPABILITIES)
     for name in [*FIRST, *(n for n in names if n not in FIRST)]:
         importlib.import_module(f"handlers.{name}")
+    _loaded = True
     return COMMANDS
+
+
+_loaded = False

@@ -238,7 +238,7 @@ def _scope(ctx: Context, text: str) -> tuple[list[Team], str]:
          summary="Weekly status: rates, trend vs baseline, actions by RAG, with a chart",
          example="status last week")
 def status(ctx: Context, args) -> Reply:
-    teams, rest = _scope(ctx, (args.period or "").lower())
+    teams, rest = _scope(ctx, " ".join((args.period or "").split()).lower())
     period = period_from(rest, ctx.today, ctx.now, ctx.zone)
     stem = (f"status-{'-'.join(t.key for t in teams) if len(teams) < 4 else 'all'}-"
             f"{period.first:%Y%m%d}-{period.last:%Y%m%d}-{ctx.now:%H%M%S}")

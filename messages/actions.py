@@ -16,14 +16,16 @@ QUESTIONS = {"changed": "What changed?",
              "measured": "How was the change measured?",
              "controlled": "How is the risk controlled now?",
              "monitoring": "What monitoring continues?"}
-ANSWERS = {"changed": "evening round now has a named lead and a 19:00 handover",
-           "measured": "MAR audits weekly: late entries 14 to 2 of 140",
-           "controlled": "lead checks the round at 20:30 every day",
-           "monitoring": "monthly MAR audit reported to the quality meeting"}
 
 
 def label(action_id: int) -> str:
     return f"A-{action_id}"
+
+
+def add_evidence(action_id: int) -> str:
+    """How to record progress on this action (built from it, never a sample about another)."""
+    a = label(action_id)
+    return f"action evidence {a} KIND TEXT, or note a review: action review {a} TEXT"
 
 
 def day(d: date) -> str:
@@ -65,8 +67,7 @@ def added(action, owner: str, rag: str, today: date) -> Reply:
     return Reply(ephemeral=True, blocks=[
         Block(text=f"Action {label(action.id)} added"),
         Block(text="\n".join(summary(action, owner, rag, today, 0))),
-        Block(kind="context", text=f"Add evidence: action evidence {label(action.id)} "
-                                   f"audit \"MAR audit week 3: 2 late of 140\"")])
+        Block(kind="context", text=f"Add evidence: {add_evidence(action.id)}")])
 
 
 def card(action, owner: str, rag: str, today: date, evidence: list) -> Reply:
@@ -92,7 +93,7 @@ def owner_told(team_name: str, action, today: date) -> Reply:
         text=f"carebot: an action on the {team_name} plan is yours\n"
              f"{label(action.id)} · {action.title}\n"
              f"Due {day(action.due)} ({_in(action.due, today)}); reviewed "
-             f"{cadence(action.review_days)}. Record progress: {EXAMPLE_EVIDENCE.replace('A-12', label(action.id))}")])
+             f"{cadence(action.review_days)}. Record progress: {add_evidence(action.id)}")])
 
 
 def reminder(team_name: str, action, what: str, today: date) -> Reply:
@@ -101,8 +102,7 @@ def reminder(team_name: str, action, what: str, today: date) -> Reply:
     return Reply(blocks=[Block(
         text=f"carebot: action reminder — {team_name}\n"
              f"{label(action.id)} · {action.title} {when}.\n"
-             f"Add evidence: action evidence {label(action.id)} KIND TEXT, or note a review: "
-             f"action review {label(action.id)} TEXT")])
+             f"Add evidence: {add_evidence(action.id)}")])
 
 
 def evidence_added(action, kind: str, n: int, rag: str) -> Reply:
@@ -125,7 +125,8 @@ def ask_closure(action, field: str, step: int) -> Reply:
     a = label(action.id)
     return Reply(ephemeral=True, blocks=[
         Block(text=f"Closing {a} — {step} of 4: {QUESTIONS[field]}"),
-        Block(kind="context", text=f"Reply: action close {a} {ANSWERS[field]}")])
+        Block(kind="context", text=f"Reply: action close {a} YOUR ANSWER "
+                                   f"(or {field}=YOUR ANSWER)")])
 
 
 def closed(team_name: str, action, owner: str, closure: dict, evidence_n: int) -> Reply:
@@ -219,18 +220,18 @@ def bad_risk(text: str | None, risks) -> str:
     return f"Risk {text!r} must be one of: {', '.join(risks)}. Example: {EXAMPLE_ADD}"
 
 
-def bad_kind(text: str | None, kinds) -> str:
+def bad_kind(text: str | None, kinds, action_id: int) -> str:
     shown = ", ".join(k.replace("_", " ") for k in kinds)
-    return f"Evidence kind {text!r} must be one of: {shown}. Example: {EXAMPLE_EVIDENCE}"
+    return (f"Evidence kind {text!r} must be one of: {shown}. "
+            f"Example: action evidence {label(action_id)} {kinds[0].replace('_', ' ')} TEXT")
 
 
 def needs_evidence_text(action_id: int) -> str:
-    return f"Say what the evidence shows. Example: {EXAMPLE_EVIDENCE.replace('A-12', label(action_id))}"
+    return f"Say what the evidence shows. Example: action evidence {label(action_id)} KIND TEXT"
 
 
 def needs_review_text(action_id: int) -> str:
-    return (f"Say what the review found. Example: action review {label(action_id)} "
-            "on track; two late entries this week, both with reasons")
+    return f"Say what the review found. Example: action review {label(action_id)} TEXT"
 
 
 def not_owner(action_id: int, owner: str) -> str:
@@ -239,14 +240,13 @@ def not_owner(action_id: int, owner: str) -> str:
 
 
 def nothing_to_update(action_id: int) -> str:
-    return (f"Say what changes. Example: action update {label(action_id)} owner=@ben "
-            f"due=\"next Friday\"")
+    return (f"Say what changes. Example: action update {label(action_id)} owner=@HANDLE "
+            "due=DATE risk=RISK title=TEXT")
 
 
 def close_needs_evidence(action_id: int) -> str:
     a = label(action_id)
-    return (f"{a} can't close without evidence. Add some first: action evidence {a} audit "
-            "\"MAR audit week 8: 1 late of 140\"")
+    return f"{a} can't close without evidence. Add some first: action evidence {a} KIND TEXT"
 
 
 def already_closed(action_id: int) -> str:

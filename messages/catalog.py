@@ -136,7 +136,7 @@ def unknown_reason(reason: str, ref: str, codes: list[str]) -> str:
 
 
 def note_required(ref: str, code: str) -> str:
-    return f"Reason {code!r} needs a short note. Example: missed {ref} {code} moved to respite"
+    return f"Reason {code!r} needs a short note. Example: missed {ref} {code} WHAT HAPPENED"
 
 
 def unknown_ref(ref: str, day: date) -> str:

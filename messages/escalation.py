@@ -175,7 +175,7 @@ def unknown(text: str, verb: str) -> str:
 
 def note_needed(esc_id: int) -> str:
     return (f"Resolving {label(esc_id)} needs a short note of what was done. "
-            f"Example: resolve {esc_id} called family, client safe at home")
+            f"Example: resolve {esc_id} WHAT WAS DONE")
 
 
 def not_in_chain(esc_id: int, team_name: str) -> str:

@@ -67,10 +67,9 @@ def unknown(ref: str) -> str:
 
 
 def needs_text(verb: str, ref: str) -> str:
-    example = {"review": "family informed, no notification needed, bed rails checked",
-               "action": "bed rail checks added to transfer checklist",
-               "reopen": "falls repeated; practice has not changed"}[verb]
-    return f"Nothing saved: say what the {verb} is. Example: incident {verb} {ref} {example}"
+    what = {"review": "WHAT THE REVIEW FOUND", "action": "WHAT WILL CHANGE",
+            "reopen": "WHY IT IS REOPENED"}[verb]
+    return f"Nothing saved: say what the {verb} is. Example: incident {verb} {ref} {what}"
 
 
 def recorded(ref: str, what: str, missing: list[str]) -> Reply:

@@ -143,7 +143,7 @@ def check_bad(rounds: list[str], round_name: str | None = None, met: str | None 
 
 def check_needs_note(round_name: str) -> str:
     return (f"Nothing saved yet: say briefly what happened. "
-            f"Example: meds check {round_name} no senior called to a fall at 08:10")
+            f"Example: meds check {round_name} no WHAT HAPPENED")
 
 
 def baseline_set(team_name: str, value: float) -> Reply:

@@ -131,6 +131,9 @@ def test_missed_button_offers_reasons_and_the_select_records(slack_env):
     assert contact(app.engine, "N-20261124-001").reason_code == "hospital"
 
 
+NOTE = 'moved to  respite, daughter\'s "idea"\nback Friday'
+
+
 def test_other_asks_for_a_note_in_a_modal(slack_env):
     app, fake, api, bot = slack_env
     post(bot, pressed(api, "missed:C-9X2P:other", ephemeral=True))
@@ -141,10 +144,10 @@ def test_other_asks_for_a_note_in_a_modal(slack_env):
         "id": "V1", "type": "modal", "callback_id": "carebot_note",
         "private_metadata": view["private_metadata"],
         "state": {"values": {"note": {"note": {"type": "plain_text_input",
-                                               "value": "moved to respite"}}}}}})
+                                               "value": NOTE}}}}}})
     assert post(bot, submission).status_code == 200
     row = contact(app.engine, "N-20261124-003")
-    assert (row.status, row.reason_code, row.note) == ("missed", "other", "moved to respite")
+    assert (row.status, row.reason_code, row.note) == ("missed", "other", NOTE)  # as typed
     [told] = wait_for(lambda: fake.named("chat.postEphemeral"), "ephemeral confirmation")
     assert told["user"] == "U0AMIRA01" and told["text"].startswith("C-9X2P logged missed")
 
