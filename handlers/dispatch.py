@@ -57,7 +57,8 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
         raise UserError(catalog.unknown_command(command.verb[:40]))
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
-    args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy)
+    args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy,
+                spec.max_text)
     now = clock.now()
     if command.event_id and not repo.first_time(session, key=command.event_id, now=now):
         return Reply(ok=True, ephemeral=True, duplicate=True)

@@ -188,10 +188,10 @@ def _rest(runs: list[list[str]]) -> str | None:
     return (unquote(text) if len(runs) == 1 else text) or None
 
 
-def _too_long(name: str, value: str | None, example: str) -> None:
-    if value is not None and len(value) > MAX_TEXT:
+def _too_long(name: str, value: str | None, example: str, limit: int) -> None:
+    if value is not None and len(value) > limit:
         raise UserError(f"{name.upper()} is {len(value):,} characters; the limit is "
-                        f"{MAX_TEXT:,}. Nothing saved: shorten it. Example: {example}")
+                        f"{limit:,}. Nothing saved: shorten it. Example: {example}")
 
 
 def _shown(text: str, limit: int = 60) -> str:
@@ -199,7 +199,7 @@ def _shown(text: str, limit: int = 60) -> str:
 
 
 def bind(params: list[Param], options: tuple[str, ...], tokens: list[str], usage: str,
-         example: str, greedy: tuple[str, ...] = ()) -> SimpleNamespace:
+         example: str, greedy: tuple[str, ...] = (), max_text: int = MAX_TEXT) -> SimpleNamespace:
     """Match tokens to the spec; a missing argument is one clear line with an example."""
     values: dict[str, str | None] = {name: None for name in options}
     positional: list[tuple[int, str]] = []
@@ -218,7 +218,7 @@ def bind(params: list[Param], options: tuple[str, ...], tokens: list[str], usage
             while j < len(tokens) and not _is_option(tokens[j], options):
                 j += 1
         values[key.lower()] = _option_value(token, key, list(tokens[i + 1:j]))
-        _too_long(key, values[key.lower()], example)
+        _too_long(key, values[key.lower()], example, max_text)
         i = j
     for k, param in enumerate(params):
         if param.rest:
@@ -230,7 +230,7 @@ def bind(params: list[Param], options: tuple[str, ...], tokens: list[str], usage
             raise UserError(f"Missing {param.name.upper()}: use `{usage}`. Example: {example}")
         else:
             values[param.name] = None
-        _too_long(param.name, values[param.name], example)
+        _too_long(param.name, values[param.name], example, max_text)
         if param.rest:
             break
     else:

@@ -35,8 +35,12 @@ def _point(ctx: Context, text: str | None) -> LearningPoint:
     return point
 
 
+# A learning point is posted for the whole team to read, so it may run longer than a note.
+MAX_POINT = 6_000
+
+
 @command("learn", args="text*", options=("incident",), min_role="supervisor",
-         summary="Share a handover learning point with an I've read this button",
+         max_text=MAX_POINT, summary="Share a handover learning point with an I've read this button",
          example=words.EXAMPLE)
 def learn(ctx: Context, args) -> Reply:
     text = mask((args.text or "").strip(), today=ctx.today)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from handlers.grammar import Param, parse_spec
+from handlers.grammar import MAX_TEXT, Param, parse_spec
 
 COMMANDS: dict[str, "Spec"] = {}
 
@@ -20,10 +20,11 @@ class Spec:
     min_role: str = "staff"
     options: tuple[str, ...] = field(default_factory=tuple)
     greedy: tuple[str, ...] = ()  # options that take the words up to the next option
+    max_text: int = MAX_TEXT  # the longest note, value or argument it takes
 
 
 def command(verb: str, *, args: str = "", summary: str, example: str | None = None,
-            min_role: str = "staff", options: tuple[str, ...] = ()):
+            min_role: str = "staff", options: tuple[str, ...] = (), max_text: int = MAX_TEXT):
     """Register a handler `fn(ctx, args) -> Reply` under `verb`. An option named `key*`
     takes several words (up to the next option); a plain `key` takes one."""
 
@@ -33,7 +34,8 @@ def command(verb: str, *, args: str = "", summary: str, example: str | None = No
         usage = " ".join([verb, *(_shown(p) for p in params), *(f"[{o}=…]" for o in names)])
         COMMANDS[verb] = Spec(verb=verb, fn=fn, args=params, usage=usage, summary=summary,
                               example=example or verb, min_role=min_role, options=names,
-                              greedy=tuple(o.rstrip("*") for o in options if o.endswith("*")))
+                              greedy=tuple(o.rstrip("*") for o in options if o.endswith("*")),
+                              max_text=max_text)
         return fn
 
     return register

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from messages import catalog
 from storage.models import (Action, ActionEvidence, ActionVersion, AuditEvent, Client, Contact,
-                            Outbox)
+                            LearningPoint, Outbox)
 from tests.conftest import count, run
 
 ADD = 'action add "Falls   review" owner=@ben due="in 6 weeks" risk=safety'
@@ -70,7 +70,7 @@ def test_action_add_takes_options_with_spaces_up_to_the_next_option(app):
 
 @pytest.mark.parametrize("line", [
     "done C-2M9Q {}", "missed C-7F3K other {}", "action add {} owner=@ben due=tomorrow",
-    "action evidence A-1 audit {}", "action close A-1 measured={}", "learn {}",
+    "action evidence A-1 audit {}", "action close A-1 measured={}",
 ])
 def test_text_over_the_limit_is_refused_with_the_limit_and_nothing_written(app, line):
     assert run(app, "amira", ADD).ok
@@ -83,6 +83,15 @@ def test_text_over_the_limit_is_refused_with_the_limit_and_nothing_written(app, 
     assert (count(app.engine, AuditEvent), count(app.engine, ActionVersion),
             count(app.engine, Outbox)) == before
     assert count(app.engine, Contact, Contact.status != "open") == 0
+
+
+def test_a_learning_point_may_run_to_6000_characters_and_no_further(app):
+    """It is posted for the team to read (split across Telegram messages), so it may run
+    longer than a note."""
+    assert run(app, "amira", "learn " + "word " * 1199 + "x").ok  # 5,996 characters
+    reply = run(app, "amira", "learn " + "word " * 1200 + "x")  # 6,001
+    assert not reply.ok and "6,001 characters; the limit is 6,000" in reply.plain()
+    assert count(app.engine, LearningPoint) == 1
 
 
 def test_a_huge_line_is_refused_cheaply(app):
