@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
 from bot.config import Config, load_config
+from bot.metrics import Metrics, age_seconds
 from bot.outbox import deliver_due
 from bot.settings import Settings
 from bot.transport import Transport
 from handlers import escalation, jobs
-from handlers.base import Actor, Chat, Clock, Command, SystemClock
+from handlers.base import Actor, Chat, Clock, Command, SystemClock, UserError
 from handlers.dispatch import dispatch, dispatch_line
+from handlers.grammar import command_tokens
 from messages.reply import Reply
 from storage import repo
 from storage.db import make_engine, session_scope
@@ -34,6 +37,13 @@ class App:
     _asked: int = field(default=0, repr=False)
     _answered: int = field(default=0, repr=False)
     _gate: tuple | None = field(default=None, repr=False)
+    # When the scheduler last ran a job on this loop (None: no scheduler in this process).
+    last_tick: datetime | None = None
+    metrics: Metrics = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = Metrics(backlog=self.backlog)
 
     async def handle(self, command: Command, *, wait: bool = True) -> Reply:
         """Run a command off the event loop, then deliver what it queued.
@@ -41,6 +51,7 @@ class App:
         wait=False (the Slack ack path) returns at once and delivers in the background.
         """
         reply = await asyncio.to_thread(dispatch, self.engine, self.clock, command)
+        self.metrics.command([command.verb, *command.args], reply)
         if reply.queued:
             await (self.deliver() if wait else self.deliver_soon())
         return reply
@@ -50,6 +61,12 @@ class App:
         """A typed line (`/care due`, `/due`, `due`): the same as handle, after the grammar."""
         reply = await asyncio.to_thread(dispatch_line, self.engine, self.clock, actor, chat, text,
                                         event_id)
+        try:
+            verb, args = command_tokens(text)
+            tokens = [verb, *args]
+        except UserError:  # a line the grammar refused: counted under verb "unknown"
+            tokens = ["?"]
+        self.metrics.command(tokens, reply)
         if reply.queued:
             await (self.deliver() if wait else self.deliver_soon())
         return reply
@@ -68,7 +85,9 @@ class App:
 
     async def sweep(self) -> int:
         """Fire due escalations (and open newly overdue ones), then deliver the outbox."""
+        started = time.perf_counter()
         fired = await asyncio.to_thread(escalation.sweep, self.engine, self.clock.now())
+        self.metrics.sweep.observe(time.perf_counter() - started)
         await self.deliver()
         return fired
 
@@ -96,7 +115,7 @@ class App:
             if self._answered >= mine:
                 return 0
             upto = self._asked
-            sent = await deliver_due(self.engine, self.clock, self.transports)
+            sent = await deliver_due(self.engine, self.clock, self.metrics.watch(self.transports))
             self._answered = upto
             return sent
 
@@ -105,6 +124,16 @@ class App:
         if self._gate is None or self._gate[0] is not loop:
             self._gate = (loop, asyncio.Lock())
         return self._gate[1]
+
+    async def heartbeat(self) -> None:
+        """Run by the scheduler on the event loop: /healthz reads how long ago it last ran."""
+        self.last_tick = self.clock.now()
+
+    def backlog(self) -> dict:
+        """The outbox backlog now (one query), for /healthz and /metrics."""
+        with session_scope(self.engine) as session:
+            b = repo.outbox_backlog(session)
+        return {**b, "oldest_pending_seconds": age_seconds(self.clock.now(), b["oldest"])}
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> App:

@@ -6,7 +6,7 @@ happened, so a job may run twice, or be caught up after a restart, without posti
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(hours=2)  # after a restart, run a job whose time passed this recently
 SWEEP_SECONDS = 15
+HEARTBEAT_SECONDS = 30
 
 
 def trigger(when: str, zone: str) -> CronTrigger:
@@ -57,6 +58,9 @@ def start(app) -> AsyncIOScheduler:
     # Escalation timers and pending posts live in the database; this only wakes up to sweep.
     scheduler.add_job(app.sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep",
                       max_instances=1, coalesce=True)
+    # A cheap tick on the loop itself, well inside /healthz's 2 minutes even mid-sweep.
+    scheduler.add_job(app.heartbeat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
+                      next_run_time=datetime.now(UTC), coalesce=True)
     scheduler.add_job(app.housekeeping, CronTrigger(hour=3, minute=15, timezone=app.config.timezone),
                       id="housekeeping", coalesce=True)
     scheduler.start()

@@ -6,18 +6,18 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import scheduler
 from bot.app import App
+from bot.metrics import age_seconds
 from bot.transport import Plugin
-from storage import repo
-from storage.db import session_scope
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # bytes; Slack and Telegram send a few KB
@@ -71,25 +71,47 @@ async def _refuse(scope, receive, send, status: int) -> None:
         scope, receive, send)
 
 
+STALE_TICK = 120  # seconds without a scheduler tick before /healthz says 503
+PROBE_TIMEOUT = 5  # seconds: a database that does not answer by then is reported down
+
+
 def web_app(app: App, routes: list[Route] | None = None) -> Starlette:
     # Its own thread: a morning fan-out can fill the shared pool that handlers run in.
     pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthz")
 
     async def healthz(request: Request) -> JSONResponse:
-        def ping() -> int:
-            with session_scope(app.engine) as session:
-                return repo.failed_posts(session)
+        return JSONResponse(*await health(app, pinger))
 
-        try:
-            failed = await asyncio.get_running_loop().run_in_executor(pinger, ping)
-        except Exception as exc:  # noqa: BLE001
-            return JSONResponse({"ok": False, "database": str(exc)[:200]}, status_code=503)
-        # failed_posts: posts a platform refused for good (managers were told; see the outbox).
-        return JSONResponse({"ok": True, "transports": [t.name for t in app.transports],
-                             "failed_posts": failed})
+    async def metrics(request: Request) -> Response:
+        body = await asyncio.to_thread(generate_latest, app.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), *(routes or [])],
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics),
+                             *(routes or [])],
                      middleware=[Middleware(BodyLimit)])
+
+
+async def health(app: App, pinger: ThreadPoolExecutor | None = None) -> tuple[dict, int]:
+    """The /healthz body and status: 503 when the database does not answer or the scheduler
+    has not ticked for STALE_TICK seconds (no scheduler in this process: not judged)."""
+    body: dict = {"ok": True, "transports": [t.name for t in app.transports],
+                  "failed_posts": None, "database": "ok"}
+    try:
+        backlog = await asyncio.wait_for(
+            asyncio.get_running_loop().run_in_executor(pinger, app.backlog), PROBE_TIMEOUT)
+        # failed_posts: posts a platform refused for good (managers were told; see the outbox).
+        body["failed_posts"] = backlog["failed"]
+        body["outbox"] = {"pending": backlog["pending"],
+                          "oldest_pending_seconds": backlog["oldest_pending_seconds"],
+                          "pages_pending": backlog["pages"]}
+    except Exception as exc:  # noqa: BLE001
+        body["ok"], body["outbox"] = False, None
+        body["database"] = str(exc)[:200] or f"no answer within {PROBE_TIMEOUT} s"
+    age = age_seconds(app.clock.now(), app.last_tick)
+    body["scheduler"] = {"last_tick": app.last_tick.isoformat() if app.last_tick else None,
+                         "tick_age_seconds": age, "ok": age is None or age <= STALE_TICK}
+    body["ok"] = body["ok"] and body["scheduler"]["ok"]
+    return body, 200 if body["ok"] else 503
 
 
 async def catch_up(app: App) -> None:

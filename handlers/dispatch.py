@@ -34,7 +34,7 @@ def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("command failed ref=%s verb=%s", ref, command.verb)
-        return Reply.error(catalog.crashed(ref))
+        return Reply.error(catalog.crashed(ref)).model_copy(update={"crashed": True})
 
 
 def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: str,

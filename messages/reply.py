@@ -53,6 +53,8 @@ class Reply(BaseModel):
     ok: bool = True
     # A redelivered platform event: already handled, nothing to show or do.
     duplicate: bool = False
+    # The command hit a bug, not bad input (ok is False either way): counted as an error.
+    crashed: bool = False
     files: list[Attachment] = Field(default_factory=list)
     # Set by the dispatcher: the command queued posts or DMs, so the outbox needs a sweep.
     queued: bool = False

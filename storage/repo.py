@@ -300,6 +300,18 @@ def failed_posts(session: Session) -> int:
                         .where(Outbox.status == "failed")).one()
 
 
+def outbox_backlog(session: Session) -> dict:
+    """Pending rows (how many, when the oldest was queued, how many are escalation pages)
+    and failed rows, in one query: /healthz and /metrics read it on every probe."""
+    pending = Outbox.status == "pending"
+    page = and_(pending, col(Outbox.target).like("person:%"), col(Outbox.key).like("esc:%:L%:P%"))
+    count, oldest, pages, failed = session.exec(select(
+        func.count().filter(pending), func.min(Outbox.created_at).filter(pending),
+        func.count().filter(page), func.count().filter(Outbox.status == "failed"))
+        .where(col(Outbox.status).in_(["pending", "failed"]))).one()
+    return {"pending": count, "oldest": oldest, "pages": pages, "failed": failed}
+
+
 def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) -> bool:
     """Give a queued or sent post new content, to be edited in place. False if no such post."""
     lock_for_claim(session)

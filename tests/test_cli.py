@@ -121,7 +121,10 @@ def test_run_serves_healthz_and_stops_cleanly(demo):
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        assert body == {"ok": True, "transports": [], "failed_posts": 0}
+        assert {k: body[k] for k in ("ok", "transports", "failed_posts")} == {
+            "ok": True, "transports": [], "failed_posts": 0}  # the contract fields
+        assert body["database"] == "ok" and body["scheduler"]["ok"]
+        assert set(body["outbox"]) == {"pending", "oldest_pending_seconds", "pages_pending"}
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

@@ -83,7 +83,8 @@ def test_real_scheduler_arranges_every_team_job(app):
         finally:
             sched.shutdown(wait=False)
 
-    assert asyncio.run(go()) == ["action_remind:north", "action_remind:south", "housekeeping",
+    assert asyncio.run(go()) == ["action_remind:north", "action_remind:south", "heartbeat",
+                                 "housekeeping",
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
                                  "reconcile:north", "reconcile:south", "sweep",
