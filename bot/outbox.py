@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.transport import Refused, Transport
 from handlers.base import Clock
+from handlers.contacts import fresh_payload
 from messages import catalog
 from messages.reply import Reply
 from storage import repo
@@ -44,6 +45,10 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
         rows = repo.lease_due(session, now=clock.now())
         jobs = []
         for row in rows:
+            if row.stale:  # e.g. the morning list after a `done`: rendered here, not by the command
+                row.payload = fresh_payload(session, row.key, clock.now()) or row.payload
+                row.stale = False
+                session.add(row)
             kind, _, name = row.target.partition(":")
             target = (repo.team_by_key(session, name) if kind == "team"
                       else repo.person_by_handle(session, name))
