@@ -45,10 +45,6 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
         rows = repo.lease_due(session, now=clock.now())
         jobs = []
         for row in rows:
-            if row.stale:  # e.g. the morning list after a `done`: rendered here, not by the command
-                row.payload = fresh_payload(session, row.key, clock.now()) or row.payload
-                row.stale = False
-                session.add(row)
             kind, _, name = row.target.partition(":")
             target = (repo.team_by_key(session, name) if kind == "team"
                       else repo.person_by_handle(session, name))
@@ -56,12 +52,21 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
                 else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "home": home, "payload": row.payload,
-                         "receipts": dict(row.receipts or {}), "revision": row.revision})
+                         "receipts": dict(row.receipts or {}), "revision": row.revision,
+                         "stale": row.stale})
         return jobs
 
 
+def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
+    """A stale post's content (e.g. the morning list after a `done`), rendered here rather than
+    by the command, and outside the lease's write transaction (SQLite has one writer)."""
+    with session_scope(engine) as session:
+        return fresh_payload(session, key, clock.now())
+
+
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
-    reply = Reply.model_validate(job["payload"])
+    fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
+    reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
     team_post = job["kind"] == "team"
@@ -101,15 +106,15 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
                                 "; ".join(refused + errors))
         return 0
-    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors)
+    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
 
 
 def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,
-            errors: list[str]) -> None:
+            errors: list[str], payload: dict | None = None) -> None:
     with session_scope(engine) as session:
         repo.finish_delivery(session, row_id=row_id, now=clock.now(), receipts=receipts,
-                             revision=rev, error="; ".join(errors) or None)
+                             revision=rev, error="; ".join(errors) or None, payload=payload)
 
 
 def _fail(engine: Engine, clock: Clock, job: dict, team, where: str, receipts: dict,

@@ -315,13 +315,16 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
-                    revision: int, error: str | None) -> None:
+                    revision: int, error: str | None, payload: dict | None = None) -> None:
     """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done.
 
     If the post was refreshed while it was being sent, it stays pending for the newer revision.
+    `payload`: a stale post's content as rendered for this send (kept unless marked stale again).
     """
     row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
     row.receipts = receipts
+    if payload is not None and row.revision == revision:
+        row.payload, row.stale = payload, False
     if error:
         row.attempts += 1
         row.last_error = error[:500]
