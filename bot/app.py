@@ -23,6 +23,7 @@ from storage import repo
 from storage.db import make_engine, session_scope
 
 log = logging.getLogger(__name__)
+SOON = 0.2  # seconds a background sweep waits, to gather a burst of commands
 
 
 @dataclass
@@ -72,9 +73,15 @@ class App:
         return reply
 
     async def deliver_soon(self) -> None:
-        """Start a delivery sweep in the background unless one is already running."""
+        """Start a delivery sweep in the background unless one is already running. It starts a
+        moment later (SOON), so a burst of commands shares one sweep and one edit of a live list
+        instead of each ack racing a sweep of its own."""
         if self._sweep is None or self._sweep.done():
-            self._sweep = asyncio.create_task(self.deliver())
+            self._sweep = asyncio.create_task(self._deliver_after(SOON))
+
+    async def _deliver_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.deliver()
 
     async def run_job(self, job: str, team_key: str, now: datetime | None = None, *,
                       wait: bool = True) -> bool:

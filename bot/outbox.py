@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.transport import Refused, Transport
 from handlers.base import Clock
+from handlers.contacts import fresh_payload
 from messages import catalog
 from messages.reply import Reply
 from storage import repo
@@ -51,12 +52,21 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
                 else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "home": home, "payload": row.payload,
-                         "receipts": dict(row.receipts or {}), "revision": row.revision})
+                         "receipts": dict(row.receipts or {}), "revision": row.revision,
+                         "stale": row.stale})
         return jobs
 
 
+def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
+    """A stale post's content (e.g. the morning list after a `done`), rendered here rather than
+    by the command, and outside the lease's write transaction (SQLite has one writer)."""
+    with session_scope(engine) as session:
+        return fresh_payload(session, key, clock.now())
+
+
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
-    reply = Reply.model_validate(job["payload"])
+    fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
+    reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
     team_post = job["kind"] == "team"
@@ -96,15 +106,15 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
                                 "; ".join(refused + errors))
         return 0
-    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors)
+    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
 
 
 def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,
-            errors: list[str]) -> None:
+            errors: list[str], payload: dict | None = None) -> None:
     with session_scope(engine) as session:
         repo.finish_delivery(session, row_id=row_id, now=clock.now(), receipts=receipts,
-                             revision=rev, error="; ".join(errors) or None)
+                             revision=rev, error="; ".join(errors) or None, payload=payload)
 
 
 def _fail(engine: Engine, clock: Clock, job: dict, team, where: str, receipts: dict,

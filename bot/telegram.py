@@ -205,25 +205,33 @@ def handlers(app: App, transport: TelegramTransport) -> list:
     async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         answer = "Sorry, that failed and nothing was saved. Try again."
+        answering = None
         try:
             tokens = split_action(query.data or "")
             actor, chat = _who(update)
-            # The core never raises: from here on the outcome is recorded (or refused).
+            # The core never raises: from here on the outcome is recorded (or refused). Posts it
+            # queued (the morning list's edit) go out in the background, as on Slack.
             reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
-                                             event_id=event_id(update)))
+                                             event_id=event_id(update)), wait=False)
             answer = "" if reply.duplicate else reply.first_line
+            # The spinner stops while the messages are edited, not after.
+            answering = asyncio.create_task(_answer(query, answer))
             if not reply.duplicate:
                 await _show(app, transport, query, tokens, actor, chat, reply)
         except Exception:
             log.exception("telegram callback failed")
         finally:
-            try:  # always: the phone's spinner stops
-                await query.answer(answer[:200] or None)
-            except TelegramError as exc:  # e.g. a redelivered, already answered query
-                log.warning("answerCallbackQuery failed: %s", exc)
+            await (answering or _answer(query, answer))  # always: the phone's spinner stops
 
     return [MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, typed),
             CallbackQueryHandler(tapped)]
+
+
+async def _answer(query, text: str) -> None:
+    try:
+        await query.answer(text[:200] or None)
+    except TelegramError as exc:  # e.g. a redelivered, already answered query
+        log.warning("answerCallbackQuery failed: %s", exc)
 
 
 def event_id(update: Update) -> str:
@@ -244,13 +252,16 @@ async def _show(app: App, transport: TelegramTransport, query, tokens: list[str]
     if not (reply.ok and tokens[0] in OUTCOMES):
         await message.reply_html(render.render(reply)[0].text)
         return
-    if len(tokens) >= 3:  # a reason from the picker: the picker becomes the confirmation
-        await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
-        message = message.reply_to_message
-    if message is not None:
-        fresh = render.render(await app.handle_line(actor, chat, "due"))
-        if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
-            await transport.edit(message.chat_id, message.message_id, fresh[0])
+    listed = message.reply_to_message if len(tokens) >= 3 else message
+    # The list is read and rendered while the picker is edited (the picker's edit goes first).
+    due = asyncio.create_task(app.handle_line(actor, chat, "due")) if listed else None
+    try:
+        if len(tokens) >= 3:  # a reason from the picker: the picker becomes the confirmation
+            await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
+    finally:
+        fresh = render.render(await due) if due else []
+    if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
+        await transport.edit(listed.chat_id, listed.message_id, fresh[0])
 
 
 def _update(raw: bytes, bot) -> Update | None:

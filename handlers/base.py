@@ -93,7 +93,7 @@ class Context:
 
     @property
     def visible_team_ids(self) -> list[int]:
-        return [t.id for t in self.visible_teams]
+        return list(repo.visible_team_ids(self.session, self.person))
 
     def belongs(self, team_id: int) -> bool:
         return team_id in self.visible_team_ids

@@ -89,13 +89,23 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
 
 
 def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None:
-    """Keep today's channel list showing today's truth (edited in place where the platform can)."""
+    """Keep today's channel list showing today's truth (edited in place where the platform can).
+    Only marked here (no list posted today: nothing to mark); the delivery sweep renders it
+    (fresh_payload), so a `done` does not pay for rendering the whole list."""
     team = session.get(Team, team_id)
-    key = morning_key(team, now.astimezone(ZoneInfo(team.zone)).date())
-    if repo.outbox_exists(session, key):  # no list posted today: nothing to re-render
-        session.flush()
-        repo.refresh_post(session, key=key, now=now,
-                          payload=due_reply(session, team, now).model_dump(mode="json"))
+    repo.mark_stale(session, key=morning_key(team, now.astimezone(ZoneInfo(team.zone)).date()),
+                    now=now)
+
+
+def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
+    """The up-to-date content of a post marked stale, or None to send it as it is (not a
+    morning list, or one of an earlier day: that day's list is history)."""
+    kind, _, rest = key.partition(":")
+    team_key, _, day = rest.partition(":")
+    team = repo.team_by_key(session, team_key) if kind == "morning" else None
+    if team is None or day != now.astimezone(ZoneInfo(team.zone)).date().isoformat():
+        return None
+    return due_reply(session, team, now).model_dump(mode="json")
 
 
 def morning_key(team: Team, day: date) -> str:

@@ -48,10 +48,13 @@ def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: 
 
 
 def _run(session: Session, clock: Clock, command: Command) -> Reply:
-    person = repo.person_by_identity(session, command.actor.transport, command.actor.user_id)
+    chat = command.chat
+    # One query for the person and the chat's team; memberships come from the cache.
+    person, team = repo.caller(session, command.actor.transport, command.actor.user_id,
+                               chat.transport, chat.id if chat.id and not chat.private else None)
     if person is None:
         raise UserError(catalog.unknown_user(command.actor, command.chat))
-    team = _team_for(session, person, command)
+    team = _team_for(session, person, command, team)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
         raise UserError(catalog.unknown_command(command.verb[:40]))
@@ -70,19 +73,19 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     return reply
 
 
-def _team_for(session: Session, person: Person, command: Command) -> Team:
-    """A team's channel gives that team, but only to people who belong to it (typed or tapped,
-    whatever a button's payload says); a DM or the console gives the person's home team."""
+def _team_for(session: Session, person: Person, command: Command, team: Team | None) -> Team:
+    """A team's channel (`team`, found by the chat) gives that team, but only to people who
+    belong to it (typed or tapped, whatever a button's payload says); a DM or the console gives
+    the person's home team. team_access's rule, read from the cached memberships."""
     chat = command.chat
     if chat.id and not chat.private:
-        team = repo.team_by_chat(session, chat.transport, chat.id)
         if team is None:
             raise UserError(catalog.unbound_chat(chat))
-        mine = team_access(session, person)
-        if team.id not in {t.id for t in mine}:
+        if team.id not in repo.visible_team_ids(session, person):
+            mine = team_access(session, person)
             raise UserError(catalog.not_your_team(team.name, [t.key for t in mine]))
         return team
-    teams = repo.teams_of(session, person)
-    if not teams:
+    ids = repo.team_ids_of(session, person)
+    if not ids:
         raise UserError(catalog.no_team(person.handle))
-    return teams[0]
+    return session.get(Team, ids[0])

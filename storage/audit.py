@@ -58,12 +58,15 @@ def _claim(session: Session, n: int) -> tuple[int, str]:
     """
     head = AuditHead.__table__
     bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + n)
-    if session.execute(bump).rowcount == 0:  # no head row yet (an empty database)
+    # RETURNING (PostgreSQL, SQLite ≥ 3.35): the bump and the read in one round trip.
+    moved = session.execute(bump.returning(head.c.seq, head.c.hash)).first()
+    if moved is None:  # no head row yet (an empty database)
         if session.connection().dialect.name == "postgresql":
             session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         if session.execute(bump).rowcount == 0:
             session.execute(head.insert().values(id=1, seq=n, hash=GENESIS))
-    last, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
+        moved = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
+    last, prev = moved
     return last - n + 1, prev
 
 

@@ -146,6 +146,14 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class ConfigState(SQLModel, table=True):
+    """One row (id 1): a fresh random token each time a config file is synced in, so every
+    process knows when its in-memory copy of config-derived rows (storage/cache.py) is stale."""
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(max_length=40)
+
+
 class Outbox(SQLModel, table=True):
     """A post or DM waiting to be delivered. The key makes each one happen at most once."""
 
@@ -166,6 +174,9 @@ class Outbox(SQLModel, table=True):
     last_error: Optional[str] = None
     # Per transport: {"ref": the platform's id for what was sent, "rev": the revision it shows}.
     receipts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The payload is out of date (e.g. a contact logged since): the delivery sweep re-renders it
+    # before sending, so the command that changed it does not pay for the rendering.
+    stale: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class InboundEvent(SQLModel, table=True):

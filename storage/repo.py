@@ -1,16 +1,17 @@
 """Queries. Session first, keyword-only arguments after; handlers never build SQL themselves."""
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-from sqlalchemy import and_, case, delete, func, or_
+from sqlalchemy import and_, case, delete, false, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, cache
 from storage.db import bulk_insert, lock_for_claim
-from storage.models import (Client, Contact, InboundEvent, Membership, Outbox,
+from storage.models import (Client, ConfigState, Contact, InboundEvent, Membership, Outbox,
                             Person, ReasonCode, Reconciliation, Team)
 
 # ---------------------------------------------------------------- config into the database
@@ -75,7 +76,12 @@ def sync_config(session: Session, config: Any) -> None:
         code.accounts_for_client = bool(rc.accounts_for_client)
         code.position, code.active = position, True
         session.add(code)
+    # A new token: every process reloads its cached copy of the above (storage/cache.py).
+    state = session.get(ConfigState, 1) or ConfigState(id=1, token="")
+    state.token = uuid.uuid4().hex
+    session.add(state)
     session.flush()
+    session.info.pop(cache.TOKEN, None)
 
 
 # ---------------------------------------------------------------- people and teams
@@ -92,6 +98,54 @@ def person_by_identity(session: Session, transport: str, user_id: str) -> Person
     else:
         query = query.where(Person.handle == user_id)
     return session.exec(query).first()
+
+
+class Caller(NamedTuple):
+    person: Person | None
+    team: Team | None  # the chat's team (None: no chat given, or a chat no team is bound to)
+
+
+def caller(session: Session, transport: str, user_id: str, chat_transport: str,
+           chat_id: str | None) -> Caller:
+    """Who is asking and the team of the chat they ask in (person_by_identity and team_by_chat)
+    in one query, the command path's only lookup; it also reads the config token the cached
+    rows are checked against."""
+    if transport == "slack":
+        who = Person.slack_user == user_id
+    elif transport == "telegram":
+        if not user_id.lstrip("-").isdigit():
+            return Caller(None, None)
+        who = Person.telegram_user == int(user_id)
+    else:
+        who = Person.handle == user_id
+    if chat_id is None:
+        where = false()
+    elif chat_transport == "slack":
+        where = Team.slack_channel == chat_id
+    elif chat_transport == "telegram" and chat_id.lstrip("-").isdigit():
+        where = Team.telegram_chat == int(chat_id)
+    else:
+        where = Team.key == chat_id
+    query = (select(Person, Team, ConfigState.token).select_from(Person)
+             .outerjoin(Team, and_(Team.active == True, where))  # noqa: E712
+             .outerjoin(ConfigState, ConfigState.id == 1)
+             .where(Person.active == True, who).limit(1))  # noqa: E712
+    row = session.exec(query).first()
+    if row is None:
+        return Caller(None, None)
+    session.info[cache.TOKEN] = row[2]
+    return Caller(row[0], row[1])
+
+
+def team_ids_of(session: Session, person: Person) -> tuple[int, ...]:
+    """teams_of's ids, home team first, from the per-process cache."""
+    return cache.snapshot(session).member_of.get(person.id, ())
+
+
+def visible_team_ids(session: Session, person: Person) -> tuple[int, ...]:
+    """The ids of handlers.base.team_access's teams, from the per-process cache."""
+    snap = cache.snapshot(session)
+    return snap.active_team_ids if person.role == "nominated" else snap.member_of.get(person.id, ())
 
 
 def person_by_handle(session: Session, handle: str) -> Person | None:
@@ -136,9 +190,8 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
 
 
 def reason_codes(session: Session) -> list[ReasonCode]:
-    query = select(ReasonCode).where(ReasonCode.active == True).order_by(  # noqa: E712
-        col(ReasonCode.position))
-    return list(session.exec(query))
+    """The active codes in config order (cached per process: read them, never change them)."""
+    return list(cache.snapshot(session).reason_codes)
 
 
 # ---------------------------------------------------------------- contacts
@@ -263,14 +316,17 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
-                    revision: int, error: str | None) -> None:
+                    revision: int, error: str | None, payload: dict | None = None) -> None:
     """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done.
 
     If the post was refreshed while it was being sent, it stays pending for the newer revision.
+    `payload`: a stale post's content as rendered for this send (kept unless marked stale again).
     """
     lock_for_claim(session)
     row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
     row.receipts = receipts
+    if payload is not None and row.revision == revision:
+        row.payload, row.stale = payload, False
     if error:
         row.attempts += 1
         row.last_error = error[:500]
@@ -319,11 +375,24 @@ def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) ->
     if row is None:
         return False
     row.payload, row.revision, row.status = payload, row.revision + 1, "pending"
+    row.stale = False
     # A row leased by a sweeper right now keeps its lease: the sweeper re-queues it when done.
     row.next_attempt_at = max(row.next_attempt_at, now)
     session.add(row)
     session.info["queued"] = True
     return True
+
+
+def mark_stale(session: Session, *, key: str, now: datetime) -> bool:
+    """Like refresh_post, but the delivery sweep renders the new content (one UPDATE here).
+    False if no such post."""
+    table = Outbox.__table__
+    later = case((table.c.next_attempt_at > now, table.c.next_attempt_at), else_=now)
+    done = session.execute(table.update().where(table.c.key == key).values(
+        revision=table.c.revision + 1, status="pending", stale=True, next_attempt_at=later))
+    if done.rowcount:
+        session.info["queued"] = True
+    return bool(done.rowcount)
 
 
 def outbox_exists(session: Session, key: str) -> bool:
@@ -341,15 +410,14 @@ def purge_chat_artefacts(session: Session, *, before: datetime) -> dict[str, int
 
 def first_time(session: Session, *, key: str, now: datetime) -> bool:
     """Remember a platform event id; False if it was already handled (same transaction as its work)."""
-    if session.get(InboundEvent, key) is not None:
-        return False
+    # No read first: a redelivery is rare, and the primary key refuses it.
     # A plain flush, not a SAVEPOINT: on SQLite (pysqlite) a savepoint opened before any other
     # write is the outermost transaction and its release commits, so a refused or failed
     # command would still leave its event id and a retry would be taken for a duplicate.
     session.add(InboundEvent(key=key, at=now))
     try:
         session.flush()
-    except IntegrityError:  # the same event, handled a moment ago by another worker
+    except IntegrityError:  # the same event, handled before (or a moment ago by another worker)
         session.rollback()  # nothing else is written yet in this unit of work
         return False
     return True
