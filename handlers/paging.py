@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import inspect
 from sqlmodel import Session
 
 from messages import escalation as words
@@ -59,14 +60,18 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
 
     def people(team: Team, role: str) -> list[Person]:
         if (team.id, role) not in holders:
-            holders[team.id, role] = recipients(session, team, role, now)
+            with session.no_autoflush:  # people only: the timers set so far go in one UPDATE
+                holders[team.id, role] = recipients(session, team, role, now)
         return holders[team.id, role]
 
+    teams: dict[int, Team] = {}
     history = store.paged_before(session, escalation_ids=[e.id for e in escs])
     due: dict[str, list[dict]] = {}  # handle -> the pages for them, in order
-    events = []
+    events, timed = [], []
     for esc in escs:
-        policy, team = _policy(esc), session.get(Team, esc.team_id)
+        if esc.team_id not in teams:
+            teams[esc.team_id] = session.get(Team, esc.team_id)
+        policy, team = _policy(esc), teams[esc.team_id]
         chain, last, repeats = policy["chain"], len(policy["chain"]) - 1, policy["repeats"]
         finals = final_pages(policy)
         if esc.pages_at_level > repeats and esc.level < last:
@@ -95,7 +100,11 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
         esc.pages_at_level += 1
         esc.next_fire_at = now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
                                            else policy["ack_timeout_minutes"])
-        session.add(esc)
+        if inspect(esc).persistent:
+            timed.append(esc)
+        else:
+            session.add(esc)
+    store.save_timers(session, timed)
     _send_pages(session, due, now)
     bulk_insert(session, EscalationEvent.__table__, events)
 

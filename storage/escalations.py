@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, or_
+from sqlalchemy import bindparam, case, exists, func, or_, text, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
@@ -49,6 +50,36 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation
     return list(session.exec(
         select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now)
         .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
+
+
+# Four arrays, so the statement is the same text whatever the count (compiled and planned once).
+_SAVE_TIMERS = text(
+    "UPDATE escalation SET level = v.level, pages_at_level = v.pages, next_fire_at = v.fire "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:levels AS integer[]), CAST(:pages AS integer[]), "
+    "CAST(:fires AS timestamptz[])) AS v(id, level, pages, fire) WHERE escalation.id = v.id")
+
+
+def save_timers(session: Session, escs: list[Escalation]) -> None:
+    """Write the level, page count and timer of many fired escalations in one statement (one
+    UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead of the ORM's row
+    by row, then mark those attributes clean so the flush does not write them again."""
+    rows = [(e.id, e.level, e.pages_at_level, e.next_fire_at) for e in escs]
+    if not rows:
+        return
+    t = Escalation.__table__
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        ids, levels, pages, fires = map(list, zip(*rows))
+        conn.execute(_SAVE_TIMERS, {"ids": ids, "levels": levels, "pages": pages, "fires": fires})
+    else:
+        conn.execute(update(t).where(t.c.id == bindparam("b_id"))
+                     .values(level=bindparam("b_level"), pages_at_level=bindparam("b_pages"),
+                             next_fire_at=bindparam("b_fire")),
+                     [{"b_id": i, "b_level": lv, "b_pages": p, "b_fire": f}
+                      for i, lv, p, f in rows])
+    for esc in escs:
+        for key in ("level", "pages_at_level", "next_fire_at"):
+            set_committed_value(esc, key, getattr(esc, key))
 
 
 def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
