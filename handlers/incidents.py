@@ -157,8 +157,10 @@ def incident_list(ctx: Context, args) -> Reply:
 def escalate_overdue(session: Session, team: Team, now: datetime) -> None:
     """No review by the end of the day: one DM to the team's managers. Past 7 days without
     closure: an escalation to the registered manager, then the nominated individual."""
-    managers = escalation.recipients(session, team, "manager", now)
-    for inc in store.review_overdue(session, team_id=team.id, now=now):
+    overdue = store.review_overdue(session, team_id=team.id, now=now)
+    # Looked up only when a review is missing: the sweep runs this for every team.
+    managers = escalation.recipients(session, team, "manager", now) if overdue else []
+    for inc in overdue:
         for person in managers:
             repo.enqueue(session, key=f"incident-review:{inc.ref}:{inc.reopened}:{person.handle}",
                          target=f"person:{person.handle}", now=now,

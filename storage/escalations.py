@@ -124,9 +124,10 @@ def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, li
     return out
 
 
-def overdue_time_critical(session: Session, *, team: Team, now: datetime,
+def overdue_time_critical(session: Session, *, team_ids: list[int], now: datetime,
                           grace: timedelta) -> list[tuple[Contact, Client]]:
-    """Time-critical high-risk contacts still open `grace` after their window, not yet escalated.
+    """Time-critical high-risk contacts still open `grace` after their window, not yet escalated,
+    in all these teams at once (one query a sweep, not one per team).
 
     Only windows that ended in the last two days: older ones were reconciled long ago.
     """
@@ -134,7 +135,7 @@ def overdue_time_critical(session: Session, *, team: Team, now: datetime,
         "postgresql" else ("contact:" + col(Contact.source_id))
     return list(session.exec(
         select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(Contact.team_id == team.id, Contact.status == "open",
+        .where(col(Contact.team_id).in_(team_ids), Contact.status == "open",
                Contact.time_critical == True, Client.risk == "high",  # noqa: E712
                col(Contact.due_end) <= now - grace,
                col(Contact.due_end) > now - grace - timedelta(days=2),
