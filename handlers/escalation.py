@@ -24,7 +24,7 @@ from storage import repo
 from storage.db import session_scope
 from storage.models import Escalation, Person, Team
 
-SWEEP_BATCH = 500
+SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
 # Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, team, now),
 # next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
 # the simulated clock stops at the next deadline. Registered by those modules on import.

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, exists, func, or_, text, update
+from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, literal, or_,
+                        text, update)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -114,11 +115,16 @@ def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, li
     out: dict[int, list[tuple[str, datetime]]] = {}
     if not escalation_ids:
         return out
+    which = col(EscalationEvent.escalation_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: 500 placeholders would make the driver re-parse the text each time.
+        which = which == any_(cast(literal(escalation_ids), ARRAY(Integer)))
+    else:
+        which = which.in_(escalation_ids)
     rows = session.exec(
         select(EscalationEvent.escalation_id, Person.name, EscalationEvent.at)
         .join(Person, col(Person.id) == col(EscalationEvent.person_id))
-        .where(col(EscalationEvent.escalation_id).in_(escalation_ids),
-               EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
+        .where(which, EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
     for esc_id, name, at in rows:
         out.setdefault(esc_id, []).append((name, at))
     return out
