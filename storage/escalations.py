@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, literal, or_,
-                        text, update)
+from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, inspect,
+                        literal, or_, text, update)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -60,27 +60,34 @@ _SAVE_TIMERS = text(
     "CAST(:fires AS timestamptz[])) AS v(id, level, pages, fire) WHERE escalation.id = v.id")
 
 
-def save_timers(session: Session, escs: list[Escalation]) -> None:
-    """Write the level, page count and timer of many fired escalations in one statement (one
-    UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead of the ORM's row
-    by row, then mark those attributes clean so the flush does not write them again."""
-    rows = [(e.id, e.level, e.pages_at_level, e.next_fire_at) for e in escs]
+def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datetime]]) -> None:
+    """Set (escalation, level, pages_at_level, next_fire_at) for many fired escalations in one
+    statement (UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead
+    of the ORM's row by row; the objects take the values as already stored, so the flush does
+    not write them again. One not yet in the database gets them the ORM's way."""
+    rows = []
+    for esc, level, pages, fire in timers:
+        if inspect(esc).persistent:
+            rows.append((esc.id, level, pages, fire))
+            for key, value in (("level", level), ("pages_at_level", pages),
+                               ("next_fire_at", fire)):
+                set_committed_value(esc, key, value)
+        else:
+            esc.level, esc.pages_at_level, esc.next_fire_at = level, pages, fire
+            session.add(esc)
     if not rows:
         return
-    t = Escalation.__table__
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         ids, levels, pages, fires = map(list, zip(*rows))
         conn.execute(_SAVE_TIMERS, {"ids": ids, "levels": levels, "pages": pages, "fires": fires})
     else:
+        t = Escalation.__table__
         conn.execute(update(t).where(t.c.id == bindparam("b_id"))
                      .values(level=bindparam("b_level"), pages_at_level=bindparam("b_pages"),
                              next_fire_at=bindparam("b_fire")),
                      [{"b_id": i, "b_level": lv, "b_pages": p, "b_fire": f}
                       for i, lv, p, f in rows])
-    for esc in escs:
-        for key in ("level", "pages_at_level", "next_fire_at"):
-            set_committed_value(esc, key, getattr(esc, key))
 
 
 def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
