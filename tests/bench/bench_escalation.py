@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 
 from handlers import escalation
+from handlers.registry import load as load_commands
 from storage.models import Escalation, EscalationEvent, Outbox
 from tests.bench.bench_import import bench_database, fresh
 from tests.bench.table import record
@@ -61,6 +62,7 @@ def baseline(engine) -> float:
 
 
 def main() -> None:
+    load_commands()  # every capability, as in the bot: their deadline checks run in the sweep
     url = os.environ.get("CAREBOT_TEST_DATABASE_URL")
     with tempfile.TemporaryDirectory() as d:
         url = bench_database(url) if url else f"sqlite:///{Path(d) / 'esc.db'}"
