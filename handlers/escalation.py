@@ -25,7 +25,7 @@ from storage.db import session_scope
 from storage.models import Escalation, Person, Team
 
 SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
-# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, team, now),
+# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, teams, now),
 # next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
 # the simulated clock stops at the next deadline. Registered by those modules on import.
 DEADLINE_CHECKS: list[tuple] = []
@@ -112,9 +112,8 @@ def sweep(engine: Engine, now: datetime) -> int:
                                 subject=f"contact:{contact.source_id}",
                                 trigger="time_critical", ref=client.ref, now=now,
                                 summary="time-critical, no outcome", opened_by="scheduler")
-        for team in teams:
-            for open_overdue, _ in DEADLINE_CHECKS:
-                open_overdue(session, team, now)
+        for open_overdue, _ in DEADLINE_CHECKS:
+            open_overdue(session, teams, now)
     fired = 0
     while True:
         with session_scope(engine) as session:
