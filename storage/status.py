@@ -5,13 +5,15 @@ A window is a half-open [start, end) pair of aware UTC datetimes.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import and_, case, func, literal, or_
+from sqlalchemy import (Date, Float, String, and_, bindparam, case, cast, func, literal,
+                        literal_column, null, or_, union_all)
 from sqlmodel import Session, col, select
 
-from storage.models import (Contact, Escalation, Incident, LearningAck, LearningPoint,
+from storage.actions import AMBER_DAYS, RAG_ORDER, rag
+from storage.models import (Action, Contact, Escalation, Incident, LearningAck, LearningPoint,
                             MedsDuty, MedsException, Membership, Person, Team)
 
 Window = tuple[datetime, datetime]
@@ -91,17 +93,6 @@ def contacts_per_team(session: Session, *, windows: dict[int, Window],
     return out
 
 
-def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
-    rows = session.exec(select(Contact.team_id, Contact.reason_code, func.count())
-                        .where(col(Contact.team_id).in_(team_ids), Contact.status == "missed",
-                               _in(col(Contact.due_start), window))
-                        .group_by(Contact.team_id, Contact.reason_code))
-    out: dict[int, dict[str, int]] = {t: {} for t in team_ids}
-    for team_id, code, n in rows:
-        out[team_id][code or "none"] = int(n)
-    return out
-
-
 def first_contact(session: Session, *, team_ids: list[int]) -> dict[int, datetime]:
     # A correlated min per team reads one index entry each; GROUP BY would scan every row.
     first = (select(func.min(Contact.due_start)).where(Contact.team_id == Team.id)
@@ -144,41 +135,6 @@ def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[
     for team_id, *values in rows:
         by_window = dict(zip(unique, map(int, values)))
         out[team_id] = [by_window[w] for w in windows]
-    return out
-
-
-def incidents(session: Session, *, team_ids: list[int], window: Window,
-              now: datetime) -> dict[int, dict[str, int]]:
-    """Incidents opened in the window: how many, closed within their 7 days, still in clock."""
-    i = Incident
-    rows = session.exec(select(
-        i.team_id, func.count(),
-        _count_if(col(i.closed_at).is_not(None), col(i.closed_at) <= col(i.due_at)),
-        _count_if(i.state == "open", col(i.due_at) > now))
-        .where(col(i.team_id).in_(team_ids), _in(col(i.opened_at), window)).group_by(i.team_id))
-    out = {t: {"opened": 0, "in_time": 0, "in_clock": 0} for t in team_ids}
-    out.update({t: {"opened": int(a), "in_time": int(b), "in_clock": int(c)}
-                for t, a, b, c in rows})
-    return out
-
-
-def learning(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
-    """Learning points shared in the window: acknowledgements against the team's members."""
-    members = (select(Membership.team_id, func.count().label("n"))
-               .join(Person, col(Person.id) == col(Membership.person_id))
-               .where(Person.active == True).group_by(Membership.team_id)  # noqa: E712
-               .subquery())
-    acks = (select(LearningAck.point_id, func.count().label("n")).group_by(LearningAck.point_id)
-            .subquery())
-    p = LearningPoint
-    rows = session.exec(
-        select(p.team_id, func.count(), func.coalesce(func.sum(acks.c.n), 0),
-               func.coalesce(func.sum(members.c.n), 0))
-        .outerjoin(acks, acks.c.point_id == col(p.id))
-        .outerjoin(members, members.c.team_id == col(p.team_id))
-        .where(col(p.team_id).in_(team_ids), _in(col(p.at), window)).group_by(p.team_id))
-    out = {t: {"points": 0, "acks": 0, "expected": 0} for t in team_ids}
-    out.update({t: {"points": int(a), "acks": int(b), "expected": int(c)} for t, a, b, c in rows})
     return out
 
 
@@ -238,11 +194,6 @@ _SIDE: dict[str, object] = {}
 def _side_statement(dialect: str):
     if dialect in _SIDE:
         return _SIDE[dialect]
-    from sqlalchemy import Date, Float, String, bindparam, cast, literal_column, null, union_all
-
-    from storage.actions import rag
-    from storage.models import Action
-
     moment = col(Contact.due_start).type  # UTC-aware on every database, as stored
     ids = bindparam("ids", expanding=True)
     lo, hi, now = (bindparam(n, type_=moment) for n in ("lo", "hi", "now"))
@@ -309,10 +260,6 @@ def side_counts(session: Session, *, team_ids: list[int], window: Window, now: d
     due before `before`, the start of today, with no record), incidents, learning, escalations
     (with the median time to acknowledge) and actions by RAG, in one statement (plus one for
     the medians, only when something in the window was acknowledged)."""
-    from datetime import timedelta
-
-    from storage.actions import AMBER_DAYS, RAG_ORDER
-
     conn = session.connection()
     rows = conn.execute(_side_statement(conn.dialect.name), {
         "ids": team_ids, "lo": window[0], "hi": window[1], "now": now,
