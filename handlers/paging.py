@@ -13,7 +13,6 @@ from sqlmodel import Session
 from messages import escalation as words
 from storage import escalations as store
 from storage import repo
-from storage.db import bulk_insert
 from storage.models import Escalation, EscalationEvent, Person, Team
 
 DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
@@ -99,15 +98,14 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
                 "id": esc_id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
                 "summary": esc.summary, "role": role, "repeat": pages,
                 "before": before, "zone": team.zone})
-            events.append({"escalation_id": esc_id, "at": now, "kind": "paged", "level": level,
-                           "person_id": person.id, "detail": {"role": role, "repeat": pages}})
+            events.append((esc_id, level, person.id, role, pages))
         final_stage = level == last and repeats <= pages < repeats + finals
         timers.append((esc, level, pages + 1,
                        now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
                                        else policy["ack_timeout_minutes"])))
     store.save_timers(session, timers)
     _send_pages(session, due, now)
-    bulk_insert(session, EscalationEvent.__table__, events)
+    store.add_pages(session, at=now, pages=events)
 
 
 def _send_pages(session: Session, due: dict[str, list[dict]], now: datetime) -> None:

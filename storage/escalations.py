@@ -90,6 +90,29 @@ def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datet
                       for i, lv, p, f in rows])
 
 
+_ADD_PAGES = text(
+    "INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, detail) "
+    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, json_build_object('role', r, 'repeat', n) "
+    "FROM unnest(CAST(:e AS integer[]), CAST(:l AS integer[]), CAST(:p AS integer[]), "
+    "CAST(:r AS text[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
+
+
+def add_pages(session: Session, *, at: datetime,
+              pages: list[tuple[int, int, int, str, int]]) -> None:
+    """Record (escalation_id, level, person_id, role, repeat) pages as "paged" events in one
+    statement: five arrays on PostgreSQL (faster than COPY's row by row), executemany elsewhere."""
+    if not pages:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        e, lv, p, r, n = map(list, zip(*pages))
+        session.connection().execute(_ADD_PAGES,
+                                     {"at": at, "e": e, "l": lv, "p": p, "r": r, "n": n})
+        return
+    session.connection().execute(EscalationEvent.__table__.insert(), [
+        {"escalation_id": e, "at": at, "kind": "paged", "level": lv, "person_id": p,
+         "detail": {"role": r, "repeat": n}} for e, lv, p, r, n in pages])
+
+
 def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
     """Open and acknowledged ones; unowned after the full chain first, then still paging."""
     rank = case((col(Escalation.state) == "acknowledged", 2),
