@@ -25,8 +25,8 @@ from storage import repo
 from storage.db import session_scope
 from storage.models import Escalation, Person, Team
 
-SWEEP_BATCH = 500
-# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, team, now),
+SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
+# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, teams, now),
 # next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
 # the simulated clock stops at the next deadline. Registered by those modules on import.
 DEADLINE_CHECKS: list[tuple] = []
@@ -100,16 +100,21 @@ def sweep(engine: Engine, now: datetime) -> int:
     """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
     with session_scope(engine) as session:
         session.info["esc_defer"] = True  # paged below, with everything else due
-        for team in repo.all_teams(session):
-            grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
-                              .get("time_critical_grace_minutes", 30))
-            for contact, client in store.overdue_time_critical(session, team=team, now=now,
-                                                               grace=grace):
-                open_escalation(session, team=team, subject=f"contact:{contact.source_id}",
+        teams = repo.all_teams(session)
+        by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
+        for team in teams:
+            by_grace.setdefault((team.escalation or DEFAULT_POLICY)
+                                .get("time_critical_grace_minutes", 30), []).append(team)
+        for minutes, group in by_grace.items():
+            by_id = {t.id: t for t in group}
+            for contact, client in store.overdue_time_critical(
+                    session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
+                open_escalation(session, team=by_id[contact.team_id],
+                                subject=f"contact:{contact.source_id}",
                                 trigger="time_critical", ref=client.ref, now=now,
                                 summary="time-critical, no outcome", opened_by="scheduler")
-            for open_overdue, _ in DEADLINE_CHECKS:
-                open_overdue(session, team, now)
+        for open_overdue, _ in DEADLINE_CHECKS:
+            open_overdue(session, teams, now)
     fired = 0
     while True:
         with session_scope(engine) as session:

@@ -154,19 +154,24 @@ def incident_list(ctx: Context, args) -> Reply:
                          ctx.zone, ctx.now)
 
 
-def escalate_overdue(session: Session, team: Team, now: datetime) -> None:
+def escalate_overdue(session: Session, teams: list[Team], now: datetime) -> None:
     """No review by the end of the day: one DM to the team's managers. Past 7 days without
-    closure: an escalation to the registered manager, then the nominated individual."""
-    managers = escalation.recipients(session, team, "manager", now)
-    for inc in store.review_overdue(session, team_id=team.id, now=now):
-        for person in managers:
+    closure: an escalation to the registered manager, then the nominated individual.
+    One query each for all teams (the sweep runs this each minute)."""
+    by_id = {t.id: t for t in teams}
+    managers: dict[int, list] = {}  # looked up only for a team with a review missing
+    for inc in store.review_overdue(session, team_ids=list(by_id), now=now):
+        team = by_id[inc.team_id]
+        if team.id not in managers:
+            managers[team.id] = escalation.recipients(session, team, "manager", now)
+        for person in managers[team.id]:
             repo.enqueue(session, key=f"incident-review:{inc.ref}:{inc.reopened}:{person.handle}",
                          target=f"person:{person.handle}", now=now,
                          payload=words.review_missing(team.name, inc.ref, inc.category)
                          .model_dump(mode="json"))
-    for inc in store.overdue_incidents(session, team_id=team.id, now=now):
+    for inc in store.overdue_incidents(session, team_ids=list(by_id), now=now):
         escalation.open_escalation(
-            session, team=team, subject=f"incident:{inc.ref}:{inc.reopened}",
+            session, team=by_id[inc.team_id], subject=f"incident:{inc.ref}:{inc.reopened}",
             trigger="incident_overdue", ref=inc.ref, now=now, opened_by="scheduler",
             summary=f"{inc.category}: needs {', '.join(missing(session, inc))}",
             chain=["manager", "nominated"])

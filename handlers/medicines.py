@@ -126,17 +126,25 @@ def check_chases(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def page_overdue(session: Session, team: Team, now: datetime) -> None:
-    """Time-critical duties unrecorded past the alert time page the lead, then the chain."""
-    alert = settings(team)["meds_alert_minutes"]
-    by_name = {r["name"]: r for r in rounds(team)}
+def page_overdue(session: Session, teams: list[Team], now: datetime) -> None:
+    """Time-critical duties unrecorded past the alert time page the lead, then the chain.
+    One query for every team with the same alert time (the sweep runs this each minute)."""
+    by_alert: dict[int, dict[int, Team]] = {}
+    for team in teams:
+        by_alert.setdefault(settings(team)["meds_alert_minutes"], {})[team.id] = team
+    for alert, by_id in by_alert.items():
+        for duty in store.overdue_critical(session, team_ids=list(by_id), now=now,
+                                           alert_minutes=alert):
+            _page_duty(session, by_id[duty.team_id], duty, alert, now)
+
+
+def _page_duty(session: Session, team: Team, duty: MedsDuty, alert: int, now: datetime) -> None:
+    lead = next((r.get("lead") for r in rounds(team) if r["name"] == duty.round), None)
     chain = (team.escalation or escalation.DEFAULT_POLICY)["chain"]
-    for duty in store.overdue_critical(session, team_id=team.id, now=now, alert_minutes=alert):
-        lead = by_name.get(duty.round, {}).get("lead")
-        escalation.open_escalation(
-            session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
-            ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",
-            now=now, opened_by="scheduler", chain=[f"person:{lead}", *chain] if lead else None)
+    escalation.open_escalation(
+        session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
+        ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",
+        now=now, opened_by="scheduler", chain=[f"person:{lead}", *chain] if lead else None)
 
 
 def next_deadline(session: Session, team: Team, now: datetime) -> datetime | None:

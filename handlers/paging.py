@@ -13,7 +13,6 @@ from sqlmodel import Session
 from messages import escalation as words
 from storage import escalations as store
 from storage import repo
-from storage.db import bulk_insert
 from storage.models import Escalation, EscalationEvent, Person, Team
 
 DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
@@ -59,45 +58,54 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
 
     def people(team: Team, role: str) -> list[Person]:
         if (team.id, role) not in holders:
-            holders[team.id, role] = recipients(session, team, role, now)
+            with session.no_autoflush:  # people only: the timers set so far go in one UPDATE
+                holders[team.id, role] = recipients(session, team, role, now)
         return holders[team.id, role]
 
+    teams: dict[int, Team] = {}
     history = store.paged_before(session, escalation_ids=[e.id for e in escs])
     due: dict[str, list[dict]] = {}  # handle -> the pages for them, in order
-    events = []
+    events, timers = [], []
     for esc in escs:
-        policy, team = _policy(esc), session.get(Team, esc.team_id)
+        # Plain locals, written back once (one UPDATE for all): attribute traffic on hundreds
+        # of ORM rows was most of a sweep's Python time.
+        esc_id, team_id, level, pages = esc.id, esc.team_id, esc.level, esc.pages_at_level
+        if team_id not in teams:
+            teams[team_id] = session.get(Team, team_id)
+        policy, team = _policy(esc), teams[team_id]
         chain, last, repeats = policy["chain"], len(policy["chain"]) - 1, policy["repeats"]
         finals = final_pages(policy)
-        if esc.pages_at_level > repeats and esc.level < last:
-            esc.level, esc.pages_at_level = esc.level + 1, 0
-        while not people(team, chain[esc.level]) and esc.level < last:  # nobody: go up at once
-            _nobody(session, esc, team, now, chain[esc.level], chain[esc.level + 1])
-            esc.level, esc.pages_at_level = esc.level + 1, 0
-        if esc.level == last and esc.pages_at_level > repeats + finals:
-            _exhausted(session, esc, team, now, len(history.get(esc.id, [])))
+        if pages > repeats and level < last:
+            level, pages = level + 1, 0
+        while not people(team, chain[level]) and level < last:  # nobody: go up at once
+            esc.level, esc.pages_at_level = level, pages  # what _nobody records
+            _nobody(session, esc, team, now, chain[level], chain[level + 1])
+            level, pages = level + 1, 0
+        if level == last and pages > repeats + finals:
+            esc.level, esc.pages_at_level = level, pages
+            _exhausted(session, esc, team, now, len(history.get(esc_id, [])))
             continue
-        role = chain[esc.level]
+        role = chain[level]
         if not people(team, role):
+            esc.level, esc.pages_at_level = level, pages
             _nobody(session, esc, team, now, role, None)
+        before = history.get(esc_id, [])
         for person in people(team, role):
             # Unique per escalation, level, page and person: the row lock held on the
             # escalation while its counter moves means no two sweeps can build the same key.
             due.setdefault(person.handle, []).append({
-                "key": f"esc:{esc.id}:L{esc.level}:P{esc.pages_at_level}:{person.handle}",
-                "id": esc.id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
-                "summary": esc.summary, "role": role, "repeat": esc.pages_at_level,
-                "before": history.get(esc.id, []), "zone": team.zone})
-            events.append({"escalation_id": esc.id, "at": now, "kind": "paged", "level": esc.level,
-                           "person_id": person.id,
-                           "detail": {"role": role, "repeat": esc.pages_at_level}})
-        final_stage = esc.level == last and repeats <= esc.pages_at_level < repeats + finals
-        esc.pages_at_level += 1
-        esc.next_fire_at = now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
-                                           else policy["ack_timeout_minutes"])
-        session.add(esc)
+                "key": f"esc:{esc_id}:L{level}:P{pages}:{person.handle}",
+                "id": esc_id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
+                "summary": esc.summary, "role": role, "repeat": pages,
+                "before": before, "zone": team.zone})
+            events.append((esc_id, level, person.id, role, pages))
+        final_stage = level == last and repeats <= pages < repeats + finals
+        timers.append((esc, level, pages + 1,
+                       now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
+                                       else policy["ack_timeout_minutes"])))
+    store.save_timers(session, timers)
     _send_pages(session, due, now)
-    bulk_insert(session, EscalationEvent.__table__, events)
+    store.add_pages(session, at=now, pages=events)
 
 
 def _send_pages(session: Session, due: dict[str, list[dict]], now: datetime) -> None:

@@ -22,7 +22,6 @@ from messages import status as words
 from messages.chart import contacts_chart
 from messages.reply import Attachment, Reply
 from messages.status import missed_rate
-from storage import actions as action_store
 from storage import repo
 from storage import status as store
 from storage.models import Team
@@ -122,14 +121,8 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     ids = [t.id for t in teams]
     today = now.astimezone(zone).date()
     contacts = store.contacts(session, team_ids=ids, windows=windows, now=now)
-    meds = store.meds_late(session, team_ids=ids, windows=windows)
-    unrecorded = store.meds_unrecorded(session, team_ids=ids, windows=windows[:1],
-                                       before=day_bounds(today, zone)[0])
-    reasons = store.reasons(session, team_ids=ids, window=windows[0])
-    incidents = store.incidents(session, team_ids=ids, window=windows[0], now=now)
-    learning = store.learning(session, team_ids=ids, window=windows[0])
-    escalations = store.escalations(session, team_ids=ids, window=windows[0])
-    actions = action_store.rag_counts(session, team_ids=ids, today=today)
+    side = store.side_counts(session, team_ids=ids, window=windows[0], now=now,
+                             before=day_bounds(today, zone)[0], today=today)
     baselines = _baselines(session, teams, now)
     out = []
     for team in teams:
@@ -140,12 +133,12 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             name=team.name, contacts=per_window[0],
             trend=add_up(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
             baseline_pct=baselines[team.id][0], baseline_from=baselines[team.id][1],
-            reasons=reasons[team.id],
-            meds_late=meds[team.id][0], meds_unrecorded=unrecorded[team.id][0],
+            reasons=side[team.id]["reasons"],
+            meds_late=side[team.id]["meds_late"], meds_unrecorded=side[team.id]["meds_unrecorded"],
             meds_baseline=meds_base,
             meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
-            incidents=incidents[team.id], learning=learning[team.id],
-            escalations=escalations[team.id], actions=actions[team.id],
+            incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
+            escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate))
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]

@@ -13,14 +13,16 @@ RAG_ORDER = ("red", "amber", "green", "blue")
 AMBER_DAYS = 7
 
 
-def rag(today: date):
+def rag(today, amber_by=None):
     """Blue once closed; red when overdue or a review was missed; amber when due within
-    7 days with no evidence yet; green otherwise."""
+    7 days with no evidence yet; green otherwise. (`today` may be a bound parameter, then
+    `amber_by`, today + 7 days, is one too.)"""
     has_evidence = exists().where(col(ActionEvidence.action_id) == col(Action.id))
     return case(
         (col(Action.state) == "closed", literal("blue")),
         (or_(col(Action.due) < today, col(Action.next_review) < today), literal("red")),
-        (and_(col(Action.due) <= today + timedelta(days=AMBER_DAYS), ~has_evidence),
+        (and_(col(Action.due) <= (today + timedelta(days=AMBER_DAYS) if amber_by is None
+                                  else amber_by), ~has_evidence),
          literal("amber")),
         else_=literal("green"))
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, or_
+from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, inspect,
+                        literal, or_, text, update)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from storage.db import lock_for_claim
@@ -54,6 +56,66 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation
         .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
 
 
+# Four arrays, so the statement is the same text whatever the count (compiled and planned once).
+_SAVE_TIMERS = text(
+    "UPDATE escalation SET level = v.level, pages_at_level = v.pages, next_fire_at = v.fire "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:levels AS integer[]), CAST(:pages AS integer[]), "
+    "CAST(:fires AS timestamptz[])) AS v(id, level, pages, fire) WHERE escalation.id = v.id")
+
+
+def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datetime]]) -> None:
+    """Set (escalation, level, pages_at_level, next_fire_at) for many fired escalations in one
+    statement (UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead
+    of the ORM's row by row; the objects take the values as already stored, so the flush does
+    not write them again. One not yet in the database gets them the ORM's way."""
+    rows = []
+    for esc, level, pages, fire in timers:
+        if inspect(esc).persistent:
+            rows.append((esc.id, level, pages, fire))
+            for key, value in (("level", level), ("pages_at_level", pages),
+                               ("next_fire_at", fire)):
+                set_committed_value(esc, key, value)
+        else:
+            esc.level, esc.pages_at_level, esc.next_fire_at = level, pages, fire
+            session.add(esc)
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        ids, levels, pages, fires = map(list, zip(*rows))
+        conn.execute(_SAVE_TIMERS, {"ids": ids, "levels": levels, "pages": pages, "fires": fires})
+    else:
+        t = Escalation.__table__
+        conn.execute(update(t).where(t.c.id == bindparam("b_id"))
+                     .values(level=bindparam("b_level"), pages_at_level=bindparam("b_pages"),
+                             next_fire_at=bindparam("b_fire")),
+                     [{"b_id": i, "b_level": lv, "b_pages": p, "b_fire": f}
+                      for i, lv, p, f in rows])
+
+
+_ADD_PAGES = text(
+    "INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, detail) "
+    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, json_build_object('role', r, 'repeat', n) "
+    "FROM unnest(CAST(:e AS integer[]), CAST(:l AS integer[]), CAST(:p AS integer[]), "
+    "CAST(:r AS text[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
+
+
+def add_pages(session: Session, *, at: datetime,
+              pages: list[tuple[int, int, int, str, int]]) -> None:
+    """Record (escalation_id, level, person_id, role, repeat) pages as "paged" events in one
+    statement: five arrays on PostgreSQL (faster than COPY's row by row), executemany elsewhere."""
+    if not pages:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        e, lv, p, r, n = map(list, zip(*pages))
+        session.connection().execute(_ADD_PAGES,
+                                     {"at": at, "e": e, "l": lv, "p": p, "r": r, "n": n})
+        return
+    session.connection().execute(EscalationEvent.__table__.insert(), [
+        {"escalation_id": e, "at": at, "kind": "paged", "level": lv, "person_id": p,
+         "detail": {"role": r, "repeat": n}} for e, lv, p, r, n in pages])
+
+
 def active(session: Session, *, team_ids: list[int]) -> list[Escalation]:
     """Open and acknowledged ones; unowned after the full chain first, then still paging."""
     rank = case((col(Escalation.state) == "acknowledged", 2),
@@ -86,19 +148,25 @@ def paged_before(session: Session, *, escalation_ids: list[int]) -> dict[int, li
     out: dict[int, list[tuple[str, datetime]]] = {}
     if not escalation_ids:
         return out
+    which = col(EscalationEvent.escalation_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: 500 placeholders would make the driver re-parse the text each time.
+        which = which == any_(cast(literal(escalation_ids), ARRAY(Integer)))
+    else:
+        which = which.in_(escalation_ids)
     rows = session.exec(
         select(EscalationEvent.escalation_id, Person.name, EscalationEvent.at)
         .join(Person, col(Person.id) == col(EscalationEvent.person_id))
-        .where(col(EscalationEvent.escalation_id).in_(escalation_ids),
-               EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
+        .where(which, EscalationEvent.kind == "paged").order_by(col(EscalationEvent.id)))
     for esc_id, name, at in rows:
         out.setdefault(esc_id, []).append((name, at))
     return out
 
 
-def overdue_time_critical(session: Session, *, team: Team, now: datetime,
+def overdue_time_critical(session: Session, *, team_ids: list[int], now: datetime,
                           grace: timedelta) -> list[tuple[Contact, Client]]:
-    """Time-critical high-risk contacts still open `grace` after their window, not yet escalated.
+    """Time-critical high-risk contacts still open `grace` after their window, not yet escalated,
+    in all these teams at once (one query a sweep, not one per team).
 
     Only windows that ended in the last two days: older ones were reconciled long ago.
     """
@@ -106,7 +174,7 @@ def overdue_time_critical(session: Session, *, team: Team, now: datetime,
         "postgresql" else ("contact:" + col(Contact.source_id))
     return list(session.exec(
         select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(Contact.team_id == team.id, Contact.status == "open",
+        .where(col(Contact.team_id).in_(team_ids), Contact.status == "open",
                Contact.time_critical == True, Client.risk == "high",  # noqa: E712
                col(Contact.due_end) <= now - grace,
                col(Contact.due_end) > now - grace - timedelta(days=2),

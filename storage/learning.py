@@ -67,9 +67,10 @@ def incidents(session: Session, *, team_ids: list[int], open_only: bool = True) 
     return list(session.exec(query.order_by(col(Incident.due_at))))
 
 
-def overdue_incidents(session: Session, *, team_id: int, now: datetime) -> list[Incident]:
+def overdue_incidents(session: Session, *, team_ids: list[int], now: datetime) -> list[Incident]:
     return list(session.exec(select(Incident).where(
-        Incident.team_id == team_id, Incident.state == "open", col(Incident.due_at) <= now)))
+        col(Incident.team_id).in_(team_ids), Incident.state == "open",
+        col(Incident.due_at) <= now)))
 
 
 def next_incident_due(session: Session, *, team_id: int, now: datetime) -> datetime | None:
@@ -77,10 +78,10 @@ def next_incident_due(session: Session, *, team_id: int, now: datetime) -> datet
         Incident.team_id == team_id, Incident.state == "open", col(Incident.due_at) > now)).one()
 
 
-def review_overdue(session: Session, *, team_id: int, now: datetime) -> list[Incident]:
+def review_overdue(session: Session, *, team_ids: list[int], now: datetime) -> list[Incident]:
     """Open incidents whose same-day management review is missing at the end of that day."""
     return list(session.exec(select(Incident).where(
-        Incident.team_id == team_id, Incident.state == "open", Incident.review == None,  # noqa: E711
+        col(Incident.team_id).in_(team_ids), Incident.state == "open", Incident.review == None,  # noqa: E711
         col(Incident.review_due_at) <= now)))
 
 

@@ -105,13 +105,13 @@ def find_duty(session: Session, *, duty_id: str, team_ids: list[int]) -> MedsDut
         MedsDuty.duty_id == duty_id, col(MedsDuty.team_id).in_(team_ids))).first()
 
 
-def overdue_critical(session: Session, *, team_id: int, now: datetime,
+def overdue_critical(session: Session, *, team_ids: list[int], now: datetime,
                      alert_minutes: int) -> list[MedsDuty]:
     """Time-critical duties with no record `alert_minutes` after their due time (the last day's:
     older ones have paged already, so each sweep stays small)."""
     late = now - timedelta(minutes=alert_minutes)
     return list(session.exec(select(MedsDuty).where(
-        MedsDuty.team_id == team_id, MedsDuty.status == "open",
+        col(MedsDuty.team_id).in_(team_ids), MedsDuty.status == "open",
         MedsDuty.time_critical == True,  # noqa: E712
         col(MedsDuty.due_at) <= late, col(MedsDuty.due_at) > late - timedelta(days=1))))
 

@@ -5,13 +5,15 @@ A window is a half-open [start, end) pair of aware UTC datetimes.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import and_, case, func, literal, or_
+from sqlalchemy import (Date, Float, String, and_, bindparam, case, cast, func, literal,
+                        literal_column, null, or_, union_all)
 from sqlmodel import Session, col, select
 
-from storage.models import (Contact, Escalation, Incident, LearningAck, LearningPoint,
+from storage.actions import AMBER_DAYS, RAG_ORDER, rag
+from storage.models import (Action, Contact, Escalation, Incident, LearningAck, LearningPoint,
                             MedsDuty, MedsException, Membership, Person, Team)
 
 Window = tuple[datetime, datetime]
@@ -64,7 +66,7 @@ def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window]
     for group in _disjoint(windows):
         bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(group)))
         lo, hi = _span(group)
-        rows = session.exec(select(c.team_id, bucket, *measures.values())
+        rows = session.connection().execute(select(c.team_id, bucket, *measures.values())
                             .where(col(c.team_id).in_(team_ids), col(c.due_start) >= lo,
                                    col(c.due_start) < hi).group_by(c.team_id, bucket))
         for team_id, i, *values in rows:
@@ -81,7 +83,7 @@ def contacts_per_team(session: Session, *, windows: dict[int, Window],
         return {}
     c = Contact
     measures = _contact_measures(now)
-    rows = session.exec(select(c.team_id, *measures.values())
+    rows = session.connection().execute(select(c.team_id, *measures.values())
                         .where(or_(*(and_(c.team_id == t, _in(col(c.due_start), w))
                                      for t, w in windows.items())))
                         .group_by(c.team_id))
@@ -91,22 +93,11 @@ def contacts_per_team(session: Session, *, windows: dict[int, Window],
     return out
 
 
-def reasons(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
-    rows = session.exec(select(Contact.team_id, Contact.reason_code, func.count())
-                        .where(col(Contact.team_id).in_(team_ids), Contact.status == "missed",
-                               _in(col(Contact.due_start), window))
-                        .group_by(Contact.team_id, Contact.reason_code))
-    out: dict[int, dict[str, int]] = {t: {} for t in team_ids}
-    for team_id, code, n in rows:
-        out[team_id][code or "none"] = int(n)
-    return out
-
-
 def first_contact(session: Session, *, team_ids: list[int]) -> dict[int, datetime]:
     # A correlated min per team reads one index entry each; GROUP BY would scan every row.
     first = (select(func.min(Contact.due_start)).where(Contact.team_id == Team.id)
              .scalar_subquery())
-    rows = session.exec(select(Team.id, first).where(col(Team.id).in_(team_ids)))
+    rows = session.connection().execute(select(Team.id, first).where(col(Team.id).in_(team_ids)))
     return {t: at for t, at in rows if at is not None}
 
 
@@ -147,41 +138,6 @@ def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[
     return out
 
 
-def incidents(session: Session, *, team_ids: list[int], window: Window,
-              now: datetime) -> dict[int, dict[str, int]]:
-    """Incidents opened in the window: how many, closed within their 7 days, still in clock."""
-    i = Incident
-    rows = session.exec(select(
-        i.team_id, func.count(),
-        _count_if(col(i.closed_at).is_not(None), col(i.closed_at) <= col(i.due_at)),
-        _count_if(i.state == "open", col(i.due_at) > now))
-        .where(col(i.team_id).in_(team_ids), _in(col(i.opened_at), window)).group_by(i.team_id))
-    out = {t: {"opened": 0, "in_time": 0, "in_clock": 0} for t in team_ids}
-    out.update({t: {"opened": int(a), "in_time": int(b), "in_clock": int(c)}
-                for t, a, b, c in rows})
-    return out
-
-
-def learning(session: Session, *, team_ids: list[int], window: Window) -> dict[int, dict[str, int]]:
-    """Learning points shared in the window: acknowledgements against the team's members."""
-    members = (select(Membership.team_id, func.count().label("n"))
-               .join(Person, col(Person.id) == col(Membership.person_id))
-               .where(Person.active == True).group_by(Membership.team_id)  # noqa: E712
-               .subquery())
-    acks = (select(LearningAck.point_id, func.count().label("n")).group_by(LearningAck.point_id)
-            .subquery())
-    p = LearningPoint
-    rows = session.exec(
-        select(p.team_id, func.count(), func.coalesce(func.sum(acks.c.n), 0),
-               func.coalesce(func.sum(members.c.n), 0))
-        .outerjoin(acks, acks.c.point_id == col(p.id))
-        .outerjoin(members, members.c.team_id == col(p.team_id))
-        .where(col(p.team_id).in_(team_ids), _in(col(p.at), window)).group_by(p.team_id))
-    out = {t: {"points": 0, "acks": 0, "expected": 0} for t in team_ids}
-    out.update({t: {"points": int(a), "acks": int(b), "expected": int(c)} for t, a, b, c in rows})
-    return out
-
-
 def _seconds(session: Session, later, earlier):
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", later - earlier)
@@ -204,7 +160,18 @@ def escalations(session: Session, *, team_ids: list[int], window: Window,
     for k, opened, acked, open_now, unresolved in rows:
         out[k if by_team else None].update(opened=int(opened), acked=int(acked),
                                            open_now=int(open_now), unresolved=int(unresolved))
-    # The median: rank each acknowledged time within its group; the middle one or two.
+    for k, median in _medians(session, team_ids=team_ids, window=window, by_team=by_team).items():
+        out[k if by_team else None]["median_seconds"] = median
+    return out
+
+
+def _medians(session: Session, *, team_ids: list[int], window: Window,
+             by_team: bool) -> dict[int, float]:
+    """The median seconds to acknowledge per team (by_team=False: pooled, under key 0)."""
+    e = Escalation
+    key = col(e.team_id) if by_team else literal(0)
+    in_window = _in(col(e.opened_at), window)
+    # Rank each acknowledged time within its group; the middle one or two.
     seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
     ranked = (select(key.label("k"), seconds.label("s"),
                      func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
@@ -214,6 +181,113 @@ def escalations(session: Session, *, team_ids: list[int], window: Window,
     middle = session.exec(select(ranked.c.k, func.avg(ranked.c.s))
                           .where(ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
                           .group_by(ranked.c.k))
-    for k, median in middle:
-        out[k if by_team else None]["median_seconds"] = float(median)
+    return {k: float(median) for k, median in middle}
+
+
+# ---------------------------------------------------------------- the side counts, one statement
+# Every figure beside the contacts' windows, for the report window, as rows of
+# (team_id, kind, key, n1, n2, n3, n4) from one UNION ALL: one round trip however many teams,
+# built once per dialect and run through Core (no ORM objects) so its compiled form is reused.
+_SIDE: dict[str, object] = {}
+
+
+def _side_statement(dialect: str):
+    if dialect in _SIDE:
+        return _SIDE[dialect]
+    moment = col(Contact.due_start).type  # UTC-aware on every database, as stored
+    ids = bindparam("ids", expanding=True)
+    lo, hi, now = (bindparam(n, type_=moment) for n in ("lo", "hi", "now"))
+    zero = literal_column("0")
+
+    def row(team, kind, key, *counts, median=None):
+        counts = list(counts) + [zero] * (4 - len(counts))
+        return [team.label("team_id"), literal(kind, String).label("kind"),
+                cast(key, String).label("key"), *(n.label(f"n{i}") for i, n in enumerate(counts)),
+                cast(median if median is not None else null(), Float).label("median")]
+
+    c, d, x, i, e = Contact, MedsDuty, MedsException, Incident, Escalation
+    reasons_q = (select(*row(col(c.team_id), "reason", func.coalesce(c.reason_code, "none"),
+                             func.count()))
+                 .where(col(c.team_id).in_(ids), c.status == "missed",
+                        col(c.due_start) >= lo, col(c.due_start) < hi)
+                 .group_by(c.team_id, c.reason_code))
+    late_q = (select(*row(col(x.team_id), "meds_late", literal(""), func.count()))
+              .join(d, col(d.id) == col(x.duty_id))
+              .where(col(x.team_id).in_(ids), col(d.due_at) >= lo, col(d.due_at) < hi)
+              .group_by(x.team_id))
+    unrecorded_q = (select(*row(col(d.team_id), "meds_unrecorded", literal(""), func.count()))
+                    .where(col(d.team_id).in_(ids), d.status == "open", col(d.due_at) >= lo,
+                           col(d.due_at) < bindparam("meds_hi", type_=moment))
+                    .group_by(d.team_id))
+    incidents_q = (select(*row(col(i.team_id), "incidents", literal(""), func.count(),
+                               _count_if(col(i.closed_at).is_not(None),
+                                         col(i.closed_at) <= col(i.due_at)),
+                               _count_if(i.state == "open", col(i.due_at) > now)))
+                   .where(col(i.team_id).in_(ids), col(i.opened_at) >= lo, col(i.opened_at) < hi)
+                   .group_by(i.team_id))
+    p = LearningPoint
+    acks = (select(func.count()).where(col(LearningAck.point_id) == col(p.id))
+            .correlate(p).scalar_subquery())
+    members = (select(func.count()).select_from(Membership)
+               .join(Person, col(Person.id) == col(Membership.person_id))
+               .where(col(Membership.team_id) == col(p.team_id), Person.active == True)  # noqa: E712
+               .correlate(p).scalar_subquery())
+    learning_q = (select(*row(col(p.team_id), "learning", literal(""), func.count(),
+                              func.coalesce(func.sum(acks), 0), func.coalesce(func.sum(members), 0)))
+                  .where(col(p.team_id).in_(ids), col(p.at) >= lo, col(p.at) < hi)
+                  .group_by(p.team_id))
+    in_window = and_(col(e.opened_at) >= lo, col(e.opened_at) < hi)
+    acked = and_(in_window, col(e.acked_at).is_not(None))
+    # PostgreSQL has the median built in; elsewhere side_counts asks _medians when needed.
+    median = (func.percentile_cont(0.5).within_group(
+        func.extract("epoch", col(e.acked_at) - col(e.opened_at))).filter(acked)
+        if dialect == "postgresql" else None)
+    esc_q = (select(*row(col(e.team_id), "escalations", literal(""), _count_if(in_window),
+                         _count_if(acked), _count_if(e.state == "open"),
+                         _count_if(e.state != "resolved"), median=median))
+             .where(col(e.team_id).in_(ids)).group_by(e.team_id))
+    colour = rag(bindparam("today", type_=Date), bindparam("amber_by", type_=Date))
+    rag_q = (select(*row(col(Action.team_id), "rag", colour, func.count()))
+             .where(col(Action.team_id).in_(ids)).group_by(Action.team_id, colour))
+    _SIDE[dialect] = stmt = union_all(reasons_q, late_q, unrecorded_q, incidents_q, learning_q,
+                                      esc_q, rag_q)
+    return stmt
+
+
+def side_counts(session: Session, *, team_ids: list[int], window: Window, now: datetime,
+                before: datetime, today) -> dict[int, dict]:
+    """Per team, for the report window: reasons {code: n}, meds_late, meds_unrecorded (duties
+    due before `before`, the start of today, with no record), incidents, learning, escalations
+    (with the median time to acknowledge) and actions by RAG, in one statement (plus one for
+    the medians, only when something in the window was acknowledged)."""
+    conn = session.connection()
+    rows = conn.execute(_side_statement(conn.dialect.name), {
+        "ids": team_ids, "lo": window[0], "hi": window[1], "now": now,
+        "meds_hi": min(window[1], before), "today": today,
+        "amber_by": today + timedelta(days=AMBER_DAYS)})
+    out = {t: {"reasons": {}, "meds_late": 0, "meds_unrecorded": 0,
+               "incidents": {"opened": 0, "in_time": 0, "in_clock": 0},
+               "learning": {"points": 0, "acks": 0, "expected": 0},
+               "escalations": {"opened": 0, "acked": 0, "median_seconds": None, "open_now": 0,
+                               "unresolved": 0},
+               "actions": dict.fromkeys(RAG_ORDER, 0)} for t in team_ids}
+    for team_id, kind, key, n0, n1, n2, n3, median in rows:
+        f = out[team_id]
+        if kind == "reason":
+            f["reasons"][key] = int(n0)
+        elif kind == "rag":
+            f["actions"][key] = int(n0)
+        elif kind in ("meds_late", "meds_unrecorded"):
+            f[kind] = int(n0)
+        elif kind == "incidents":
+            f[kind] = {"opened": int(n0), "in_time": int(n1), "in_clock": int(n2)}
+        elif kind == "learning":
+            f[kind] = {"points": int(n0), "acks": int(n1), "expected": int(n2)}
+        else:
+            f[kind].update(opened=int(n0), acked=int(n1), open_now=int(n2), unresolved=int(n3),
+                           median_seconds=None if median is None else float(median))
+    acked = [t for t in team_ids if out[t]["escalations"]["acked"]]
+    if acked and conn.dialect.name != "postgresql":
+        for t, median in _medians(session, team_ids=acked, window=window, by_team=True).items():
+            out[t]["escalations"]["median_seconds"] = median
     return out

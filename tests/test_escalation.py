@@ -14,7 +14,7 @@ from handlers import escalation
 from handlers.base import SimClock
 from storage.db import make_engine
 from storage.importer import import_rota
-from storage.models import AuditEvent, Escalation, EscalationEvent, Person
+from storage.models import AuditEvent, Escalation, EscalationEvent, Person, Team
 from tests.conftest import PG_URL, Recorder, count, run
 
 
@@ -152,6 +152,30 @@ def test_time_critical_contact_escalates_after_its_window_and_grace(app):
     with Session(app.engine) as session:
         settled = session.get(Escalation, esc.id)
     assert (settled.state, settled.note) == ("resolved", "contact logged done (Amira Khan)")
+
+
+def test_one_time_critical_scan_keeps_each_teams_grace_and_team(app):
+    # North's C-7F3K ends 12:00 (grace 30 → 12:30); South's C-5H2D ends 11:00, grace set to 120.
+    with Session(app.engine) as session:
+        south = session.exec(select(Team).where(Team.key == "south")).one()
+        south.escalation = {**(south.escalation or escalation.DEFAULT_POLICY),
+                            "time_critical_grace_minutes": 120}
+        session.add(south)
+        session.commit()
+
+    def opened() -> list[tuple[str, str]]:
+        with Session(app.engine) as session:
+            return session.exec(select(Escalation.ref, Team.key)
+                                .join(Team, Team.id == Escalation.team_id)
+                                .where(Escalation.trigger == "time_critical")
+                                .order_by(Escalation.ref)).all()
+
+    escalation.sweep(app.engine, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
+    assert opened() == [("C-7F3K", "north")]
+    escalation.sweep(app.engine, datetime(2026, 11, 24, 12, 59, tzinfo=UTC))
+    assert opened() == [("C-7F3K", "north")]
+    escalation.sweep(app.engine, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    assert opened() == [("C-5H2D", "south"), ("C-7F3K", "north")]
 
 
 def test_a_safety_concern_stays_open_until_a_person_resolves_it(app):

@@ -168,6 +168,28 @@ def test_a_manager_sees_each_team_and_all_teams(seeded):
     assert "CAP actions: 🔴 1 red · 🟠 0 amber · 🟢 1 green · 🔵 1 closed" in overall
 
 
+def test_each_teams_side_figures_stay_its_own_in_one_report(seeded):
+    # South gets one escalation last week, acknowledged after 20 minutes; North keeps its own.
+    with Session(seeded.engine) as s:
+        south = s.exec(select(Team).where(Team.key == "south")).one()
+        opened = at(date(2026, 11, 18), 11)
+        s.add(Escalation(team_id=south.id, subject="contact:s1", trigger="reconcile", ref="C-S1",
+                         summary="open", opened_at=opened, opened_by="scheduler",
+                         state="acknowledged", open_subject="contact:s1",
+                         acked_at=opened + timedelta(minutes=20)))
+        s.commit()
+    text = run(seeded, "dan", "status last week").plain()
+    north = text[text.index("\nNorth Community Team\n"):text.index("\nSouth Community Team\n")]
+    south = text[text.index("\nSouth Community Team\n"):text.index("\nAll teams\n")]
+    overall = text[text.index("\nAll teams\n"):]
+    assert ("Escalations: 3 opened · 2 acknowledged, median 7 min · 1 open now (3 unresolved)"
+            in north)
+    assert ("Escalations: 1 opened · 1 acknowledged, median 20 min · 0 open now (1 unresolved)"
+            in south)
+    assert "Escalations: 4 opened · 3 acknowledged, median 10 min" in overall
+    assert "Missed reasons: staffing 1" in north and "staffing" not in south
+
+
 @pytest.mark.parametrize("line, says", [
     ("status since blah", "can't read 'blah' as a date"),
     ("status team zzz", "No team 'zzz'"),

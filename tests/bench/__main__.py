@@ -10,3 +10,7 @@ names = sys.argv[1:] or sorted(m.name for m in pkgutil.iter_modules(bench.__path
 for name in names:
     print(f"== {name}", flush=True)
     importlib.import_module(f"tests.bench.{name}").main()
+
+from tests.bench.table import print_table  # noqa: E402
+
+print_table()

@@ -42,17 +42,23 @@ def write_file(path: Path) -> None:
                         people[i % 4], ("high", "medium", "low")[i % 3], "false"])
 
 
-def bench_database(url: str) -> str:
-    """A database of the bench's own beside the test one, so a bench never disturbs tests."""
+def bench_database(url: str, suffix: str = "") -> str:
+    """A database of the bench's own beside the test one, so a bench never disturbs tests
+    (CAREBOT_BENCH_DATABASE_URL names it instead). `suffix`: a database apart, e.g. one the
+    status bench keeps filled between runs."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
+    base = make_url(os.environ.get("CAREBOT_BENCH_DATABASE_URL")
+                    or make_url(url).set(database="carebot_bench"))
+    name = base.database + suffix
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'carebot_bench'")).first():
-            conn.execute(text("CREATE DATABASE carebot_bench"))
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return make_url(url).set(database="carebot_bench").render_as_string(hide_password=False)
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def fresh(url: str, tmp: Path):
