@@ -23,6 +23,7 @@ from handlers import status
 from storage.db import session_scope
 from storage.models import Team
 from tests.bench.bench_import import bench_database, fresh
+from tests.bench.table import record
 
 TEAMS, DAYS, PER_DAY, RUNS = 100, 365, 55, 7
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -114,6 +115,7 @@ def main() -> None:
     url = os.environ.get("CAREBOT_TEST_DATABASE_URL")
     if not url:
         print("skipped: needs PostgreSQL (set CAREBOT_TEST_DATABASE_URL)")
+        record("status figures, one team", "skipped", "needs PostgreSQL", None, "≤ 1.2×", False)
         return
     with tempfile.TemporaryDirectory() as d:
         os.environ["CAREBOT_FILES_DIR"] = d
@@ -148,6 +150,8 @@ def main() -> None:
               f"ratio {fig / hand:.2f} (goal ≤ 1.2)")
         print(f"  a manager's report, all {TEAMS} teams + overall (figures): {every:.0f} ms")
         engine.dispose()
+    record("status figures, one team of 2M contacts", f"{fig:.1f} ms",
+           f"{hand:.1f} ms hand-written SQL", fig / hand, "≤ 1.2×", fig / hand <= 1.2)
 
 
 if __name__ == "__main__":

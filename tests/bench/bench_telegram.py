@@ -23,6 +23,7 @@ from bot import telegram
 from bot.server import web_app
 from bot.settings import Settings
 from tests.bench.demo_app import demo_app
+from tests.bench.table import record
 from tests.fakes.servers import Served
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -105,6 +106,9 @@ def main() -> None:
     print(f"carebot (record + 2 edits + answer): {t_ours:6.2f} s  ({t_ours / N * 1000:5.2f} ms per update, "
           f"{calls} edits)")
     print(f"ratio carebot/bare: {t_ours / t_bare:.2f}")
+    record("Telegram callback, reason tapped", f"{t_ours / N * 1000:.1f} ms",
+           f"{t_bare / N * 1000:.1f} ms bare PTB handler", t_ours / t_bare, "≤ 3×",
+           t_ours / t_bare <= 3)
 
 
 if __name__ == "__main__":
