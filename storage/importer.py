@@ -326,7 +326,7 @@ def _insert_contacts(session: Session, rows: list[tuple], lk: _Lookups) -> None:
         bulk_insert(session, _CONTACT, [dict(zip(_NEW_CONTACT, row)) for row in rows])
         return
     stored = lk.stored
-    convert = _CONTACT.c.due_start.type.bind_processor(conn.dialect)
+    convert = _CONTACT.c.due_start.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     for i, row in enumerate(rows):
         start, end = row[5], row[6]
         if (a := stored.get(start)) is None:
