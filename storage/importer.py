@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, select as core_select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, select as core_select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
@@ -59,7 +59,8 @@ class _Lookups:
     # zone conversion and the ref shape checks are most of the per-row cost.
     times: dict[tuple[str, ZoneInfo], tuple[datetime, datetime]] = field(default_factory=dict)
     refs: dict[tuple[str, object], str | None] = field(default_factory=dict)
-    clients: dict[str, tuple[int, str]] = field(default_factory=dict)  # ref: (id, risk)
+    clients: dict[str, tuple[int, str]] = field(default_factory=dict)  # ref: (id, stored risk)
+    risks: dict[str, str] = field(default_factory=dict)  # ref: its risk on the latest row
     stored: dict[datetime, str] = field(default_factory=dict)  # its SQLite form, once
 
     def when(self, text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -198,6 +199,7 @@ def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
                 batch = []
         if batch:
             _write(session, batch, result, lk)
+        _set_risks(session, result, lk)
     return result
 
 
@@ -261,8 +263,6 @@ def _among(conn: Connection, column, values):
 _CLIENT = Client.__table__
 _CONTACT = Contact.__table__
 _PLAN = [_CONTACT.c[k] for k in PLAN_FIELDS]
-_SET_RISK = (update(_CLIENT).where(_CLIENT.c.id == bindparam("b_id"))
-             .values(risk=bindparam("b_risk")))
 _SET_PLAN = (update(_CONTACT).where(_CONTACT.c.id == bindparam("b_id"))
              .values({k: bindparam(f"b_{k}") for k in PLAN_FIELDS}))
 
@@ -270,6 +270,21 @@ _SET_PLAN = (update(_CONTACT).where(_CONTACT.c.id == bindparam("b_id"))
 def _clients(conn: Connection, refs: list[str]):
     return conn.execute(core_select(_CLIENT.c.ref, _CLIENT.c.id, _CLIENT.c.risk)
                         .where(_among(conn, _CLIENT.c.ref, refs)))
+
+
+def _set_risks(session: Session, result: ImportResult, lk: _Lookups) -> None:
+    """Each client's risk from its last row, written once at the end of the import (a file
+    may list a client many times): one UPDATE per risk level and chunk of ids."""
+    conn = session.connection()
+    changed: dict[str, list[int]] = {}
+    for ref, risk in lk.risks.items():
+        id_, stored = lk.clients[ref]
+        if stored != risk:
+            changed.setdefault(risk, []).append(id_)
+    for risk, ids in changed.items():
+        for i in range(0, len(ids), 5000):  # SQLite caps the parameters of one statement
+            conn.execute(update(_CLIENT).where(_CLIENT.c.id.in_(ids[i:i + 5000])).values(risk=risk))
+        result.clients_written += len(ids)
 
 
 def _write(session: Session, batch: list[dict], result: ImportResult, lk: _Lookups) -> None:
@@ -282,17 +297,13 @@ def _write(session: Session, batch: list[dict], result: ImportResult, lk: _Looku
     unknown = [ref for ref in risks if ref not in lk.clients]
     if unknown:
         lk.clients.update((ref, (id_, risk)) for ref, id_, risk in _clients(conn, unknown))
-    changed = [(ref, lk.clients[ref][0], risk) for ref, risk in risks.items()
-               if ref in lk.clients and lk.clients[ref][1] != risk]
     new = [{"ref": ref, "risk": risks[ref]} for ref in unknown if ref not in lk.clients]
-    if changed:
-        conn.execute(_SET_RISK, [{"b_id": id_, "b_risk": risk} for _, id_, risk in changed])
-        lk.clients.update((ref, (id_, risk)) for ref, id_, risk in changed)
     if new:
-        conn.execute(insert(_CLIENT), new)
+        bulk_insert(session, _CLIENT, new)
         lk.clients.update((ref, (id_, risk)) for ref, id_, risk in
                           _clients(conn, [c["ref"] for c in new]))
-    result.clients_written += len(new) + len(changed)
+    lk.risks.update(risks)
+    result.clients_written += len(new)
 
     existing = {row[0]: row[1:] for row in conn.execute(
         core_select(_CONTACT.c.source_id, _CONTACT.c.id, *_PLAN)
