@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import ARRAY, String, any_, bindparam, select as core_select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, select
 
 from messages.privacy import ref_problem  # pure rules, no chat or storage imports
-from storage.db import session_scope
+from storage.db import bulk_insert, session_scope
 from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 
+_UTC_ZONE = ZoneInfo("UTC")
 COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "assignee",
            "risk", "time_critical"]
 PLAN_FIELDS = ("client_id", "team_id", "kind", "due_start", "due_end", "assignee_id",
@@ -54,6 +55,27 @@ class _Lookups:
     teams: dict[str, tuple[int, ZoneInfo]]
     people: dict[str, int]
     seen: set[str] = field(default_factory=set)
+    # Memos for one import: a file repeats its times and client refs many times over, and
+    # zone conversion and the ref shape checks are most of the per-row cost.
+    times: dict[tuple[str, ZoneInfo], tuple[datetime, datetime]] = field(default_factory=dict)
+    refs: dict[tuple[str, object], str | None] = field(default_factory=dict)
+    clients: dict[str, tuple[int, str]] = field(default_factory=dict)  # ref: (id, stored risk)
+    risks: dict[str, str] = field(default_factory=dict)  # ref: its risk on the latest row
+    stored: dict[datetime, str] = field(default_factory=dict)  # its SQLite form, once
+
+    def when(self, text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """_when(text, zone) and the same instant in UTC."""
+        key = (text, zone)
+        if (hit := self.times.get(key)) is None:
+            value = _when(text, zone)
+            hit = self.times[key] = (value, value.astimezone(UTC))
+        return hit
+
+    def ref_problem(self, ref: str, day) -> str | None:
+        key = (ref, day)
+        if key not in self.refs:
+            self.refs[key] = ref_problem(ref, day)
+        return self.refs[key]
 
 
 def _when(text: str, zone: ZoneInfo) -> datetime:
@@ -93,32 +115,33 @@ def _parse(row: dict, lk: _Lookups) -> dict:
     if critical not in ("", "true", "false", "yes", "no", "1", "0"):
         problems.append(f"time_critical {critical!r} must be true or false")
     start = end = None
-    zone = team[1] if team else ZoneInfo("UTC")
+    zone = team[1] if team else _UTC_ZONE
     for name in ("due_start", "due_end"):
         try:
-            value = _when(row.get(name) or "", zone)
+            value = lk.when(row.get(name) or "", zone)
         except ValueError:
             problems.append(f"{name} {row.get(name)!r} is not an ISO 8601 date-time "
                             f"(e.g. 2026-11-24T09:00)")
             continue
         start, end = (value, end) if name == "due_start" else (start, value)
-    if start and end and end < start:
+    if start and end and end[1] < start[1]:
         problems.append("due_end is before due_start")
-    problems += personal_refs({"contact_id": cid, "client_ref": ref}, start)
+    problems += personal_refs({"contact_id": cid, "client_ref": ref}, start and start[0],
+                              lk.ref_problem)
     if problems:
         raise ValueError("; ".join(problems))
     lk.seen.add(cid)
     return {"source_id": cid, "ref": ref, "risk": risk, "team_id": team[0], "kind": kind,
-            "due_start": start.astimezone(UTC), "due_end": end.astimezone(UTC),
+            "due_start": start[1], "due_end": end[1],
             "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
 
 
-def personal_refs(refs: dict[str, str], when: datetime | None) -> list[str]:
+def personal_refs(refs: dict[str, str], when: datetime | None, check=ref_problem) -> list[str]:
     """Refs shaped like an NHS number or a date of birth (judged against the row's own date),
     named without echoing them: they would travel into every post and audit row."""
     day = when.date() if when else None
     return [f"{name} {why}; use an opaque ref like C-7F3K" for name, value in refs.items()
-            if value and (why := ref_problem(value, day))]
+            if value and (why := check(value, day))]
 
 
 def _rows(path: Path, columns: list[str] = COLUMNS) -> Iterator[tuple[int, dict]]:
@@ -172,10 +195,11 @@ def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
         for parsed in _checked(path, COLUMNS, lambda row: _parse(row, lk)):
             batch.append(parsed)
             if len(batch) >= BATCH:
-                _write(session, batch, result)
+                _write(session, batch, result, lk)
                 batch = []
         if batch:
-            _write(session, batch, result)
+            _write(session, batch, result, lk)
+        _set_risks(session, result, lk)
     return result
 
 
@@ -229,44 +253,98 @@ def _parse_shift(row: dict, lk: _Lookups) -> dict:
             "starts_at": times["starts_at"].astimezone(UTC), "ends_at": times["ends_at"].astimezone(UTC)}
 
 
-def _among(session: Session, column, values):
+def _among(conn: Connection, column, values):
     """`column IN values`; on PostgreSQL one array parameter instead of thousands of them."""
-    if session.get_bind().dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
     return column.in_(values)
 
 
-def _write(session: Session, batch: list[dict], result: ImportResult) -> None:
+_CLIENT = Client.__table__
+_CONTACT = Contact.__table__
+_PLAN = [_CONTACT.c[k] for k in PLAN_FIELDS]
+_SET_PLAN = (update(_CONTACT).where(_CONTACT.c.id == bindparam("b_id"))
+             .values({k: bindparam(f"b_{k}") for k in PLAN_FIELDS}))
+
+
+def _clients(conn: Connection, refs: list[str]):
+    return conn.execute(core_select(_CLIENT.c.ref, _CLIENT.c.id, _CLIENT.c.risk)
+                        .where(_among(conn, _CLIENT.c.ref, refs)))
+
+
+def _set_risks(session: Session, result: ImportResult, lk: _Lookups) -> None:
+    """Each client's risk from its last row, written once at the end of the import (a file
+    may list a client many times): one UPDATE per risk level and chunk of ids."""
+    conn = session.connection()
+    changed: dict[str, list[int]] = {}
+    for ref, risk in lk.risks.items():
+        id_, stored = lk.clients[ref]
+        if stored != risk:
+            changed.setdefault(risk, []).append(id_)
+    for risk, ids in changed.items():
+        for i in range(0, len(ids), 5000):  # SQLite caps the parameters of one statement
+            conn.execute(update(_CLIENT).where(_CLIENT.c.id.in_(ids[i:i + 5000])).values(risk=risk))
+        result.clients_written += len(ids)
+
+
+def _write(session: Session, batch: list[dict], result: ImportResult, lk: _Lookups) -> None:
+    """Upsert one batch with Core statements over plain tuples (the ORM's per-object work was
+    most of an import): clients already seen by this import are not looked up again, new
+    contacts go in by COPY on PostgreSQL, and only changed rows are updated."""
+    conn = session.connection()
     result.rows += len(batch)
     risks = {r["ref"]: r["risk"] for r in batch}
-    clients = {c.ref: c for c in session.exec(select(Client).where(_among(session, col(Client.ref), risks)))}
-    new_clients = [{"ref": ref, "risk": risk} for ref, risk in risks.items() if ref not in clients]
-    changed_clients = [{"id": c.id, "risk": risks[ref]} for ref, c in clients.items()
-                       if c.risk != risks[ref]]
-    conn = session.connection()  # Core executemany: the driver batches it; the ORM went row by row
-    if new_clients:
-        conn.execute(insert(Client.__table__), new_clients)
-    if changed_clients:
-        session.execute(update(Client), changed_clients)
-    result.clients_written += len(new_clients) + len(changed_clients)
-    client_ids = dict(session.exec(select(Client.ref, Client.id).where(_among(session, col(Client.ref), risks))).all())
+    unknown = [ref for ref in risks if ref not in lk.clients]
+    if unknown:
+        lk.clients.update((ref, (id_, risk)) for ref, id_, risk in _clients(conn, unknown))
+    new = [{"ref": ref, "risk": risks[ref]} for ref in unknown if ref not in lk.clients]
+    if new:
+        bulk_insert(session, _CLIENT, new)
+        lk.clients.update((ref, (id_, risk)) for ref, id_, risk in
+                          _clients(conn, [c["ref"] for c in new]))
+    lk.risks.update(risks)
+    result.clients_written += len(new)
 
-    plan = [col(getattr(Contact, k)) for k in PLAN_FIELDS]
-    existing = {row[0]: row[1:] for row in session.exec(
-        select(Contact.source_id, Contact.id, *plan)
-        .where(_among(session, col(Contact.source_id), [r["source_id"] for r in batch])))}
+    existing = {row[0]: row[1:] for row in conn.execute(
+        core_select(_CONTACT.c.source_id, _CONTACT.c.id, *_PLAN)
+        .where(_among(conn, _CONTACT.c.source_id, [r["source_id"] for r in batch])))}
     inserts, updates = [], []
     for r in batch:
-        values = {"client_id": client_ids[r["ref"]], **{k: r[k] for k in PLAN_FIELDS if k in r}}
+        values = (lk.clients[r["ref"]][0], *(r[k] for k in PLAN_FIELDS[1:]))
         old = existing.get(r["source_id"])
         if old is None:
-            inserts.append({"source_id": r["source_id"], "status": "open", **values})
-        elif tuple(old[1:]) != tuple(values[k] for k in PLAN_FIELDS):
-            updates.append({"id": old[0], **values})
-    if inserts:
-        conn.execute(insert(Contact.__table__), inserts)
+            inserts.append((r["source_id"], "open", *values))
+        elif tuple(old[1:]) != values:
+            updates.append({"b_id": old[0], **{f"b_{k}": v for k, v in zip(PLAN_FIELDS, values)}})
+    _insert_contacts(session, inserts, lk)
     if updates:
-        session.execute(update(Contact), updates)
+        conn.execute(_SET_PLAN, updates)
     result.inserted += len(inserts)
     result.updated += len(updates)
     result.unchanged += len(batch) - len(inserts) - len(updates)
+
+
+_NEW_CONTACT = ("source_id", "status", *PLAN_FIELDS)
+
+
+def _insert_contacts(session: Session, rows: list[tuple], lk: _Lookups) -> None:
+    """COPY on PostgreSQL; on SQLite the driver's executemany over plain tuples, each distinct
+    time converted to its stored form once (SQLAlchemy would convert every cell)."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        bulk_insert(session, _CONTACT, [dict(zip(_NEW_CONTACT, row)) for row in rows])
+        return
+    stored = lk.stored
+    convert = _CONTACT.c.due_start.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    for i, row in enumerate(rows):
+        start, end = row[5], row[6]
+        if (a := stored.get(start)) is None:
+            a = stored[start] = convert(start)
+        if (b := stored.get(end)) is None:
+            b = stored[end] = convert(end)
+        rows[i] = (*row[:5], a, b, *row[7:])
+    names = ", ".join(_NEW_CONTACT)
+    conn.exec_driver_sql(f"INSERT INTO {_CONTACT.name} ({names}) "
+                         f"VALUES ({', '.join('?' * len(_NEW_CONTACT))})", rows)

@@ -94,3 +94,46 @@ def test_large_file_streams_in_batches(engine, config_path, tmp_path):
     with pytest.raises(ImportRejected) as err:
         import_contacts(engine, write_csv(tmp_path / "dup.csv", rows + [rows[10]]))
     assert err.value.problems == ["dup.csv: line 4502: contact_id 'L-10' appears twice in the file"]
+
+
+def test_imported_times_are_found_by_time_window_queries(engine, config_path, tmp_path):
+    """The bulk paths (COPY, the driver's executemany) store times as the ORM would."""
+    from datetime import UTC, datetime
+
+    from bot.config import load_config
+    from storage import repo
+    from storage.db import session_scope
+
+    with session_scope(engine) as session:
+        repo.sync_config(session, load_config(config_path))
+    base = dict(demo_rows(DAY)[0], due_start="2026-11-24T09:00", due_end="2026-11-24T10:00+00:00")
+    rows = [dict(base, contact_id="T-1"), dict(base, contact_id="T-2", due_start="2026-06-01T09:00",
+                                               due_end="2026-06-01T10:00")]
+    import_contacts(engine, write_csv(tmp_path / "t.csv", rows))
+    with Session(engine) as session:
+        winter = session.exec(select(Contact.source_id).where(
+            Contact.due_start == datetime(2026, 11, 24, 9, tzinfo=UTC))).all()
+        summer = session.exec(select(Contact.source_id).where(  # 09:00 BST is 08:00 UTC
+            Contact.due_start >= datetime(2026, 6, 1, 8, tzinfo=UTC),
+            Contact.due_end <= datetime(2026, 6, 1, 9, tzinfo=UTC))).all()
+    assert (winter, summer) == (["T-1"], ["T-2"])
+
+
+def test_a_clients_risk_changing_across_batches_ends_at_its_last_row(engine, config_path, tmp_path):
+    from bot.config import load_config
+    from storage import repo
+    from storage.db import session_scope
+
+    with session_scope(engine) as session:
+        repo.sync_config(session, load_config(config_path))
+    base = demo_rows(DAY)[0]
+    risks = ("high", "medium", "low")
+    rows = [dict(base, contact_id=f"R-{i}", client_ref=f"C-R{i % 1500}", risk=risks[i // 1500])
+            for i in range(4500)]  # each client high, then medium, then low, across batches
+    result = import_contacts(engine, write_csv(tmp_path / "r.csv", rows))
+    with Session(engine) as session:
+        got = dict(session.exec(select(Client.ref, Client.risk)).all())
+    assert got == {f"C-R{i}": "low" for i in range(1500)}
+    assert (result.inserted, result.clients_written) == (4500, 1500 + 1500)  # new, then risk
+    again = import_contacts(engine, write_csv(tmp_path / "r.csv", rows))
+    assert again.written == 0

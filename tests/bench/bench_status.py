@@ -276,6 +276,7 @@ def main() -> None:
     url = os.environ.get("CAREBOT_TEST_DATABASE_URL")
     if not url:
         print("skipped: needs PostgreSQL (set CAREBOT_TEST_DATABASE_URL)")
+        record("status figures, one team", "skipped", "needs PostgreSQL", None, "≤ 1.2×", False)
         return
     with tempfile.TemporaryDirectory() as d:
         os.environ["CAREBOT_FILES_DIR"] = d

@@ -1,21 +1,55 @@
-"""The one table `make bench` prints at the end: each bench records its rows here (a minimal
-stand-in; H12's fuller module replaces it)."""
+"""The one table `make bench` prints at the end: every bench records its headline figures
+against the goals of issue 15, beside a peer or floor measured in the same run."""
 from __future__ import annotations
 
-ROWS: list[tuple[str, str, str, float | None, str, bool]] = []
+from dataclasses import dataclass
+from pathlib import Path
+
+HEADERS = ("figure", "carebot", "peer or floor", "ratio", "goal", "met")
+MARKDOWN = Path("var/bench.md")
 
 
-def record(figure: str, carebot: str, peer: str, ratio: float | None, goal: str,
-           met: bool) -> None:
-    ROWS.append((figure, carebot, peer, ratio, goal, met))
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    carebot: str
+    peer: str
+    ratio: float | None
+    goal: str
+    met: bool
+
+    def cells(self) -> tuple[str, ...]:
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}×"
+        return (self.figure, self.carebot, self.peer, ratio, self.goal,
+                "yes" if self.met else "NO")
 
 
-def print_table() -> None:
-    if not ROWS:
-        return
-    head = ("figure", "carebot", "peer or floor", "ratio", "goal", "met")
-    cells = [head] + [(f, c, p, "—" if r is None else f"{r:.2f}", g, "yes" if m else "NO")
-                      for f, c, p, r, g, m in ROWS]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
-    for row in cells:
-        print(" | ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+ROWS: list[Row] = []
+
+
+def record(figure: str, carebot: str, peer: str, ratio: float | None, goal: str, met: bool) -> None:
+    """One line of the table; `ratio` is carebot / peer (None when the goal is absolute)."""
+    ROWS.append(Row(figure, carebot, peer, ratio, goal, bool(met)))
+
+
+def text_table(rows: list[Row]) -> str:
+    lines = [HEADERS, *(r.cells() for r in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(lines[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, lines[1:])])
+
+
+def markdown_table(rows: list[Row]) -> str:
+    escape = lambda c: c.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(map(escape, r.cells())) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def print_table(markdown: Path | None = MARKDOWN) -> None:
+    """Print what was recorded; also write it as markdown (for the README) unless None."""
+    print(text_table(ROWS), flush=True)
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(markdown_table(ROWS) + "\n")
+        print(f"(also written to {markdown})")
