@@ -15,6 +15,7 @@ transport sent it is edited in place through that transport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Sequence
 
@@ -29,17 +30,25 @@ from storage.db import session_scope
 from storage.escalations import with_role
 
 log = logging.getLogger(__name__)
+IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
 
 
 async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
     """Send what is due now; return how many rows were completed."""
-    done = 0
+    done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
     while True:
         leased = await asyncio.to_thread(_lease, engine, clock)
         if not leased:
             return done
+        # Targets side by side, each target's rows in order (a channel's posts keep theirs).
+        by_target: dict[str, list[dict]] = {}
         for job in leased:
-            done += await _send(engine, clock, transports, job)
+            by_target.setdefault(job["target_key"], []).append(job)
+
+        async def in_order(jobs: list[dict]) -> int:
+            return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
+
+        done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
 
 
 def _lease(engine: Engine, clock: Clock) -> list[dict]:
@@ -53,6 +62,7 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
             home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
                 else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
+                         "target_key": row.target,
                          "home": home, "payload": row.payload,
                          "receipts": dict(row.receipts or {}), "revision": row.revision,
                          "created_at": row.created_at,
@@ -60,7 +70,8 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
         return jobs
 
 
-async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
+async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
+                limits: dict[str, asyncio.Semaphore] | None = None) -> int:
     reply = Reply.model_validate(job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
@@ -78,6 +89,10 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             return
+        async with (limits or {}).get(t.name) or contextlib.nullcontext():
+            await send(t, sent)
+
+    async def send(t: Transport, sent: dict | None) -> None:
         try:
             ref = None
             if sent is None and job["retried"] and getattr(t, "find_post", None):

@@ -247,3 +247,49 @@ def _now():
     from datetime import datetime, timezone
 
     return datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
+
+
+class Paced:
+    """Counts sends in flight and the order each target got its posts in."""
+
+    name = "paced"
+
+    def __init__(self):
+        self.in_flight = self.most = 0
+        self.order: dict[str, list[str]] = {}
+
+    def reaches_team(self, team) -> bool:
+        return True
+
+    def reaches_person(self, person) -> bool:
+        return True
+
+    async def _send(self, where: str, key: str):
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await asyncio.sleep(0.001)  # yield: let the other targets' sends start
+        self.order.setdefault(where, []).append(key)
+        self.in_flight -= 1
+        return key
+
+    async def post_to_team(self, team, reply, *, key):
+        return await self._send(team.key, key)
+
+    async def update_team_post(self, team, reply, *, key, ref):
+        return ref
+
+    async def notify(self, person, reply, *, key):
+        return await self._send(person.handle, key)
+
+
+def test_targets_are_sent_side_by_side_bounded_per_platform_each_in_order(app, monkeypatch):
+    paced = Paced()
+    targets = {"north": "team:north", "south": "team:south", "amira": "person:amira"}
+    for i in range(30):
+        for where, target in targets.items():
+            queue(app, key=f"{where}:{i:02d}", target=target)
+    monkeypatch.setattr(outbox, "IN_FLIGHT", 2)
+    asyncio.run(deliver_due(app.engine, app.clock, [paced]))
+    assert paced.most == 2  # side by side, never past the platform's bound
+    for where in targets:
+        assert paced.order[where] == [f"{where}:{i:02d}" for i in range(30)]
