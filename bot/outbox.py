@@ -1,17 +1,21 @@
 """Delivers queued posts and DMs. Runs after each command and on a timer; safe to run twice.
 
 A sweep leases due rows (row lock with SKIP LOCKED on PostgreSQL, then `next_attempt_at`
-pushed past the lease and committed), sends each through every transport that reaches its
-target and has not sent it yet, then records the receipts. A failure keeps the row pending
-with a back-off: never dropped, unless a platform refused the post itself (Refused, e.g.
-Telegram's 400 twice): then it is marked failed, not retried, and the team's managers get a
-DM saying so. A crash mid-send leaves the lease to expire and the row is
-tried again, skipping the transports whose receipts were already stored. A team post whose
-revision moved on since a transport sent it is edited in place through that transport.
+pushed past the lease and committed) and sends each through every transport that reaches its
+target and has not sent it yet, the platforms of a row side by side, each receipt stored as
+soon as its send completes. A failure keeps the row pending with a back-off: never dropped,
+unless a platform refused the post itself (Refused, e.g. Telegram's 400 twice): then it is
+marked failed, not retried, and the team's managers get a DM saying so. A crash mid-send
+leaves the lease to expire and the row is tried again, skipping the transports whose receipts
+were stored; a transport with `find_post` (Slack: the key is in the message metadata) first
+looks for a post that went out without its receipt, so Slack is exactly once across crashes,
+Telegram (no history for bots) at least once. A team post whose revision moved on since a
+transport sent it is edited in place through that transport.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Sequence
 
@@ -27,17 +31,25 @@ from storage.db import session_scope
 from storage.escalations import with_role
 
 log = logging.getLogger(__name__)
+IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
 
 
 async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
     """Send what is due now; return how many rows were completed."""
-    done = 0
+    done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
     while True:
         leased = await asyncio.to_thread(_lease, engine, clock)
         if not leased:
             return done
+        # Targets side by side, each target's rows in order (a channel's posts keep theirs).
+        by_target: dict[str, list[dict]] = {}
         for job in leased:
-            done += await _send(engine, clock, transports, job)
+            by_target.setdefault(job["target_key"], []).append(job)
+
+        async def in_order(jobs: list[dict]) -> int:
+            return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
+
+        done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
 
 
 def _lease(engine: Engine, clock: Clock) -> list[dict]:
@@ -51,9 +63,11 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
             home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
                 else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
+                         "target_key": row.target,
                          "home": home, "payload": row.payload,
                          "receipts": dict(row.receipts or {}), "revision": row.revision,
-                         "stale": row.stale})
+                         "stale": row.stale, "created_at": row.created_at,
+                         "retried": row.id in session.info.get("retried", ())})
         return jobs
 
 
@@ -64,7 +78,8 @@ def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
         return fresh_payload(session, key, clock.now())
 
 
-async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict) -> int:
+async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
+                limits: dict[str, asyncio.Semaphore] | None = None) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
     reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
@@ -76,26 +91,43 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         # naming nobody, and keep that in the receipts (the record of how they were told).
         reply = catalog.dm_fallback(job["home"].name, target.name, reply)
         target, team_post = job["home"], True
-    for t in transports:
+
+    async def via(t: Transport) -> None:
         sent = receipts.get(t.name)
         if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
-            continue
+            return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
-            continue
+            return
+        async with (limits or {}).get(t.name) or contextlib.nullcontext():
+            await send(t, sent)
+
+    async def send(t: Transport, sent: dict | None) -> None:
         try:
-            if sent is not None:
+            ref = None
+            if sent is None and job["retried"] and getattr(t, "find_post", None):
+                # Tried before without a receipt: it may have gone out just before a crash.
+                ref = await t.find_post(target, key=job["key"], team_post=team_post,
+                                        since=job["created_at"])
+            if ref is not None:
+                log.info("outbox %s: found already sent via %s", job["key"], t.name)
+            elif sent is not None:
                 ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
             elif team_post:
                 ref = await t.post_to_team(target, reply, key=job["key"])
             else:
                 ref = await t.notify(target, reply, key=job["key"])
             receipts[t.name] = {"ref": ref, "rev": rev}
+            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
             log.error("outbox %s refused by %s: %s", job["key"], t.name, exc)
             refused.append(f"{t.name}: {exc}")
         except Exception as exc:  # noqa: BLE001 - any failure means "try later"
             log.warning("outbox %s via %s failed: %s", job["key"], t.name, exc)
             errors.append(f"{t.name}: {exc}")
+
+    # Each platform on its own: Slack never waits for Telegram's pacing, and each receipt is
+    # stored the moment its send completes.
+    await asyncio.gather(*(via(t) for t in transports))
     if target is None:
         errors.append(f"no such {job['kind']} any more")
     elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
@@ -108,6 +140,11 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         return 0
     await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
+
+
+def _receipt(engine: Engine, row_id: int, transport: str, receipt: dict) -> None:
+    with session_scope(engine) as session:
+        repo.record_receipt(session, row_id=row_id, transport=transport, receipt=receipt)
 
 
 def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
 NOTE_VIEW = "carebot_note"
+POST_EVENT = "carebot_post"  # message metadata type carrying the outbox key
+HISTORY_PAGES = 3  # of 200 messages: how far back a retried post is looked for
 
 
 def web_client(token: str, base_url: str) -> AsyncWebClient:
@@ -59,7 +62,7 @@ class SlackTransport:
         return bool(person.slack_user)
 
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
-        return await self.post(team.slack_channel, reply)
+        return await self.post(team.slack_channel, reply, key=key)
 
     async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
         # Text only: the files went out with the first post.
@@ -68,10 +71,38 @@ class SlackTransport:
 
     async def notify(self, person: Person, reply: Reply, *, key: str) -> dict:
         channel = (await self.client.conversations_open(users=person.slack_user))["channel"]["id"]
-        return await self.post(channel, reply)
+        return await self.post(channel, reply, key=key)
 
-    async def post(self, channel: str, reply: Reply) -> dict:
-        resp = await self.client.chat_postMessage(channel=channel, **render.render(reply))
+    async def find_post(self, target: Team | Person, *, key: str, team_post: bool,
+                        since: datetime) -> dict | None:
+        """The message a crashed sweep posted for this outbox key, if any: the key travels in
+        the message metadata, and the channel's history since the row was queued is searched
+        (a few pages at most). None when it never went out."""
+        if team_post:
+            channel = target.slack_channel
+        else:
+            channel = (await self.client.conversations_open(
+                users=target.slack_user))["channel"]["id"]
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            resp = await self.client.conversations_history(
+                channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200,
+                include_all_metadata=True, **({"cursor": cursor} if cursor else {}))
+            for message in resp.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == POST_EVENT and \
+                        (meta.get("event_payload") or {}).get("key") == key:
+                    return {"channel": channel, "ts": message["ts"]}
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not resp.get("has_more") or not cursor:
+                return None
+        return None
+
+    async def post(self, channel: str, reply: Reply, *, key: str | None = None) -> dict:
+        # The outbox key rides along as message metadata: after a crash, find_post finds it.
+        meta = {"metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}}} \
+            if key else {}
+        resp = await self.client.chat_postMessage(channel=channel, **meta, **render.render(reply))
         try:
             await upload(self.client, resp["channel"], reply.files)
         except Exception:

@@ -308,11 +308,36 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
     query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
              .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
     rows = list(session.exec(query))
+    # Rows tried before (a lease ran out, or a send failed): a platform may have sent without
+    # a receipt, so delivery looks for the post before sending it again. Only a new row's
+    # next_attempt_at is still its created_at.
+    retried = session.info.setdefault("retried", set())
     for row in rows:
+        if row.attempts or row.next_attempt_at > row.created_at:
+            retried.add(row.id)
         row.next_attempt_at = now + LEASE
         session.add(row)
     session.flush()
     return rows
+
+
+def merge_receipts(stored: dict | None, new: dict) -> dict:
+    """Per platform, the receipt showing the newer revision wins: two sweepers (one whose lease
+    ran out) never wipe each other's receipts."""
+    merged = dict(stored or {})
+    for name, receipt in new.items():
+        if name not in merged or receipt["rev"] >= merged[name]["rev"]:
+            merged[name] = receipt
+    return merged
+
+
+def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
+    """One platform has sent: store its receipt now (under the row lock, merged with the
+    others), so a crash before the other platforms finish never re-sends this one."""
+    lock_for_claim(session)
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
+    row.receipts = merge_receipts(row.receipts, {transport: receipt})
+    session.add(row)
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
@@ -324,7 +349,7 @@ def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: d
     """
     lock_for_claim(session)
     row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = receipts
+    row.receipts = merge_receipts(row.receipts, receipts)
     if payload is not None and row.revision == revision:
         row.payload, row.stale = payload, False
     if error:
@@ -342,8 +367,10 @@ def fail_delivery(session: Session, *, row_id: int, now: datetime, receipts: dic
                   revision: int, error: str) -> bool:
     """A post a platform refused for good: status "failed", never retried (a refresh with new
     content gives it one more try). False if it was refreshed meanwhile and stays pending."""
+    lock_for_claim(session)
     row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts, row.attempts, row.last_error = receipts, row.attempts + 1, error[:500]
+    row.receipts = merge_receipts(row.receipts, receipts)
+    row.attempts, row.last_error = row.attempts + 1, error[:500]
     row.next_attempt_at = now
     if row.revision == revision:
         row.status = "failed"

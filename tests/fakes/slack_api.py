@@ -19,7 +19,10 @@ class FakeSlack:
         self.failures: dict[str, list[tuple[int, dict]]] = {}  # method -> [(status, headers)]
         self.lock = threading.Lock()
         self.ts = 1000
-        self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["POST"]),
+        # channel -> messages posted there (ts, text, metadata), oldest first; chat.delete
+        # removes one. conversations.history serves them (newest first, paged by limit).
+        self.messages: dict[str, list[dict]] = {}
+        self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["POST", "GET"]),
                                      Route("/respond/{token}", self.respond, methods=["POST"]),
                                      Route("/upload/{file_id}", self.upload, methods=["POST"])])
 
@@ -35,7 +38,7 @@ class FakeSlack:
         if "json" in request.headers.get("content-type", ""):
             return json.loads(raw or "{}")
         params = {**dict(request.query_params), **{k: v[0] for k, v in parse_qs(raw).items()}}
-        for key in ("blocks", "view", "files"):
+        for key in ("blocks", "view", "files", "metadata"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -57,6 +60,17 @@ class FakeSlack:
             return JSONResponse({"ok": True, "user_id": "UBOT", "team_id": "T1", "bot_id": "B1"})
         if method == "conversations.open":
             return JSONResponse({"ok": True, "channel": {"id": "D" + params.get("users", "X")}})
+        if method == "chat.postMessage":
+            with self.lock:
+                self.messages.setdefault(params.get("channel"), []).append(
+                    {"ts": ts, "text": params.get("text"), "metadata": params.get("metadata")})
+        if method == "chat.delete":
+            with self.lock:
+                kept = [m for m in self.messages.get(params.get("channel"), [])
+                        if m["ts"] != params.get("ts")]
+                self.messages[params.get("channel")] = kept
+        if method == "conversations.history":
+            return JSONResponse(self.history(params))
         if method in ("chat.postMessage", "chat.update"):
             return JSONResponse({"ok": True, "channel": params.get("channel"), "ts": params.get("ts", ts)})
         if method == "files.getUploadURLExternal":  # the bytes then go to upload_url, here too
@@ -68,6 +82,20 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return JSONResponse({"ok": True, "files": params.get("files", [])})
         return JSONResponse({"ok": True})
+
+    def history(self, params: dict) -> dict:
+        """Newest first; metadata only with include_all_metadata (as Slack). `oldest` is not
+        applied: the fake's ts are counters, not the app's (simulated) clock."""
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        with_meta = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        with self.lock:
+            newest = list(reversed(self.messages.get(params.get("channel"), [])))
+        page = [{"type": "message", "ts": m["ts"], "text": m["text"],
+                 **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {})}
+                for m in newest[start:start + limit]]
+        more = start + limit < len(newest)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     async def upload(self, request: Request) -> PlainTextResponse:
         data = await request.body()
