@@ -38,8 +38,11 @@ def round_post(team_name: str, round_name: str, day: date, lead: str | None, dut
             buttons = [Button(label="Given", action=f"meds_done:{duty.duty_id}", style="primary"),
                        Button(label="Late / missed…", action=f"meds_late:{duty.duty_id}")]
         blocks.append(Block(text=duty_line(duty, zone), buttons=buttons))
+    # The example names a duty of this round, never a fixed sample.
+    example = (f"meds done {duties[0].duty_id} · meds late {duties[0].duty_id} REASON "
+               f"action=WHAT WAS DONE informed=WHO" if duties else "meds done DUTY")
     blocks.append(Block(kind="context", text=f"{HIGH} time-critical: paged if unrecorded. "
-                                             f"Log: meds done DUTY · {EXAMPLE_LATE}"))
+                                             f"Log: {example}"))
     return Reply(blocks=blocks)
 
 

@@ -109,6 +109,9 @@ def test_round_post_lists_refs_lead_and_time_critical_once_per_round(meds_app):
     assert second.startswith("Protected medicines lead: Ben Okafor · 2 duties")
     assert "⚠ D-14 · C-7F3K · due 08:00 (±30 min) · time-critical" in post
     assert "D-15 · C-2M9Q · due 08:30" in post and "C-9X2P" not in post  # evening round
+    # Its example names this round's own duty, not a fixed sample (and no made-up name).
+    assert post.splitlines()[-1].endswith(
+        "Log: meds done D-14 · meds late D-14 REASON action=WHAT WAS DONE informed=WHO")
     buttons = [b.action for _, r in meds_app.transports[0].posts for blk in r.blocks
                for b in blk.buttons]
     assert "meds_done:D-14" in buttons and "meds_late:D-14" in buttons
