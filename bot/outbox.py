@@ -110,6 +110,8 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
                                         since=job["created_at"])
             if ref is not None:
                 log.info("outbox %s: found already sent via %s", job["key"], t.name)
+                if team_post and rev:  # it may show an older revision: bring it up to date
+                    ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
             elif sent is not None:
                 ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
             elif team_post:
@@ -128,16 +130,17 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
     # Each platform on its own: Slack never waits for Telegram's pacing, and each receipt is
     # stored the moment its send completes.
     await asyncio.gather(*(via(t) for t in transports))
+    if refused and not errors:  # with another platform still failing for now, retry it first
+        team = target if team_post else job["home"]
+        where = ", ".join(r.split(":")[0].title() for r in refused)
+        await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
+                                "; ".join(refused))
+        return 0
+    errors += refused
     if target is None:
         errors.append(f"no such {job['kind']} any more")
     elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
         errors.append(f"no transport reaches {job['kind']} {job['key']}")
-    if refused:
-        team = target if team_post else job["home"]
-        where = ", ".join(r.split(":")[0].title() for r in refused)
-        await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
-                                "; ".join(refused + errors))
-        return 0
     await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
 

@@ -202,10 +202,11 @@ def ack(ctx: Context, args) -> Reply:
 def _ack_all(ctx: Context) -> Reply:
     """Own every unacknowledged escalation this person may ack; each other person paged about
     any of them hears once, in one DM listing what they were paged for."""
-    teams = {t.id: t for t in repo.all_teams(ctx.session)}
+    # The access rule holds here as for `ack ID`: only escalations of the caller's own teams.
+    teams = {t.id: t for t in repo.all_teams(ctx.session, removed=True)}
     mine = [e for e in store.unowned_for(ctx.session, person_id=ctx.person.id,
                                         team_ids=ctx.visible_team_ids)
-            if _in_chain(ctx, e, teams[e.team_id])]
+            if ctx.belongs(e.team_id) and _in_chain(ctx, e, teams[e.team_id])]
     told: dict[int, tuple[Person, list[Escalation]]] = {}
     for esc in mine:
         _acknowledge(ctx, esc)

@@ -51,8 +51,11 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation
     """Open escalations whose timer has run out; a second sweeper skips the locked ones
     (on SQLite it waits for the first sweeper's commit, then sees the new timers)."""
     lock_for_claim(session)
+    # A team taken out of the config pages nobody: no one can act on it until it is put back.
+    active = select(Team.id).where(Team.active == True)  # noqa: E712
     return list(session.exec(
-        select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now)
+        select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now,
+                                 col(Escalation.team_id).in_(active))
         .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
 
 

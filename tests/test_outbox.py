@@ -170,3 +170,29 @@ def test_a_refused_post_is_failed_once_managers_told_once_and_never_retried(app)
     assert len(chat.posts) == 1 and len(chat.dms) == 1
     with session_scope(app.engine) as session:
         assert repo.failed_posts(session) == 1
+
+
+class Down(SlackLike):
+    """A platform that is down for now (a 5xx): its part must be retried, not given up."""
+
+    name = "slack"
+    up = False
+
+    async def post_to_team(self, team, reply, *, key):
+        if not self.up:
+            raise RuntimeError("503 Service Unavailable")
+        return await super().post_to_team(team, reply, key=key)
+
+
+def test_a_refusal_on_one_platform_does_not_give_up_another_that_is_only_down(app):
+    refusing, down = Refusing(), Down()
+    app.transports = [refusing, down]
+    asyncio.run(app.run_job("morning", "north"))
+    [row] = [r for r in outbox(app.engine) if r.key == "morning:north:2026-11-24"]
+    assert row.status == "pending" and down.posts == []  # kept for the platform that was down
+    down.up = True
+    app.clock.set(app.clock.now() + timedelta(minutes=5))
+    asyncio.run(app.deliver())
+    [row] = [r for r in outbox(app.engine) if r.key == "morning:north:2026-11-24"]
+    assert [t for t, _ in down.posts] == ["north"]  # sent once it was back
+    assert row.status == "failed" and "slack" in row.receipts  # then the refusal is final

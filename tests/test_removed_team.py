@@ -89,3 +89,24 @@ def test_a_removed_team_is_unbound_and_has_no_jobs_but_keeps_its_records(app):
     apply(app, config)
     assert team(app, "south").active
     assert run(app, "UERIN", "due", transport="slack", chat="C0SOUTH01").ok
+
+
+def test_a_removed_teams_open_escalation_stops_paging_and_pages_again_when_put_back(app):
+    """Nobody can act on a team no longer in the config, so paging it would never end."""
+    from handlers import escalation
+    from storage.models import EscalationEvent
+
+    config = bound(app.config)
+    apply(app, config)
+    assert "Escalated" in run(app, "femi", "missed C-5H2D safety").plain()
+    pages = lambda: count(app.engine, EscalationEvent, EscalationEvent.kind == "paged")  # noqa: E731
+    first = pages()
+    assert first >= 1
+
+    apply(app, without_south(config))
+    assert escalation.sweep(app.engine, MORNING + timedelta(hours=3)) == 0
+    assert pages() == first
+
+    apply(app, config)
+    assert escalation.sweep(app.engine, MORNING + timedelta(hours=3)) == 1
+    assert pages() > first
