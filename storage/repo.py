@@ -107,8 +107,8 @@ class Caller(NamedTuple):
 
 def caller(session: Session, transport: str, user_id: str, chat_transport: str,
            chat_id: str | None) -> Caller:
-    """Who is asking and the team of the chat they ask in (person_by_identity and team_by_chat)
-    in one query, the command path's only lookup; it also reads the config token the cached
+    """Who is asking and the team of the chat they ask in (a team removed from the config has
+    none), in one query, the command path's only lookup; it also reads the config token the cached
     rows are checked against."""
     if transport == "slack":
         who = Person.slack_user == user_id
@@ -156,16 +156,6 @@ def team_by_key(session: Session, key: str) -> Team | None:
     """A team in the config; one taken out of it is no longer found (its records stay)."""
     return session.exec(select(Team).where(Team.key == key,
                                            Team.active == True)).first()  # noqa: E712
-
-
-def team_by_chat(session: Session, transport: str, chat_id: str) -> Team | None:
-    """The team a chat belongs to; a team removed from the config has none."""
-    query = select(Team).where(Team.active == True)  # noqa: E712
-    if transport == "slack":
-        return session.exec(query.where(Team.slack_channel == chat_id)).first()
-    if transport == "telegram" and chat_id.lstrip("-").isdigit():
-        return session.exec(query.where(Team.telegram_chat == int(chat_id))).first()
-    return session.exec(query.where(Team.key == chat_id)).first()
 
 
 def teams_of(session: Session, person: Person) -> list[Team]:
