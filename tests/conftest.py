@@ -164,3 +164,11 @@ def link(engine, *, team: dict, people: dict[str, dict], key: str = "north") -> 
                 setattr(row, name, value)
             session.add(row)
         session.commit()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A test's event loop may close with a delivery sweep still waiting (App.deliver_soon):
+    collect it now, so asyncio's "Task was destroyed" note comes before the summary line."""
+    import gc
+
+    gc.collect()
