@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handlers.base import ROLE_RANK, Context, UserError
-from handlers.paging import DEFAULT_POLICY, event, fire, fire_many, recipients  # noqa: F401
+from handlers.paging import (DEFAULT_POLICY, event, fire, fire_many, grace_minutes,  # noqa: F401
+                            recipients)
 from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
@@ -103,8 +104,7 @@ def sweep(engine: Engine, now: datetime) -> int:
         teams = repo.all_teams(session)
         by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
         for team in teams:
-            by_grace.setdefault((team.escalation or DEFAULT_POLICY)
-                                .get("time_critical_grace_minutes", 30), []).append(team)
+            by_grace.setdefault(grace_minutes(team), []).append(team)
         for minutes, group in by_grace.items():
             by_id = {t.id: t for t in group}
             for contact, client in store.overdue_time_critical(
@@ -130,8 +130,7 @@ def next_due(engine: Engine, now: datetime) -> datetime | None:
     with session_scope(engine) as session:
         times = [store.next_due(session)]
         for team in repo.all_teams(session):
-            grace = timedelta(minutes=(team.escalation or DEFAULT_POLICY)
-                              .get("time_critical_grace_minutes", 30))
+            grace = timedelta(minutes=grace_minutes(team))
             times.append(store.next_time_critical(session, team=team, now=now, grace=grace))
             times += [next_deadline(session, team, now) for _, next_deadline in DEADLINE_CHECKS]
     return min((t for t in times if t is not None), default=None)

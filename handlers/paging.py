@@ -34,6 +34,11 @@ def fire(session: Session, esc: Escalation, now: datetime) -> None:
     fire_many(session, [esc], now)
 
 
+def grace_minutes(team: Team) -> int:
+    """How long after its window a time-critical high-risk contact waits before it escalates."""
+    return (team.escalation or DEFAULT_POLICY).get("time_critical_grace_minutes", 30)
+
+
 def _policy(esc: Escalation) -> dict:
     """The frozen policy, with defaults for keys added since it was frozen."""
     return {**DEFAULT_POLICY, **esc.policy}

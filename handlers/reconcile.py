@@ -57,8 +57,7 @@ def run(session: Session, team: Team, now: datetime, *, run_by: str, transport: 
     start, end = day_bounds(day, zone)
     counts = repo.day_counts(session, team_id=team.id, start=start, end=end)
     open_items = [i for i in items if i.status == "open"]
-    grace = timedelta(minutes=(team.escalation or escalation.DEFAULT_POLICY)
-                      .get("time_critical_grace_minutes", 30))
+    grace = timedelta(minutes=escalation.grace_minutes(team))
     overdue = {i.id for i in open_items if i.end + grace <= now}
     # At the end of the day every open high-risk contact needs an owner; before it, only those
     # whose window has ended (a visit due at 14:00 is not a problem at 08:00).
