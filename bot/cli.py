@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.config import ConfigError
 
 EXIT_USAGE = 2
+EXIT_DATABASE = 3  # the database cannot be reached: a supervisor should not restart-loop on it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,33 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
+        print(f"carebot: {_unreachable(exc)}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """One line for a database that cannot be reached (wrong host or port, server down, bad
+    password), naming where we looked, with no secret and no traceback; None for anything else."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    from bot.settings import Settings
+    from sqlalchemy.engine import make_url
+
+    url = make_url(Settings().database_url)
+    if url.get_backend_name() == "sqlite":
+        where = f"the SQLite file {url.database}"
+        check = "that its folder exists and is writable"
+    else:
+        where = f"{url.get_backend_name()} at {url.host or 'localhost'}:{url.port or 5432}"
+        check = ("that the server is running and accepts connections there, "
+                 "and the user, password and database name in DATABASE_URL")
+    reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+    return f"cannot reach the database ({where}): {reason}. Check {check}."
 
 
 def _run(args) -> int:

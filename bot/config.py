@@ -267,7 +267,7 @@ def load_config(path: str | Path | None) -> Config:
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling against DESIGN.md)"
+                msg = "unknown key (check the spelling against README.md, \"Configuration\")"
             if not err["loc"]:  # cross-checks already name their keys
                 problems.extend(f"{path}: {part}" for part in msg.split("; "))
             else:

@@ -1,7 +1,7 @@
 """Every environment setting in one place (DESIGN.md, "Interfaces the outside world relies on")."""
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,3 +29,12 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, url: str) -> str:
+        """Hosts set `postgres://…` or `postgresql://…`; SQLAlchemy needs the driver named."""
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url

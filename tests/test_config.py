@@ -33,7 +33,7 @@ def test_each_problem_names_its_key(tmp_path):
         "timezone: unknown time zone 'Mars/Base' (e.g. 'Europe/London')"]
     assert problems(tmp_path, '[[teams]]\nkey = "n"\nname = "N"\nreconcile = "25:00"\ncolour = 1\n') == [
         "teams[0].reconcile: expected HH:MM (24-hour), got '25:00'",
-        "teams[0].colour: unknown key (check the spelling against DESIGN.md)"]
+        "teams[0].colour: unknown key (check the spelling against README.md, \"Configuration\")"]
     assert problems(tmp_path, '[[teams]]\nkey = "n"\nname = "N"\n[[people]]\nhandle = "a"\n'
                               'name = "A"\nrole = "boss"\n') == [
         "people[0].role: Input should be 'staff', 'supervisor', 'manager' or 'nominated'"]
