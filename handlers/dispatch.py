@@ -53,7 +53,9 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     person, team = repo.caller(session, command.actor.transport, command.actor.user_id,
                                chat.transport, chat.id if chat.id and not chat.private else None)
     if person is None:
-        raise UserError(catalog.unknown_user(command.actor, command.chat))
+        unbound = bool(chat.id and not chat.private and chat.transport != "console"
+                       and repo.chat_team(session, chat.transport, chat.id) is None)
+        raise UserError(catalog.unknown_user(command.actor, command.chat, unbound))
     team = _team_for(session, person, command, team)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:

@@ -198,13 +198,16 @@ def crashed(ref: str) -> str:
     return f"Sorry, that failed and nothing was saved. Try again; if it keeps failing quote ref {ref}."
 
 
-def unknown_user(actor, chat) -> str:
+def unknown_user(actor, chat, unbound: bool = False) -> str:
+    """`unbound`: this group or channel is not linked to a team either, so say its id too (the
+    set-up step that asks for it comes before anyone in it is linked)."""
     text = "Sorry, carebot doesn't know you yet, so nothing was recorded."
     if actor.transport == "console":
         return text + f" No person with handle {actor.user_id!r} in the config. Example: --as amira"
     field = {"slack": "slack_user", "telegram": "telegram_user"}.get(actor.transport, "handle")
     value = actor.user_id if actor.transport == "telegram" else f'"{actor.user_id}"'
-    return text + f" Ask your manager to add {field} = {value} to your entry in carebot.toml."
+    text += f" Ask your manager to add {field} = {value} to your entry in carebot.toml."
+    return text + (" " + unbound_chat(chat) if unbound else "")
 
 
 def unbound_chat(chat) -> str:

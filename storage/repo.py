@@ -118,16 +118,8 @@ def caller(session: Session, transport: str, user_id: str, chat_transport: str,
         who = Person.telegram_user == int(user_id)
     else:
         who = Person.handle == user_id
-    if chat_id is None:
-        where = false()
-    elif chat_transport == "slack":
-        where = Team.slack_channel == chat_id
-    elif chat_transport == "telegram" and chat_id.lstrip("-").isdigit():
-        where = Team.telegram_chat == int(chat_id)
-    else:
-        where = Team.key == chat_id
     query = (select(Person, Team, ConfigState.token).select_from(Person)
-             .outerjoin(Team, and_(Team.active == True, where))  # noqa: E712
+             .outerjoin(Team, and_(Team.active == True, _chat_is(chat_transport, chat_id)))  # noqa: E712
              .outerjoin(ConfigState, ConfigState.id == 1)
              .where(Person.active == True, who).limit(1))  # noqa: E712
     row = session.exec(query).first()
@@ -135,6 +127,23 @@ def caller(session: Session, transport: str, user_id: str, chat_transport: str,
         return Caller(None, None)
     session.info[cache.TOKEN] = row[2]
     return Caller(row[0], row[1])
+
+
+def chat_team(session: Session, chat_transport: str, chat_id: str) -> Team | None:
+    """The active team a chat is linked to (only needed apart from `caller` when the person is
+    unknown: a refusal then says whether the chat needs linking too)."""
+    return session.exec(select(Team).where(Team.active == True,  # noqa: E712
+                                           _chat_is(chat_transport, chat_id))).first()
+
+
+def _chat_is(chat_transport: str, chat_id: str | None):
+    if chat_id is None:
+        return false()
+    if chat_transport == "slack":
+        return Team.slack_channel == chat_id
+    if chat_transport == "telegram" and chat_id.lstrip("-").isdigit():
+        return Team.telegram_chat == int(chat_id)
+    return Team.key == chat_id
 
 
 def team_ids_of(session: Session, person: Person) -> tuple[int, ...]:

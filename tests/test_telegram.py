@@ -201,6 +201,12 @@ def test_unknown_user_and_unbound_group_are_refused(tg):
     assert "doesn't know you" in text and "telegram_user = 9999999" in text
     deliver(bot, typed("/due", chat_id=-100999))
     assert "telegram_chat = -100999" in fake.named("sendMessage")[-1]["text"]
+    # Set-up: nobody in a new group is linked yet, and /whoami there names both ids.
+    deliver(bot, typed("/whoami", handle="stranger", chat_id=-100888))
+    text = fake.named("sendMessage")[-1]["text"]
+    assert "telegram_user = 9999999" in text and "telegram_chat = -100888" in text
+    deliver(bot, typed("/whoami", handle="stranger", chat_id=GROUP))  # a linked group: no id
+    assert "telegram_chat" not in fake.named("sendMessage")[-1]["text"]
     deliver(bot, tapped("done:C-2M9Q", handle="stranger"))
     assert "doesn't know you" in fake.named("answerCallbackQuery")[-1]["text"]
     assert contact(app.engine, "N-20261124-002").status == "open"
