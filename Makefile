@@ -22,6 +22,7 @@ run: $(STAMP)
 	rm -f $(DEMO)/carebot.db $(DEMO)/carebot.db-wal $(DEMO)/carebot.db-shm
 	$(DEMO_ENV) $(BIN)/carebot demo --dir $(DEMO) --history 8
 	$(DEMO_ENV) $(BIN)/carebot import contacts $(DEMO)/contacts.csv
+	$(DEMO_ENV) $(BIN)/carebot import meds $(DEMO)/meds.csv
 	$(DEMO_ENV) $(BIN)/carebot console --as amira --at 08:00
 
 test: $(STAMP)

@@ -254,8 +254,8 @@ def _demo(args) -> int:
     from bot.demo import ZONE, write_demo
 
     today = datetime.now(ZoneInfo(ZONE)).date()
-    config, contacts = write_demo(args.dir, today)
-    print(f"wrote {config} and {contacts}")
+    config, contacts, meds = write_demo(args.dir, today)
+    print(f"wrote {config}, {contacts} and {meds}")
     if args.history:
         from bot.app import build_app
         from bot.demo import seed_history

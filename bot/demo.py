@@ -13,13 +13,22 @@ from zoneinfo import ZoneInfo
 ZONE = "Europe/London"
 
 CONFIG = '''# carebot demo config (written by `carebot demo`): two teams, eight people.
+# Every key is explained in README.md, "Configuration"; the commented lines are the optional
+# ones a real deployment sets.
 timezone = "Europe/London"
+# retention_days = 90            # outbox and delivery records older than this are pruned
 
 [[teams]]
 key = "north"
 name = "North Community Team"
+# slack_channel = "C0NORTH01"    # the team's Slack channel id (channel details, at the bottom)
+# telegram_chat = -1001234567890 # the team's Telegram group id (`/whoami` in the group)
 morning_post = "07:30"
 reconcile = "17:30"
+weekly_status = "mon 09:00"      # the managers' weekly status DM ("" = never)
+# Protected medicines: each round with its named lead (`carebot import meds meds.csv`).
+meds_rounds = [{name = "morning", time = "08:00", lead = "amira"},
+               {name = "evening", time = "18:00", lead = "ben"}]
 
 [[teams]]
 key = "south"
@@ -33,6 +42,8 @@ name = "Amira Khan"
 role = "supervisor"
 teams = ["north"]
 oncall = true
+# slack_user = "U0AMIRA01"       # Slack member id (profile, then Copy member ID)
+# telegram_user = 5550001        # numeric Telegram id (the bot tells an unknown person theirs)
 
 [[people]]
 handle = "ben"
@@ -81,6 +92,15 @@ teams = ["north", "south"]
 ack_timeout_minutes = 15
 repeats = 2
 chain = ["oncall", "manager", "nominated"]
+
+# The reason codes for `missed`: without any [[reason_codes]] the standard set applies
+# (unavailable, hospital, refused, no_reply, safety, staffing, weather, rota, other). One table per
+# code replaces that set:
+# [[reason_codes]]
+# code = "safety"
+# label = "Safety concern"
+# side = "client"                # client | provider | system | other
+# escalates = true
 '''
 
 # (ref, team, kind, risk, start hour, hours, assignee, time_critical): the ones the README uses.
@@ -121,18 +141,35 @@ def demo_rows(day: date, per_team: int = 14) -> list[dict]:
     return rows
 
 
-def write_demo(folder: str | Path, day: date) -> tuple[Path, Path]:
+# North's medicines for the day: (round, ref, due, time_critical).
+MEDS = [("morning", "C-7F3K", "08:00", True), ("morning", "C-2M9Q", "08:15", False),
+        ("morning", "C-9X2P", "08:30", False), ("morning", "C-4T7P", "08:45", False),
+        ("evening", "C-7F3K", "18:00", True), ("evening", "C-9X2P", "18:15", False)]
+
+
+def meds_rows(day: date) -> list[dict]:
+    return [{"duty_id": f"M-{day:%Y%m%d}-{n:02d}", "team": "north", "round": rnd,
+             "client_ref": ref, "due_at": f"{day:%Y-%m-%d}T{due}", "window_minutes": "30",
+             "time_critical": str(critical).lower()}
+            for n, (rnd, ref, due, critical) in enumerate(MEDS, 1)]
+
+
+def write_demo(folder: str | Path, day: date) -> tuple[Path, Path, Path]:
+    """The config, today's contacts and North's medicines duties for today."""
     from storage.importer import COLUMNS
+    from storage.medicines import MEDS_COLUMNS
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config, contacts = folder / "carebot.toml", folder / "contacts.csv"
+    config, contacts, meds = folder / "carebot.toml", folder / "contacts.csv", folder / "meds.csv"
     config.write_text(CONFIG, encoding="utf-8")
-    with contacts.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(demo_rows(day))
-    return config, contacts
+    for path, columns, rows in ((contacts, COLUMNS, demo_rows(day)),
+                                (meds, MEDS_COLUMNS, meds_rows(day))):
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    return config, contacts, meds
 
 
 # Past weeks, so a newcomer's `status`, `plan` and `carebot export` have something to show:

@@ -35,8 +35,10 @@ def test_piped_console_runs_the_daily_loop(demo):
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "amira>" not in out and "\x1b[" not in out  # no prompts or colour when piped
-    # The 07:30 list had just been posted when the clock started at 08:00.
-    assert out.startswith("[#north] North Community Team: contacts due ")
+    # The 07:30 posts (the morning medicines round, then the list) had just gone out when the
+    # clock started at 08:00.
+    assert out.startswith("[#north] North Community Team: morning medicines round ")
+    assert "\n[#north] North Community Team: contacts due " in out
     assert "C-7F3K logged missed: Hospitalisation." in out
     assert "✓ C-2M9Q done at 08:00." in out
     assert "Why was C-9X2P missed?" in out
