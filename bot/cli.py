@@ -106,6 +106,13 @@ def _console(args) -> int:
 
     settings = Settings()
     app = build_app(settings, clock=SimClock(datetime.now(ZoneInfo("UTC"))))
+    handle = args.handle.lstrip("@").lower()
+    handles = [p.handle for p in app.config.people]
+    if handle not in handles:  # refused before the prompt, not on every line typed after it
+        print(f"carebot: console: no person {handle!r} in the config (people: "
+              f"{', '.join(handles) or 'none'}). Example: --as {handles[0] if handles else 'amira'}",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.at:
         zone = ZoneInfo(app.config.teams[0].timezone or app.config.timezone)
         try:
@@ -114,7 +121,7 @@ def _console(args) -> int:
             print(f"carebot: --at: {exc}", file=sys.stderr)
             return EXIT_USAGE
     app.transports = [ConsoleTransport(sys.stdout)]
-    asyncio.run(run_console(app, args.handle.lstrip("@").lower()))
+    asyncio.run(run_console(app, handle))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from handlers.phone import word_key
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
@@ -158,6 +159,8 @@ class ReasonCodeConfig(_Strict):
     # contact's escalation. Any other missed reason on a high-risk client keeps it open.
     # Left out: true for `hospital` only.
     accounts_for_client: bool | None = None
+    # Other spellings staff type for it (`no reply`); case, spaces, `-` and `_` never matter.
+    aliases: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _accounts(self) -> "ReasonCodeConfig":
@@ -171,7 +174,7 @@ DEFAULT_REASON_CODES = [
     ReasonCodeConfig(code="hospital", label="Hospitalisation", side="client"),
     ReasonCodeConfig(code="refused", label="Client refused", side="client"),
     ReasonCodeConfig(code="no_reply", label="No answer at the door", side="client",
-                     escalates_high_risk=True),
+                     escalates_high_risk=True, aliases=["no answer"]),
     ReasonCodeConfig(code="safety", label="Safety concern", side="client", escalates=True),
     ReasonCodeConfig(code="staffing", label="Staffing shortage", side="provider"),
     ReasonCodeConfig(code="weather", label="Weather / travel disruption", side="provider"),
@@ -203,6 +206,13 @@ class Config(_Strict):
         _unique(problems, "teams", [t.key for t in self.teams], "key")
         _unique(problems, "people", [p.handle for p in self.people], "handle")
         _unique(problems, "reason_codes", [r.code for r in self.reason_codes], "code")
+        spelt: dict[str, int] = {}  # a spelling (word_key) names one code only
+        for i, r in enumerate(self.reason_codes):
+            for name in [r.code, *r.aliases]:
+                j = spelt.setdefault(word_key(name), i)
+                if j != i:
+                    problems.append(f"reason_codes[{i}].aliases: {name!r} already means "
+                                    f"{self.reason_codes[j].code!r}")
         _unique(problems, "people", [p.slack_user for p in self.people if p.slack_user], "slack_user")
         _unique(problems, "people", [p.telegram_user for p in self.people if p.telegram_user],
                 "telegram_user")

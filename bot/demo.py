@@ -26,9 +26,6 @@ name = "North Community Team"
 morning_post = "07:30"
 reconcile = "17:30"
 weekly_status = "mon 09:00"      # the managers' weekly status DM ("" = never)
-# Protected medicines: each round with its named lead (`carebot import meds meds.csv`).
-meds_rounds = [{name = "morning", time = "08:00", lead = "amira"},
-               {name = "evening", time = "18:00", lead = "ben"}]
 
 [[teams]]
 key = "south"
@@ -154,6 +151,13 @@ def meds_rows(day: date) -> list[dict]:
             for n, (rnd, ref, due, critical) in enumerate(MEDS, 1)]
 
 
+# What `carebot demo` adds to North (tests build on CONFIG without it).
+MEDS_ROUNDS = '''# Protected medicines: each round with its named lead (`carebot import meds meds.csv`).
+meds_rounds = [{name = "morning", time = "08:00", lead = "amira"},
+               {name = "evening", time = "18:00", lead = "ben"}]
+'''
+
+
 def write_demo(folder: str | Path, day: date) -> tuple[Path, Path, Path]:
     """The config, today's contacts and North's medicines duties for today."""
     from storage.importer import COLUMNS
@@ -162,7 +166,8 @@ def write_demo(folder: str | Path, day: date) -> tuple[Path, Path, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config, contacts, meds = folder / "carebot.toml", folder / "contacts.csv", folder / "meds.csv"
-    config.write_text(CONFIG, encoding="utf-8")
+    north = 'weekly_status = "mon 09:00"      # the managers\' weekly status DM ("" = never)\n'
+    config.write_text(CONFIG.replace(north, north + MEDS_ROUNDS, 1), encoding="utf-8")
     for path, columns, rows in ((contacts, COLUMNS, demo_rows(day)),
                                 (meds, MEDS_COLUMNS, meds_rows(day))):
         with path.open("w", newline="", encoding="utf-8") as fh:

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
 from handlers.jobs import team_job
+from handlers.phone import closest, near_codes, reason_code, ref_variants
 from handlers.registry import command
 from messages import catalog
 from messages import escalation as esc_words
@@ -63,12 +64,16 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
 
 
 def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
+    """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
+    out (C2M9Q); not found, the refs on today's list that look like it are suggested."""
     start, end = day_bounds(ctx.today, ctx.zone)
-    found = repo.find_contact(ctx.session, ref=ref, team_ids=ctx.visible_team_ids,
-                              start=start, end=end)
-    if found is None:
-        raise UserError(catalog.unknown_ref(ref, ctx.today))
-    return found
+    for typed in dict.fromkeys([ref, *ref_variants(ref)]):
+        found = repo.find_contact(ctx.session, ref=typed, team_ids=ctx.visible_team_ids,
+                                  start=start, end=end)
+        if found is not None:
+            return found
+    refs = repo.refs_between(ctx.session, team_ids=ctx.visible_team_ids, start=start, end=end)
+    raise UserError(catalog.unknown_ref(ref, ctx.today, closest(ref_variants(ref)[-1], refs)))
 
 
 def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None) -> str:
@@ -131,9 +136,10 @@ def missed(ctx: Context, args) -> Reply:
     codes = repo.reason_codes(ctx.session)
     if args.reason is None:
         return catalog.reason_picker(client.ref, [(c.code, c.label) for c in codes])
-    code = next((c for c in codes if c.code == args.reason.lower()), None)
+    code, args.note = reason_code(codes, args.reason, args.note)
     if code is None:
-        raise UserError(catalog.unknown_reason(args.reason, client.ref, [c.code for c in codes]))
+        raise UserError(catalog.unknown_reason(args.reason, client.ref, [c.code for c in codes],
+                                               near_codes(codes, args.reason)))
     if code.needs_note and not args.note:
         raise UserError(catalog.note_required(client.ref, code.code))
     if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:

@@ -14,7 +14,8 @@ from sqlmodel import Session
 from handlers.base import (ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError,
                            team_access)
 from handlers.grammar import bind, command_tokens
-from handlers.registry import lookup
+from handlers.phone import closest
+from handlers.registry import COMMANDS, lookup
 from messages import catalog
 from messages.reply import Reply
 from storage import repo
@@ -59,7 +60,9 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     team = _team_for(session, person, command, team)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
-        raise UserError(catalog.unknown_command(command.verb[:40]))
+        verbs = sorted({s.verb.split()[0] for s in COMMANDS.values()})
+        raise UserError(catalog.unknown_command(command.verb[:40],
+                                                closest(command.verb[:40], verbs, limit=2)))
     if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
     args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy,

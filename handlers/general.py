@@ -1,15 +1,39 @@
 """help and whoami."""
 from __future__ import annotations
 
-from handlers.base import ROLE_RANK, Context
-from handlers.registry import COMMANDS, command
+from handlers.base import ROLE_RANK, Context, UserError
+from handlers.phone import closest
+from handlers.registry import COMMANDS, command, lookup
 from messages import catalog
 from storage import repo
 
+# What each role uses day to day, shown first by `help` (the rest: `help all`). A role sees
+# its own and those of the roles below it.
+EVERYDAY = {
+    "staff": ("due", "done", "missed", "meds", "meds done", "meds late", "learn ack", "ack",
+              "escalations", "whoami"),
+    "supervisor": ("reconcile", "learn", "incident open", "plan", "status"),
+    "manager": ("status export", "action close", "incident close"),
+}
 
-@command("help", summary="Every command with an example")
+
+@command("help", args="topic*", summary="Your everyday commands; `help all` for every one, "
+         "`help CMD` for one", example="help missed")
 def help_(ctx: Context, args) -> "catalog.Reply":
-    return catalog.help_text(list(COMMANDS.values()), ROLE_RANK, ctx.person.role)
+    topic = (args.topic or "").strip().lower().split()
+    mine = [s for s in COMMANDS.values() if ROLE_RANK[ctx.person.role] >= ROLE_RANK[s.min_role]]
+    if topic == ["all"]:
+        return catalog.help_text(mine, everyday=False)
+    if topic:
+        spec, rest = lookup(topic)
+        if spec is None or rest:
+            verbs = [s.verb for s in COMMANDS.values()]
+            raise UserError(catalog.unknown_help(" ".join(topic)[:40],
+                                                 closest(" ".join(topic), verbs, limit=2)))
+        return catalog.help_one(spec, allowed=spec in mine)
+    daily = [v for role, verbs in EVERYDAY.items()
+             if ROLE_RANK[ctx.person.role] >= ROLE_RANK[role] for v in verbs]
+    return catalog.help_text([COMMANDS[v] for v in daily if v in COMMANDS], everyday=True)
 
 
 @command("whoami", summary="Who carebot thinks you are, your role and teams")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from handlers.base import UserError
+from handlers.phone import tidy_ref
 
 UMBRELLA = "care"
 MAX_LINE = 20_000  # a typed line longer than this is refused before it is read
@@ -26,6 +27,7 @@ _WORD = re.compile(r'[^\s"“]+')
 _SPACE = re.compile(r"\s+")
 _ID = re.compile(r"[0-9]{1,10}")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+REFS = ("ref", "duty", "id", "point")  # arguments that name a record: a phone's dash is a hyphen
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def bind(params: list[Param], options: tuple[str, ...], tokens: list[str], usage
             values[param.name] = _rest(_runs(positional[k:]))
             positional = positional[:k]
         elif k < len(positional):
-            values[param.name] = str(positional[k][1])
+            value = str(positional[k][1])
+            values[param.name] = tidy_ref(value) if param.name in REFS else value
         elif param.required:
             raise UserError(f"Missing {param.name.upper()}: use `{usage}`. Example: {example}")
         else:

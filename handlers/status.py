@@ -46,9 +46,12 @@ def monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+_WEEK = re.compile(r"^(last|this)[\s_\-\u2013\u2014]*week$")
+
+
 def period_from(text: str, today: date, now: datetime, zone: ZoneInfo) -> Period:
     """`` (this week so far), `last week`, `this week`, `since 1 Oct`, `week of 9 Nov`."""
-    text = text.strip().lower()
+    text = _WEEK.sub(r"\1 week", text.strip().lower())  # lastweek, last-week: last week
     if text in ("", "this week", "week"):
         return Period(monday(today), today)
     if text == "last week":

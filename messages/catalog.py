@@ -130,16 +130,20 @@ def reason_picker(ref: str, codes: list[tuple[str, str]]) -> Reply:
         select=Select(placeholder="Reason codes", options=options))])
 
 
-def unknown_reason(reason: str, ref: str, codes: list[str]) -> str:
-    return (f"Unknown reason code {reason!r}. Use one of: {', '.join(codes)}. "
-            f"Example: missed {ref} hospital")
+def unknown_reason(reason: str, ref: str, codes: list[str], near: list[str] | None = None) -> str:
+    guess = f" Did you mean {' or '.join(near)}?" if near else ""
+    return (f"Unknown reason code {reason!r}.{guess} Use one of: {', '.join(codes)}. "
+            f"Example: missed {ref} {(near or ['hospital'])[0]}")
 
 
 def note_required(ref: str, code: str) -> str:
     return f"Reason {code!r} needs a short note. Example: missed {ref} {code} WHAT HAPPENED"
 
 
-def unknown_ref(ref: str, day: date) -> str:
+def unknown_ref(ref: str, day: date, near: list[str] | None = None) -> str:
+    if near:
+        return (f"No contact {ref!r} on your teams' list for {day_label(day)}. Did you mean "
+                f"{' or '.join(near)}? Example: done {near[0]}")
     return (f"No contact {ref!r} on your teams' list for {day_label(day)}. "
             f"Check the ref with `due`. Example: done C-2M9Q")
 
@@ -158,18 +162,29 @@ def not_your_team(team_name: str, keys: list[str]) -> str:
 # ---------------------------------------------------------------- general
 
 
-def help_text(specs: list, role_rank: dict[str, int], role: str) -> Reply:
-    lines = []
-    for spec in specs:
-        if role_rank[role] < role_rank[spec.min_role]:
-            continue
-        lines.append(f"{spec.usage}\n  {spec.summary}. e.g. {spec.example}")
+def help_text(specs: list, everyday: bool) -> Reply:
+    """The commands a person may run: their everyday few, or all of them (`help all`)."""
+    lines = [f"{spec.usage}\n  {spec.summary}. e.g. {spec.example}" for spec in specs]
+    more = ("More: help all (every command you may run) · help CMD for one, e.g. help missed. "
+            if everyday else "help CMD for one, e.g. help missed. ")
     return Reply(ephemeral=True, blocks=[
-        Block(kind="header", text="carebot commands"),
+        Block(kind="header", text="Your everyday commands" if everyday else "carebot commands"),
         Block(text="\n".join(lines)),
-        Block(kind="context", text="In Slack start with /care (e.g. /care due); "
-                                   "in Telegram with / (e.g. /due)."),
+        Block(kind="context", text=more + "In Slack start with /care (e.g. /care due); "
+                                          "in Telegram with / (e.g. /due)."),
     ])
+
+
+def help_one(spec, allowed: bool) -> Reply:
+    who = "" if allowed else f"\nOnly a {spec.min_role} or above may run it."
+    return Reply(ephemeral=True, blocks=[
+        Block(kind="header", text=spec.verb),
+        Block(text=f"{spec.summary}.\nUse: {spec.usage}\ne.g. {spec.example}{who}")])
+
+
+def unknown_help(topic: str, near: list[str]) -> str:
+    guess = f" Did you mean {' or '.join(near)}?" if near else ""
+    return f"No command {topic!r}.{guess} Type `help all` for the list. Example: help missed"
 
 
 def whoami(name: str, handle: str, role: str, teams: list[str], chat_team: str) -> Reply:
@@ -221,8 +236,9 @@ def no_team(handle: str) -> str:
     return f"@{handle} is not in any team. Ask your manager to add teams = [\"north\"] to your entry."
 
 
-def unknown_command(verb: str) -> str:
-    return f"Unknown command {verb!r}. Type `help` for the list. Example: due"
+def unknown_command(verb: str, near: list[str] | None = None) -> str:
+    guess = f" Did you mean {' or '.join(near)}?" if near else ""
+    return f"Unknown command {verb!r}.{guess} Type `help` for the list. Example: due"
 
 
 def not_allowed(verb: str, min_role: str, role: str) -> str:

@@ -69,6 +69,9 @@ class ReasonCode(SQLModel, table=True):
     needs_note: bool = False
     # Settles a high-risk contact's escalation (hospital); other missed reasons keep it open.
     accounts_for_client: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Other ways staff type it on a phone (`no reply`, `noreply`): config `aliases`.
+    aliases: list[str] = Field(default_factory=list,
+                               sa_column=Column(JSON, nullable=False, server_default="[]"))
     position: int = 0
     active: bool = True
 

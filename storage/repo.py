@@ -74,6 +74,7 @@ def sync_config(session: Session, config: Any) -> None:
         code.label, code.side, code.escalates = rc.label, rc.side, rc.escalates
         code.escalates_high_risk, code.needs_note = rc.escalates_high_risk, rc.needs_note
         code.accounts_for_client = bool(rc.accounts_for_client)
+        code.aliases = list(rc.aliases)
         code.position, code.active = position, True
         session.add(code)
     # A new token: every process reloads its cached copy of the above (storage/cache.py).
@@ -224,6 +225,15 @@ def find_contact(session: Session, *, ref: str, team_ids: list[int], start: date
                   case((Contact.status == "open", 0), else_=1), col(Contact.due_start))
         .limit(1))
     return session.exec(query).first()
+
+
+def refs_between(session: Session, *, team_ids: list[int], start: datetime,
+                 end: datetime) -> list[str]:
+    """The client refs of the teams' contacts due in the window (a did-you-mean's choices)."""
+    query = (select(Client.ref).join(Contact, col(Contact.client_id) == col(Client.id))
+             .where(col(Contact.team_id).in_(team_ids), col(Contact.due_start) < end,
+                    col(Contact.due_end) >= start).distinct())
+    return list(session.exec(query))
 
 
 def day_counts(session: Session, *, team_id: int, start: datetime, end: datetime) -> dict[str, int]:

@@ -90,9 +90,11 @@ def test_post_runs_a_job_once_per_day(demo):
     assert carebot("post", "morning", "--team", "west", env=demo).returncode == 2
 
 
-def test_unknown_console_user_is_refused(demo):
+def test_unknown_console_user_is_refused_before_the_console_starts(demo):
     result = carebot("console", "--as", "mallory", env=demo, stdin="done C-2M9Q\n")
-    assert "doesn't know you" in result.stdout
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("carebot: console: no person 'mallory' in the config (people: amira,")
+    assert "Example: --as amira" in result.stderr
 
 
 def test_db_upgrade_is_idempotent(tmp_path):

@@ -99,7 +99,7 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(app):
         "done": "Missing REF",
         "missed": "Missing REF",
         "frobnicate": "Unknown command 'frobnicate'",
-        'done "C-7F3K': "No contact '\"C-7F3K'",  # an unclosed quote is just text
+        'done "C-NOPE': "No contact 'C-NOPE'",  # a quote typed around a ref is dropped
     }
     for line, expected in cases.items():
         reply = run(app, "amira", line)
