@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     con = sub.add_parser("console", help="type commands in this terminal")
     con.add_argument("--as", dest="handle", required=True, help="a person's handle, e.g. amira")
     con.add_argument("--at", help="start the simulated clock here, e.g. '2026-11-24 08:00' or 08:00")
+    con.add_argument("--all", action="store_true",
+                     help="show every channel post and DM, not only what this person would see")
     imp = sub.add_parser("import", help="import a CSV file")
     imp.add_argument("what", choices=["contacts", "rota", "meds"])
     imp.add_argument("file")
@@ -120,7 +122,8 @@ def _console(args) -> int:
         except UserError as exc:
             print(f"carebot: --at: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    app.transports = [ConsoleTransport(sys.stdout)]
+    people = None if args.all else {p.handle: (p.role, p.teams) for p in app.config.people}
+    app.transports = [ConsoleTransport(sys.stdout, people)]
     asyncio.run(run_console(app, handle))
     return 0
 

@@ -29,10 +29,22 @@ META_HELP = (":tick 2h (move the clock; also 15m, 1d, 1h30m) · :at 2026-11-24 1
 
 
 class ConsoleTransport:
+    """Prints what the acting person would see (their teams' channels and their own DMs), or
+    everything when `people` is None (`console --all`)."""
+
     name = "console"
 
-    def __init__(self, out: TextIO):
-        self.out = out
+    def __init__(self, out: TextIO, people: dict[str, tuple[str, list[str]]] | None = None):
+        self.out, self.people = out, people  # handle -> (role, team keys)
+        self.handle: str | None = None  # the acting person, set by the Console
+
+    def _sees(self, team_key: str | None = None, handle: str | None = None) -> bool:
+        if self.people is None or self.handle is None:
+            return True
+        if handle is not None:
+            return handle == self.handle
+        role, teams = self.people.get(self.handle, ("staff", []))
+        return role == "nominated" or team_key in teams
 
     def reaches_team(self, team: Team) -> bool:
         return True
@@ -41,14 +53,16 @@ class ConsoleTransport:
         return True
 
     async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> str:
-        self._print(f"[#{team.key}]", reply)
+        if self._sees(team_key=team.key):
+            self._print(f"[#{team.key}]", reply)
         return key
 
     async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: str) -> str:
         return ref  # the console shows the caller's own reply; reprinting the list is noise
 
     async def notify(self, person: Person, reply: Reply, *, key: str) -> str:
-        self._print(f"[DM @{person.handle}]", reply)
+        if self._sees(handle=person.handle):
+            self._print(f"[DM @{person.handle}]", reply)
         return key
 
     def _print(self, prefix: str, reply: Reply) -> None:
@@ -84,7 +98,8 @@ def parse_when(text: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 class Console:
     def __init__(self, app: App, handle: str, out: TextIO = sys.stdout):
-        self.app, self.handle, self.out = app, handle, out
+        self.app, self.out = app, out
+        self.handle = handle
         self.clock: SimClock = app.clock  # type: ignore[assignment]
         self.zone = ZoneInfo(app.config.teams[0].timezone or app.config.timezone)
         self.triggers = scheduler.team_triggers(app.engine)
@@ -119,7 +134,11 @@ class Console:
         if word in ("q", "quit", "exit"):
             return False
         if word == "as" and rest.strip():
-            self.handle = rest.strip().lstrip("@").lower()
+            handle = rest.strip().lstrip("@").lower()
+            handles = [p.handle for p in self.app.config.people]
+            if handle not in handles:
+                raise UserError(f"No person {handle!r} in the config. Example: :as {handles[0]}")
+            self.handle = handle
             self.say(f"Now acting as @{self.handle}.")
         elif word == "now":
             self.say(self.now_line())
@@ -156,6 +175,18 @@ class Console:
                 break
         self.clock.set(target)
         await self.app.sweep()
+
+    @property
+    def handle(self) -> str:
+        return self._handle
+
+    @handle.setter
+    def handle(self, handle: str) -> None:
+        """Acting as someone else: the console shows their channels and DMs from now on."""
+        self._handle = handle
+        for transport in self.app.transports:
+            if isinstance(transport, ConsoleTransport):
+                transport.handle = handle
 
     def now_line(self) -> str:
         return f"· clock: {self.clock.now().astimezone(self.zone):%a %-d %b %Y %H:%M} ({self.zone})"

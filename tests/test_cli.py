@@ -46,7 +46,7 @@ def test_piped_console_runs_the_daily_loop(demo):
     # :tick 10h passes 17:30: the reconciliation appears by itself, for each team.
     eod = out.index("[#north] North Community Team: end of day")
     assert "Planned 14 · done 1 · missed 1 · open 12" in out[eod:]
-    assert "[#south] South Community Team: end of day" in out
+    assert "[#south]" not in out  # not amira's team: `console --all` shows it
     assert "18:00 (Europe/London)" in out
     assert "reconcile [TEAM]" in out  # help lists every command
 
@@ -152,3 +152,16 @@ def test_demo_history_fills_past_weeks_once_for_status_and_plan(tmp_path):
     assert "No open escalations" in out  # every past page was acknowledged and resolved
     # History is history: none of its pages or channel posts is sent when the console starts.
     assert "safety concern logged" not in out and "escalation owned" not in out
+
+
+def test_the_console_shows_what_the_acting_person_would_see_or_all_of_it(demo):
+    script = "missed C-9X2P safety\n:as nobody\n:as amira\n:tick 20m\n"
+    mine = carebot("console", "--as", "ben", "--at", "08:00", env=demo, stdin=script).stdout
+    assert "[#north] North Community Team: contacts due" in mine
+    assert "[#south]" not in mine  # not ben's team
+    assert "No person 'nobody' in the config. Example: :as amira" in mine
+    before, _, after = mine.partition("Now acting as @amira.")
+    assert "[DM @amira]" not in before and "[DM @amira]" in after  # the repeat page, as amira
+    every = carebot("console", "--as", "ben", "--all", "--at", "08:00", env=demo,
+                    stdin="missed C-7F3K safety\n").stdout
+    assert "[DM @amira] carebot: safety concern logged" in every  # another's DM, shown
