@@ -3,7 +3,7 @@
 The keys are the exactly-once contract: one key names one logical post, and rows in flight in
 deployed databases carry these exact strings, so a builder's format never changes
 (tests/test_outbox_keys.py pins each one). Every key and target is built here and nowhere else
-(tests/test_architecture.py checks).
+(tests/test_outbox_keys.py checks, by AST).
 """
 from __future__ import annotations
 
@@ -54,7 +54,12 @@ PERSON_LIKE = "person:%"  # any person's address, as a LIKE pattern
 
 
 # ---------------------------------------------------------------- keys, one per kind of post
-# Dates as ISO days; the formats are frozen (see the module docstring).
+# Dates as ISO days; the formats are frozen (see the module docstring). Every part is a config
+# key, a handle, a number, a ref or one of the words below: none holds a ":".
+
+IncidentNews = Literal["open", "closed", "reopen"]
+ReminderWhy = Literal["due", "review"]
+EscNews = Literal["owned", "resolved"]  # never "unowned", "nobody": their own keys below
 
 
 def morning_key(team_key: str, day: date) -> str:
@@ -89,7 +94,7 @@ def action_owner_key(action_id: int, version: int) -> str:
     return f"action-owner:{action_id}:v{version}"
 
 
-def action_remind_key(action_id: int, what: str, day: date) -> str:
+def action_remind_key(action_id: int, what: ReminderWhy, day: date) -> str:
     return f"action-remind:{action_id}:{what}:{day.isoformat()}"
 
 
@@ -105,7 +110,7 @@ def learn_remind_key(point_id: int, handle: str) -> str:
     return f"learn-remind:{point_id}:{handle}"
 
 
-def incident_key(ref: str, what: str, reopened: int) -> str:
+def incident_key(ref: str, what: IncidentNews, reopened: int) -> str:
     return f"incident:{ref}:{what}:{reopened}"
 
 
@@ -139,8 +144,8 @@ def raised_owned_key(esc_id: int) -> str:
     return f"esc:{esc_id}:raised-owned"
 
 
-def esc_told_key(esc_id: int, what: str, handle: str) -> str:
-    """Someone paged hears the escalation was `what` ("owned", "resolved", …)."""
+def esc_told_key(esc_id: int, what: EscNews, handle: str) -> str:
+    """Someone paged hears the escalation was owned or resolved."""
     return f"esc:{esc_id}:{what}:{handle}"
 
 
