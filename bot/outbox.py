@@ -165,9 +165,9 @@ def _fail(engine: Engine, clock: Clock, job: dict, team, where: str, receipts: d
     with session_scope(engine) as session:
         failed = repo.fail_delivery(session, row_id=job["id"], now=clock.now(), receipts=receipts,
                                     revision=job["revision"], error=error)
-        if not failed or team is None or outbox.is_failed_notice(job["key"]):
+        if not failed or team is None or outbox.FAILED.parse(job["key"]):
             return  # a refused alert is not alerted about again
         reply = catalog.post_refused(team.name, job["key"], where)
         for manager in with_role(session, team_id=team.id, role="manager"):
-            outbox.notify(session, manager.handle, outbox.failed_key(job["id"], manager.handle),
-                          reply, now=clock.now())
+            key = outbox.FAILED.key(row=job["id"], handle=manager.handle)
+            outbox.notify(session, manager.handle, key, reply, now=clock.now())

@@ -77,7 +77,7 @@ def _may_update(ctx: Context, action: Action) -> None:
 def _tell_owner(ctx: Context, action: Action, owner: Person) -> None:
     if owner.id != ctx.person.id:
         team = ctx.session.get(Team, action.team_id)
-        ctx.notify(owner, outbox.action_owner_key(action.id, action.version),
+        ctx.notify(owner, outbox.ACTION_OWNER.key(action=action.id, version=action.version),
                    words.owner_told(team.name, action, ctx.today))
 
 
@@ -214,7 +214,7 @@ def action_close(ctx: Context, args) -> Reply:
     owner = ctx.session.get(Person, action.owner_id)
     reply = words.closed(team.name, action, owner.name, closure,
                          len(store.evidence(ctx.session, action_id=action.id)))
-    ctx.post_to_team(outbox.action_closed_key(action.id), reply, team=team)
+    ctx.post_to_team(outbox.ACTION_CLOSED.key(action=action.id), reply, team=team)
     return words.closed_reply(action, team.name)
 
 
@@ -295,6 +295,6 @@ def remind_owners(session: Session, team: Team, now: datetime) -> bool:
         owner = session.get(Person, action.owner_id)
         what = "due" if action.due in ahead else "review"
         queued |= outbox.notify(session, owner.handle,
-                                outbox.action_remind_key(action.id, what, today),
+                                outbox.ACTION_REMIND.key(action=action.id, what=what, day=today),
                                 words.reminder(team.name, action, what, today), now=now)
     return queued

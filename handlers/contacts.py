@@ -53,7 +53,7 @@ def due(ctx: Context, args) -> Reply:
 def morning_post(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled morning list: queued once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()
-    key = outbox.morning_key(team.key, day)
+    key = outbox.MORNING.key(team=team.key, day=day)
     queued = outbox.post_to_team(session, team.key, key, due_reply(session, team, now), now=now)
     if queued:
         repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
@@ -93,15 +93,15 @@ def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None
     (fresh_payload), so a `done` does not pay for rendering the whole list."""
     team = session.get(Team, team_id)
     day = now.astimezone(ZoneInfo(team.zone)).date()
-    outbox.mark_stale(session, key=outbox.morning_key(team.key, day), now=now)
+    outbox.mark_stale(session, key=outbox.MORNING.key(team=team.key, day=day), now=now)
 
 
 def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
     """The up-to-date content of a post marked stale, or None to send it as it is (not a
     morning list, or one of an earlier day: that day's list is history)."""
-    morning = outbox.morning_of(key)
-    team = repo.team_by_key(session, morning[0]) if morning else None
-    if team is None or morning[1] != now.astimezone(ZoneInfo(team.zone)).date().isoformat():
+    morning = outbox.MORNING.parse(key)
+    team = repo.team_by_key(session, morning["team"]) if morning else None
+    if team is None or morning["day"] != now.astimezone(ZoneInfo(team.zone)).date().isoformat():
         return None
     return outbox.payload_of(due_reply(session, team, now))
 

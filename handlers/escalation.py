@@ -78,7 +78,7 @@ def _owned_by_raiser(session: Session, esc: Escalation, team: Team, person: Pers
     repo.add_audit(session, at=now, actor=person.handle, transport=transport,
                    action="escalation:ack", team=team.key, subject=words.label(esc.id),
                    detail={"raised_on_call": True})
-    outbox.post_to_team(session, team.key, outbox.raised_owned_key(esc.id),
+    outbox.post_to_team(session, team.key, outbox.RAISED_OWNED.key(esc=esc.id),
                         words.raised_and_owned(esc.id, team.name, person.name, esc.ref,
                                                esc.summary, now, ZoneInfo(team.zone)), now=now)
 
@@ -169,7 +169,7 @@ def _tell_paged(ctx: Context, esc: Escalation, reply: Reply, what: str) -> None:
     for _, person in store.pages(ctx.session, escalation_id=esc.id):
         if person.id not in told:
             told.add(person.id)
-            ctx.notify(person, outbox.esc_told_key(esc.id, what, person.handle), reply)
+            ctx.notify(person, outbox.TOLD.key(esc=esc.id, what=what, handle=person.handle), reply)
 
 
 def _acknowledge(ctx: Context, esc: Escalation) -> None:
@@ -216,7 +216,7 @@ def _ack_all(ctx: Context) -> Reply:
     for person, escs in told.values():
         names = sorted({teams[e.team_id].name for e in escs})
         # Each escalation is owned once, so its first id names this post uniquely.
-        ctx.notify(person, outbox.esc_told_key(escs[0].id, "owned", person.handle),
+        ctx.notify(person, outbox.TOLD.key(esc=escs[0].id, what="owned", handle=person.handle),
                    words.owned_all([e.id for e in escs], names, ctx.person.name, ctx.now,
                                    ctx.zone))
     return words.acked_all([e.id for e in mine])

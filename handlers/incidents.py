@@ -39,7 +39,7 @@ def missing(session: Session, inc: Incident) -> list[str]:
 
 
 def _post(ctx: Context, inc: Incident, key: str, reply: Reply) -> None:
-    ctx.post_to_team(outbox.incident_key(inc.ref, key, inc.reopened), reply,
+    ctx.post_to_team(outbox.INCIDENT.key(ref=inc.ref, what=key, reopened=inc.reopened), reply,
                      team=ctx.session.get(Team, inc.team_id))
 
 
@@ -165,8 +165,9 @@ def escalate_overdue(session: Session, teams: list[Team], now: datetime) -> None
         if team.id not in managers:
             managers[team.id] = escalation.recipients(session, team, "manager", now)
         for person in managers[team.id]:
-            outbox.notify(session, person.handle,
-                          outbox.incident_review_key(inc.ref, inc.reopened, person.handle),
+            key = outbox.INCIDENT_REVIEW.key(ref=inc.ref, reopened=inc.reopened,
+                                             handle=person.handle)
+            outbox.notify(session, person.handle, key,
                           words.review_missing(team.name, inc.ref, inc.category), now=now)
     for inc in store.overdue_incidents(session, team_ids=list(by_id), now=now):
         escalation.open_escalation(

@@ -62,7 +62,7 @@ def learn(ctx: Context, args) -> Reply:
     ctx.audit("learning:share", subject=words.label(point.id), text=text,
               incident=incident.ref if incident else None)
     team = ctx.session.get(Team, point.team_id)
-    ctx.post_to_team(outbox.learn_key(point.id), words.point_post(
+    ctx.post_to_team(outbox.LEARN.key(point=point.id), words.point_post(
         team.name, point.id, text, ctx.person.name, incident.ref if incident else None), team=team)
     return words.posted(point.id)
 
@@ -101,7 +101,7 @@ def remind_unread(session: Session, team: Team, now: datetime) -> bool:
         read = {p.id for _, p in store.acks(session, point_id=point.id)}
         for person in people:
             if person.id not in read:
-                queued |= outbox.notify(session, person.handle,
-                                        outbox.learn_remind_key(point.id, person.handle),
+                key = outbox.LEARN_REMIND.key(point=point.id, handle=person.handle)
+                queued |= outbox.notify(session, person.handle, key,
                                         words.reminder(team.name, point.id, point.text), now=now)
     return queued

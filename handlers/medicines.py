@@ -73,7 +73,7 @@ def round_posts(session: Session, team: Team, now: datetime) -> bool:
     """The round's protected duties with the named lead: once per round per local day."""
     queued = False
     for rnd, day in _due_rounds(team, now, POST_BEFORE):
-        key = outbox.meds_round_key(team.key, rnd["name"], day)
+        key = outbox.MEDS_ROUND.key(team=team.key, round=rnd["name"], day=day)
         if outbox.post_to_team(session, team.key, key, round_reply(session, team, rnd, day),
                                now=now):
             repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
@@ -103,8 +103,8 @@ def check_prompts(session: Session, team: Team, now: datetime) -> bool:
     """Ask the channel: were administration times met this round? (the configured period only)"""
     queued = False
     for rnd, day in _unchecked(session, team, now, CHECK_AFTER):
-        queued |= outbox.post_to_team(session, team.key,
-                                      outbox.meds_check_key(team.key, rnd["name"], day),
+        key = outbox.MEDS_CHECK.key(team=team.key, round=rnd["name"], day=day)
+        queued |= outbox.post_to_team(session, team.key, key,
                                       words.check_prompt(team.name, rnd["name"], day), now=now)
     return queued
 
@@ -114,8 +114,8 @@ def check_chases(session: Session, team: Team, now: datetime) -> bool:
     """A check still missing: one DM to the round's protected lead."""
     queued = False
     for rnd, day in _unchecked(session, team, now, CHASE_AFTER):
-        queued |= outbox.notify(session, rnd["lead"],
-                                outbox.meds_chase_key(team.key, rnd["name"], day),
+        key = outbox.MEDS_CHASE.key(team=team.key, round=rnd["name"], day=day)
+        queued |= outbox.notify(session, rnd["lead"], key,
                                 words.check_chase(team.name, rnd["name"], day), now=now)
     return queued
 
@@ -166,7 +166,7 @@ def _refresh_round_post(ctx: Context, duty: MedsDuty) -> None:
     team = ctx.session.get(Team, duty.team_id)
     day = duty.due_at.astimezone(ZoneInfo(team.zone)).date()
     rnd = next((r for r in rounds(team) if r["name"] == duty.round), None)
-    key = outbox.meds_round_key(team.key, duty.round, day)
+    key = outbox.MEDS_ROUND.key(team=team.key, round=duty.round, day=day)
     if rnd and outbox.outbox_exists(ctx.session, key):
         ctx.session.flush()
         outbox.refresh_post(ctx.session, key=key, now=ctx.now,

@@ -99,7 +99,7 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
             # Unique per escalation, level, page and person: the row lock held on the
             # escalation while its counter moves means no two sweeps can build the same key.
             due.setdefault(person.handle, []).append({
-                "key": outbox.page_key(esc_id, level, pages, person.handle),
+                "key": outbox.PAGE.key(esc=esc_id, level=level, page=pages, handle=person.handle),
                 "id": esc_id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
                 "summary": esc.summary, "role": role, "repeat": pages,
                 "before": before, "zone": team.zone})
@@ -144,16 +144,16 @@ def _exhausted(session: Session, esc: Escalation, team: Team, now: datetime, pag
     event(session, esc, now, "unowned", detail={"pages": pages})
     reply = words.unowned(esc.id, team.name, esc.ref, esc.summary, pages, esc.opened_at,
                           ZoneInfo(team.zone))
-    outbox.post_to_team(session, team.key, outbox.unowned_key(esc.id), reply, now=now)
+    outbox.post_to_team(session, team.key, outbox.UNOWNED.key(esc=esc.id), reply, now=now)
     for person in store.with_role(session, team_id=team.id, role="manager"):
-        outbox.notify(session, person.handle, outbox.unowned_key(esc.id, person.handle), reply,
-                      now=now)
+        key = outbox.UNOWNED_DM.key(esc=esc.id, handle=person.handle)
+        outbox.notify(session, person.handle, key, reply, now=now)
 
 
 def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
             next_role: str | None) -> None:
     event(session, esc, now, "nobody_at_level", detail={"role": role})
-    key = outbox.nobody_key(esc.id, esc.level, esc.pages_at_level)
+    key = outbox.NOBODY.key(esc=esc.id, level=esc.level, page=esc.pages_at_level)
     outbox.post_to_team(session, team.key, key,
                         words.nobody_at_level(esc.id, team.name, role, next_role), now=now)
 

@@ -104,7 +104,7 @@ def post(session: Session, team: Team, now: datetime, *, run_by: str, transport:
     outcome = run(session, team, now, run_by=run_by, transport=transport)
     if outcome.so_far:
         return outcome
-    key = outbox.reconcile_key(team.key, outcome.day)
+    key = outbox.RECONCILE.key(team=team.key, day=outcome.day)
     if outbox.post_to_team(session, team.key, key, outcome.reply, now=now):
         outcome.posted = "queued"
     elif outbox.refresh_post(session, key=key, payload=outcome.reply, now=now):
@@ -118,7 +118,7 @@ def reconcile(ctx: Context, args) -> Reply:
     team = ctx.named_team(args.team) if args.team else ctx.team
     outcome = run(ctx.session, team, ctx.now, run_by=ctx.person.handle, transport=ctx.transport)
     if not outcome.so_far:  # the channel's copy of the day's log shows the later truth too
-        outbox.refresh_post(ctx.session, key=outbox.reconcile_key(team.key, outcome.day),
+        outbox.refresh_post(ctx.session, key=outbox.RECONCILE.key(team=team.key, day=outcome.day),
                             payload=outcome.reply, now=ctx.now)
     return outcome.reply
 
@@ -128,6 +128,6 @@ def end_of_day(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled reconciliation: stored and posted once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()
     if now < end_of_day_at(team, day) or \
-            outbox.outbox_exists(session, outbox.reconcile_key(team.key, day)):
+            outbox.outbox_exists(session, outbox.RECONCILE.key(team=team.key, day=day)):
         return False  # too early to be the day's log, or already made
     return post(session, team, now, run_by="scheduler", transport="scheduler").posted == "queued"

@@ -250,7 +250,7 @@ def weekly(session: Session, team: Team, now: datetime) -> bool:
     period = period_from("last week", now.astimezone(zone).date(), now, zone)
     queued = False
     for person in escalation.recipients(session, team, "manager", now):
-        key = outbox.status_key(person.handle, period.first)
+        key = outbox.STATUS.key(handle=person.handle, week=period.first)
         if outbox.outbox_exists(session, key):
             continue
         teams = [t for t in repo.teams_of(session, person) if t.weekly_status] or [team]

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from storage.db import lock_for_claim
 from storage.models import Outbox
-from storage.outbox import PAGE_LIKE, PERSON_LIKE
+from storage.outbox import PAGE, PERSON_LIKE
 
 LEASE = timedelta(minutes=2)
 
@@ -100,7 +100,7 @@ def outbox_backlog(session: Session) -> dict[str, Any]:
     """Pending rows (how many, when the oldest was queued, how many are escalation pages)
     and failed rows, in one query: /healthz and /metrics read it on every probe."""
     pending = Outbox.status == "pending"
-    page = and_(pending, col(Outbox.target).like(PERSON_LIKE), col(Outbox.key).like(PAGE_LIKE))
+    page = and_(pending, col(Outbox.target).like(PERSON_LIKE), col(Outbox.key).like(PAGE.like()))
     count, oldest, pages, failed = session.exec(select(
         func.count().filter(pending), func.min(Outbox.created_at).filter(pending),
         func.count().filter(page), func.count().filter(Outbox.status == "failed"))

@@ -1,14 +1,15 @@
 """The outbox: where a post goes (an Address), what makes it happen once (its key), and queueing.
 
 The keys are the exactly-once contract: one key names one logical post, and rows in flight in
-deployed databases carry these exact strings, so a builder's format never changes
+deployed databases carry these exact strings, so a Kind's format never changes
 (tests/test_outbox_keys.py pins each one). Every key and target is built here and nowhere else
 (tests/test_outbox_keys.py checks, by AST).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import case
@@ -53,109 +54,70 @@ class Address:
 PERSON_LIKE = "person:%"  # any person's address, as a LIKE pattern
 
 
-# ---------------------------------------------------------------- keys, one per kind of post
-# Dates as ISO days; the formats are frozen (see the module docstring). Every part is a config
-# key, a handle, a number, a ref or one of the words below: none holds a ":".
 
-IncidentNews = Literal["open", "closed", "reopen"]
-ReminderWhy = Literal["due", "review"]
-EscNews = Literal["owned", "resolved"]  # never "unowned", "nobody": their own keys below
+# ---------------------------------------------------------------- keys, one kind of post each
 
 
-def morning_key(team_key: str, day: date) -> str:
-    """The day's contacts-due list in a team's channel."""
-    return f"morning:{team_key}:{day.isoformat()}"
+class Kind:
+    """One kind of post and its key format: "{field}"s filled by key(), "{what}" only with one
+    of the `what` words. No part may hold a ":", so two posts of different kinds, or of one
+    kind with different parts, never share a key (the literal parts tell the kinds apart)."""
+
+    def __init__(self, fmt: str, what: tuple[str, ...] = ()):
+        self.fmt, self.what = fmt, what
+        pieces = re.split(r"\{(\w+)\}", fmt)  # literal, field, literal, field, …, literal
+        self.fields = tuple(pieces[1::2])
+        self._pattern = re.compile("".join(
+            re.escape(piece) if i % 2 == 0 else
+            "(" + "|".join(map(re.escape, what)) + ")" if piece == "what" else "([^:]+)"
+            for i, piece in enumerate(pieces)))
+
+    def key(self, **parts: object) -> str:
+        if set(parts) != set(self.fields):
+            raise TypeError(f"{self.fmt} wants {self.fields}, got {tuple(parts)}")
+        if "what" in parts and parts["what"] not in self.what:
+            raise ValueError(f"{self.fmt}: what must be one of {self.what}, got {parts['what']!r}")
+        text = {name: str(value) for name, value in parts.items()}  # a date: its ISO day
+        if any(":" in value or not value for value in text.values()):
+            raise ValueError(f"{self.fmt}: a part is empty or holds ':' in {text}")
+        return self.fmt.format(**text)
+
+    def parse(self, key: str) -> dict[str, str] | None:
+        """The parts of a key of this kind; None for a key of another kind."""
+        found = self._pattern.fullmatch(key)
+        return dict(zip(self.fields, found.groups())) if found else None
+
+    def like(self) -> str:
+        """This kind's keys as a SQL LIKE pattern."""
+        return re.sub(r"\{\w+\}", "%", self.fmt)
+
+    def __repr__(self) -> str:
+        return f"Kind({self.fmt!r})"
 
 
-def morning_of(key: str) -> tuple[str, str] | None:
-    """(team key, ISO day) of a morning list's key; None for any other post."""
-    kind, _, rest = key.partition(":")
-    team_key, _, day = rest.partition(":")
-    return (team_key, day) if kind == "morning" else None
+# Channel posts.
+MORNING = Kind("morning:{team}:{day}")  # the day's contacts-due list (kept up to date)
+RECONCILE = Kind("reconcile:{team}:{day}")  # the day's log (a later run edits it)
+MEDS_ROUND = Kind("meds:{team}:{round}:{day}")  # a round's protected duties
+MEDS_CHECK = Kind("meds-check:{team}:{round}:{day}")  # were the round's times met?
+ACTION_CLOSED = Kind("action-closed:{action}")
+LEARN = Kind("learn:{point}")
+INCIDENT = Kind("incident:{ref}:{what}:{reopened}", what=("open", "closed", "reopen"))
+NOBODY = Kind("esc:{esc}:nobody:L{level}:P{page}")  # nobody holds a chain level
+UNOWNED = Kind("esc:{esc}:unowned")  # the policy is used up, nobody owns it
+RAISED_OWNED = Kind("esc:{esc}:raised-owned")  # whoever raised it, on call, owns it
 
-
-def reconcile_key(team_key: str, day: date) -> str:
-    return f"reconcile:{team_key}:{day.isoformat()}"
-
-
-def meds_round_key(team_key: str, round_name: str, day: date) -> str:
-    return f"meds:{team_key}:{round_name}:{day.isoformat()}"
-
-
-def meds_check_key(team_key: str, round_name: str, day: date) -> str:
-    return f"meds-check:{team_key}:{round_name}:{day.isoformat()}"
-
-
-def meds_chase_key(team_key: str, round_name: str, day: date) -> str:
-    return f"meds-chase:{team_key}:{round_name}:{day.isoformat()}"
-
-
-def action_owner_key(action_id: int, version: int) -> str:
-    return f"action-owner:{action_id}:v{version}"
-
-
-def action_remind_key(action_id: int, what: ReminderWhy, day: date) -> str:
-    return f"action-remind:{action_id}:{what}:{day.isoformat()}"
-
-
-def action_closed_key(action_id: int) -> str:
-    return f"action-closed:{action_id}"
-
-
-def learn_key(point_id: int) -> str:
-    return f"learn:{point_id}"
-
-
-def learn_remind_key(point_id: int, handle: str) -> str:
-    return f"learn-remind:{point_id}:{handle}"
-
-
-def incident_key(ref: str, what: IncidentNews, reopened: int) -> str:
-    return f"incident:{ref}:{what}:{reopened}"
-
-
-def incident_review_key(ref: str, reopened: int, handle: str) -> str:
-    return f"incident-review:{ref}:{reopened}:{handle}"
-
-
-def status_key(handle: str, first: date) -> str:
-    """The weekly report to one manager, for the week starting `first`."""
-    return f"status:{handle}:{first.isoformat()}"
-
-
-def page_key(esc_id: int, level: int, pages: int, handle: str) -> str:
-    """One page: unique per escalation, level, page and person."""
-    return f"esc:{esc_id}:L{level}:P{pages}:{handle}"
-
-
-PAGE_LIKE = "esc:%:L%:P%"  # page_key as a LIKE pattern (the backlog counts pages apart)
-
-
-def nobody_key(esc_id: int, level: int, pages: int) -> str:
-    return f"esc:{esc_id}:nobody:L{level}:P{pages}"
-
-
-def unowned_key(esc_id: int, handle: str | None = None) -> str:
-    """The channel's (no handle) or one manager's notice that the policy is used up."""
-    return f"esc:{esc_id}:unowned" + (f":{handle}" if handle else "")
-
-
-def raised_owned_key(esc_id: int) -> str:
-    return f"esc:{esc_id}:raised-owned"
-
-
-def esc_told_key(esc_id: int, what: EscNews, handle: str) -> str:
-    """Someone paged hears the escalation was owned or resolved."""
-    return f"esc:{esc_id}:{what}:{handle}"
-
-
-def failed_key(row_id: int, handle: str) -> str:
-    """A manager's DM that the outbox row `row_id` was refused by a platform."""
-    return f"failed:{row_id}:{handle}"
-
-
-def is_failed_notice(key: str) -> bool:
-    return key.startswith("failed:")
+# Direct messages.
+MEDS_CHASE = Kind("meds-chase:{team}:{round}:{day}")  # to the round's lead: check missing
+ACTION_OWNER = Kind("action-owner:{action}:v{version}")  # a new or changed action, per version
+ACTION_REMIND = Kind("action-remind:{action}:{what}:{day}", what=("due", "review"))
+LEARN_REMIND = Kind("learn-remind:{point}:{handle}")
+INCIDENT_REVIEW = Kind("incident-review:{ref}:{reopened}:{handle}")  # same-day review missing
+STATUS = Kind("status:{handle}:{week}")  # the weekly report, per manager and week's first day
+PAGE = Kind("esc:{esc}:L{level}:P{page}:{handle}")  # per escalation, level, page and person
+UNOWNED_DM = Kind("esc:{esc}:unowned:{handle}")  # to each of the team's managers
+TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those paged before
+FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
 
 
 # ---------------------------------------------------------------- queueing

@@ -3,11 +3,9 @@ built only in storage/outbox.py, with targets as typed addresses stored as befor
 from __future__ import annotations
 
 import ast
-import inspect
 import itertools
 from datetime import date
 from pathlib import Path
-from typing import Literal, get_args, get_origin, get_type_hints
 
 import pytest
 from sqlmodel import Session, select
@@ -23,68 +21,75 @@ DAY = date(2026, 11, 30)
 # Rows in flight in deployed databases carry these exact strings: a changed format would post
 # a second time (or never refresh the first). Never edit an expected value; add new rows.
 PINNED = [
-    ("morning_key", ("north", DAY), "morning:north:2026-11-30"),
-    ("reconcile_key", ("north", DAY), "reconcile:north:2026-11-30"),
-    ("meds_round_key", ("north", "am", DAY), "meds:north:am:2026-11-30"),
-    ("meds_check_key", ("north", "am", DAY), "meds-check:north:am:2026-11-30"),
-    ("meds_chase_key", ("north", "am", DAY), "meds-chase:north:am:2026-11-30"),
-    ("action_owner_key", (7, 3), "action-owner:7:v3"),
-    ("action_remind_key", (7, "due", DAY), "action-remind:7:due:2026-11-30"),
-    ("action_closed_key", (7,), "action-closed:7"),
-    ("learn_key", (4,), "learn:4"),
-    ("learn_remind_key", (4, "amira"), "learn-remind:4:amira"),
-    ("incident_key", ("C-7F3K", "open", 0), "incident:C-7F3K:open:0"),
-    ("incident_review_key", ("C-7F3K", 1, "dan"), "incident-review:C-7F3K:1:dan"),
-    ("status_key", ("dan", DAY), "status:dan:2026-11-30"),
-    ("page_key", (12, 1, 2, "amira"), "esc:12:L1:P2:amira"),
-    ("nobody_key", (12, 0, 1), "esc:12:nobody:L0:P1"),
-    ("unowned_key", (12,), "esc:12:unowned"),
-    ("unowned_key", (12, "dan"), "esc:12:unowned:dan"),
-    ("raised_owned_key", (12,), "esc:12:raised-owned"),
-    ("esc_told_key", (12, "owned", "ben"), "esc:12:owned:ben"),
-    ("esc_told_key", (12, "resolved", "ben"), "esc:12:resolved:ben"),
-    ("failed_key", (99, "dan"), "failed:99:dan"),
+    ("MORNING", dict(team="north", day=DAY), "morning:north:2026-11-30"),
+    ("RECONCILE", dict(team="north", day=DAY), "reconcile:north:2026-11-30"),
+    ("MEDS_ROUND", dict(team="north", round="am", day=DAY), "meds:north:am:2026-11-30"),
+    ("MEDS_CHECK", dict(team="north", round="am", day=DAY), "meds-check:north:am:2026-11-30"),
+    ("MEDS_CHASE", dict(team="north", round="am", day=DAY), "meds-chase:north:am:2026-11-30"),
+    ("ACTION_CLOSED", dict(action=7), "action-closed:7"),
+    ("ACTION_OWNER", dict(action=7, version=3), "action-owner:7:v3"),
+    ("ACTION_REMIND", dict(action=7, what="due", day=DAY), "action-remind:7:due:2026-11-30"),
+    ("ACTION_REMIND", dict(action=7, what="review", day=DAY), "action-remind:7:review:2026-11-30"),
+    ("LEARN", dict(point=4), "learn:4"),
+    ("LEARN_REMIND", dict(point=4, handle="amira"), "learn-remind:4:amira"),
+    ("INCIDENT", dict(ref="C-7F3K", what="open", reopened=0), "incident:C-7F3K:open:0"),
+    ("INCIDENT", dict(ref="C-7F3K", what="closed", reopened=0), "incident:C-7F3K:closed:0"),
+    ("INCIDENT", dict(ref="C-7F3K", what="reopen", reopened=1), "incident:C-7F3K:reopen:1"),
+    ("INCIDENT_REVIEW", dict(ref="C-7F3K", reopened=1, handle="dan"),
+     "incident-review:C-7F3K:1:dan"),
+    ("STATUS", dict(handle="dan", week=DAY), "status:dan:2026-11-30"),
+    ("PAGE", dict(esc=12, level=1, page=2, handle="amira"), "esc:12:L1:P2:amira"),
+    ("NOBODY", dict(esc=12, level=0, page=1), "esc:12:nobody:L0:P1"),
+    ("UNOWNED", dict(esc=12), "esc:12:unowned"),
+    ("UNOWNED_DM", dict(esc=12, handle="dan"), "esc:12:unowned:dan"),
+    ("RAISED_OWNED", dict(esc=12), "esc:12:raised-owned"),
+    ("TOLD", dict(esc=12, what="owned", handle="ben"), "esc:12:owned:ben"),
+    ("TOLD", dict(esc=12, what="resolved", handle="ben"), "esc:12:resolved:ben"),
+    ("FAILED", dict(row=99, handle="dan"), "failed:99:dan"),
 ]
 
 
-def builders() -> dict[str, object]:
-    return {name: fn for name, fn in vars(outbox).items()
-            if name.endswith("_key") and inspect.isfunction(fn)}
+def kinds() -> dict[str, outbox.Kind]:
+    return {name: k for name, k in vars(outbox).items() if isinstance(k, outbox.Kind)}
 
 
-@pytest.mark.parametrize("name, args, expected", PINNED)
-def test_each_key_format_is_stable_across_versions(name, args, expected):
-    assert getattr(outbox, name)(*args) == expected
+@pytest.mark.parametrize("name, parts, expected", PINNED)
+def test_each_key_format_is_stable_across_versions(name, parts, expected):
+    kind = getattr(outbox, name)
+    assert kind.key(**parts) == expected
+    assert kind.parse(expected) == {k: str(v) for k, v in parts.items()}
 
 
-def test_every_key_builder_is_pinned():
-    assert {name for name, _, _ in PINNED} == set(builders())
+def test_every_kind_of_post_is_pinned():
+    assert {name for name, _, _ in PINNED} == set(kinds())
 
 
-# Sample values per argument type, chosen to tempt collisions: words that other keys use.
-SAMPLES = {int: (0, 1, 12), date: (DAY, date(2026, 12, 1)),
-           str: ("amira", "north", "C-7F3K", "owned", "unowned", "nobody", "l1", "raised-owned")}
-
-
-def values(hint) -> tuple:
-    if get_origin(hint) is Literal:
-        return get_args(hint)
-    options = get_args(hint)  # str | None
-    if options:
-        return tuple(v for o in options for v in (SAMPLES[o] if o in SAMPLES else (None,)))
-    return SAMPLES[hint]
+# Sample parts, chosen to tempt collisions: words the formats themselves use.
+SAMPLES = (0, 1, 12, DAY, date(2026, 12, 1), "amira", "north", "C-7F3K", "owned", "unowned",
+           "nobody", "raised-owned", "L1", "P0", "v1")
 
 
 def test_every_key_names_one_logical_post():
-    """Across every builder and many arguments, no two different posts share a key."""
+    """Across every kind and many parts, no two different posts share a key."""
     seen: dict[str, tuple] = {}
-    for name, fn in builders().items():
-        hints = get_type_hints(fn)
-        params = [p for p in inspect.signature(fn).parameters]
-        for args in itertools.product(*(values(hints[p]) for p in params)):
-            key = fn(*args)
-            assert seen.setdefault(key, (name, args)) == (name, args), key
-    assert len(seen) > 1000
+    for name, kind in kinds().items():
+        for values in itertools.product(*((kind.what if f == "what" else SAMPLES)
+                                          for f in kind.fields)):
+            parts = dict(zip(kind.fields, values))
+            key = kind.key(**parts)
+            assert seen.setdefault(key, (name, parts)) == (name, parts), key
+            assert [k for k in kinds().values() if k.parse(key)] == [kind], key
+    assert len(seen) > 10_000
+
+
+def test_a_part_that_could_blur_two_keys_is_refused():
+    for bad in (dict(team="north:x", day=DAY), dict(team="", day=DAY)):
+        with pytest.raises(ValueError):
+            outbox.MORNING.key(**bad)
+    with pytest.raises(ValueError):
+        outbox.TOLD.key(esc=1, what="unowned", handle="dan")  # that is UNOWNED_DM's key
+    with pytest.raises(TypeError):
+        outbox.PAGE.key(esc=1, level=1, handle="dan")
 
 
 def test_an_address_keeps_the_stored_text_and_parses_back():
@@ -95,11 +100,6 @@ def test_an_address_keeps_the_stored_text_and_parses_back():
     for bad in ("north", "group:north", "team:"):
         with pytest.raises(ValueError):
             Address.parse(bad)
-
-
-def test_the_morning_list_is_found_from_its_key():
-    assert outbox.morning_of(outbox.morning_key("north", DAY)) == ("north", "2026-11-30")
-    assert outbox.morning_of(outbox.reconcile_key("north", DAY)) is None
 
 
 def test_a_command_says_whether_it_queued_a_post(app):
