@@ -122,7 +122,9 @@ FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbo
 
 # ---------------------------------------------------------------- queueing
 
-_QUEUED = "outbox.queued"  # session.info flag, read only through queued()
+# Kept on the unit of work, the one thing every queueing caller shares (handlers, paging and
+# jobs take the session, not the Context); written and read only here, through queued().
+_QUEUED = "outbox.queued"
 
 
 def queued(session: Session) -> bool:
