@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import astuple
 from typing import Sequence
 
 from sqlalchemy.engine import Engine
@@ -26,9 +27,10 @@ from handlers.base import Clock
 from handlers.contacts import fresh_payload
 from messages import catalog
 from messages.reply import Reply
-from storage import repo
+from storage import outbox, repo
 from storage.db import session_scope
 from storage.escalations import with_role
+from storage.outbox import Address
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
@@ -57,7 +59,7 @@ def _lease(engine: Engine, clock: Clock) -> list[dict]:
         rows = repo.lease_due(session, now=clock.now())
         jobs = []
         for row in rows:
-            kind, _, name = row.target.partition(":")
+            kind, name = astuple(Address.parse(row.target))
             target = (repo.team_by_key(session, name) if kind == "team"
                       else repo.person_by_handle(session, name))
             home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
@@ -163,9 +165,9 @@ def _fail(engine: Engine, clock: Clock, job: dict, team, where: str, receipts: d
     with session_scope(engine) as session:
         failed = repo.fail_delivery(session, row_id=job["id"], now=clock.now(), receipts=receipts,
                                     revision=job["revision"], error=error)
-        if not failed or team is None or job["key"].startswith("failed:"):
+        if not failed or team is None or outbox.FAILED.parse(job["key"]):
             return  # a refused alert is not alerted about again
-        reply = catalog.post_refused(team.name, job["key"], where).model_dump(mode="json")
+        reply = catalog.post_refused(team.name, job["key"], where)
         for manager in with_role(session, team_id=team.id, role="manager"):
-            repo.enqueue(session, key=f"failed:{job['id']}:{manager.handle}",
-                         target=f"person:{manager.handle}", payload=reply, now=clock.now())
+            key = outbox.FAILED.key(row=job["id"], handle=manager.handle)
+            outbox.notify(session, manager.handle, key, reply, now=clock.now())

@@ -18,7 +18,7 @@ from messages import actions as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import actions as store
-from storage import repo
+from storage import outbox, repo
 from storage.models import (ACTION_RISKS, CLOSURE_FIELDS, EVIDENCE_KINDS, Action, ActionEvidence,
                             Person, PlanRequest, Team)
 
@@ -77,9 +77,8 @@ def _may_update(ctx: Context, action: Action) -> None:
 def _tell_owner(ctx: Context, action: Action, owner: Person) -> None:
     if owner.id != ctx.person.id:
         team = ctx.session.get(Team, action.team_id)
-        repo.enqueue(ctx.session, key=f"action-owner:{action.id}:v{action.version}",
-                     target=f"person:{owner.handle}", now=ctx.now,
-                     payload=words.owner_told(team.name, action, ctx.today).model_dump(mode="json"))
+        ctx.notify(owner, outbox.ACTION_OWNER.key(action=action.id, version=action.version),
+                   words.owner_told(team.name, action, ctx.today))
 
 
 @command("action add", args="title*", options=("owner", "due*", "risk", "finding*"),
@@ -215,7 +214,7 @@ def action_close(ctx: Context, args) -> Reply:
     owner = ctx.session.get(Person, action.owner_id)
     reply = words.closed(team.name, action, owner.name, closure,
                          len(store.evidence(ctx.session, action_id=action.id)))
-    ctx.post_to_team(f"action-closed:{action.id}", reply, team=team)
+    ctx.post_to_team(outbox.ACTION_CLOSED.key(action=action.id), reply, team=team)
     return words.closed_reply(action, team.name)
 
 
@@ -295,8 +294,7 @@ def remind_owners(session: Session, team: Team, now: datetime) -> bool:
     for action in store.due_for_reminder(session, team_id=team.id, days=[*ahead], today=today):
         owner = session.get(Person, action.owner_id)
         what = "due" if action.due in ahead else "review"
-        queued |= repo.enqueue(
-            session, key=f"action-remind:{action.id}:{what}:{today.isoformat()}",
-            target=f"person:{owner.handle}", now=now,
-            payload=words.reminder(team.name, action, what, today).model_dump(mode="json"))
+        queued |= outbox.notify(session, owner.handle,
+                                outbox.ACTION_REMIND.key(action=action.id, what=what, day=today),
+                                words.reminder(team.name, action, what, today), now=now)
     return queued

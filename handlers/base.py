@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from messages import catalog
 from messages.reply import Reply
-from storage import repo
+from storage import outbox, repo
 from storage.models import Person, Team
 
 ROLE_RANK = {"staff": 0, "supervisor": 1, "manager": 2, "nominated": 3}
@@ -129,10 +129,17 @@ class Context:
                        team=self.team.key)
 
     def post_to_team(self, key: str, reply: Reply, team: Team | None = None) -> bool:
-        """Queue a channel post; the key makes it happen at most once."""
-        team = team or self.team
-        return repo.enqueue(self.session, key=key, target=f"team:{team.key}",
-                            payload=reply.model_dump(mode="json"), now=self.now)
+        """Queue a channel post (key: a storage.outbox builder's); at most once per key."""
+        return outbox.post_to_team(self.session, (team or self.team).key, key, reply, now=self.now)
+
+    def notify(self, person: Person, key: str, reply: Reply) -> bool:
+        """Queue a DM (key: a storage.outbox builder's); at most once per key."""
+        return outbox.notify(self.session, person.handle, key, reply, now=self.now)
+
+    @property
+    def queued(self) -> bool:
+        """Whether this command queued or refreshed a post: delivery runs right after it."""
+        return outbox.queued(self.session)
 
 
 def team_access(session: Session, person: Person) -> list[Team]:

@@ -15,7 +15,7 @@ from messages import catalog
 from messages import escalation as esc_words
 from messages.privacy import mask
 from messages.reply import Block, Reply
-from storage import repo
+from storage import outbox, repo
 from storage.models import Client, Contact, Escalation, ReasonCode, Team
 
 
@@ -54,9 +54,8 @@ def due(ctx: Context, args) -> Reply:
 def morning_post(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled morning list: queued once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()
-    key = morning_key(team, day)
-    queued = repo.enqueue(session, key=key, target=f"team:{team.key}",
-                          payload=due_reply(session, team, now).model_dump(mode="json"), now=now)
+    key = outbox.MORNING.key(team=team.key, day=day)
+    queued = outbox.post_to_team(session, team.key, key, due_reply(session, team, now), now=now)
     if queued:
         repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
                        action="post:morning", subject=team.key, team=team.key, detail={"key": key})
@@ -98,23 +97,18 @@ def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None
     Only marked here (no list posted today: nothing to mark); the delivery sweep renders it
     (fresh_payload), so a `done` does not pay for rendering the whole list."""
     team = session.get(Team, team_id)
-    repo.mark_stale(session, key=morning_key(team, now.astimezone(ZoneInfo(team.zone)).date()),
-                    now=now)
+    day = now.astimezone(ZoneInfo(team.zone)).date()
+    outbox.mark_stale(session, key=outbox.MORNING.key(team=team.key, day=day), now=now)
 
 
 def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
     """The up-to-date content of a post marked stale, or None to send it as it is (not a
     morning list, or one of an earlier day: that day's list is history)."""
-    kind, _, rest = key.partition(":")
-    team_key, _, day = rest.partition(":")
-    team = repo.team_by_key(session, team_key) if kind == "morning" else None
-    if team is None or day != now.astimezone(ZoneInfo(team.zone)).date().isoformat():
+    morning = outbox.MORNING.parse(key)
+    team = repo.team_by_key(session, morning["team"]) if morning else None
+    if team is None or morning["day"] != now.astimezone(ZoneInfo(team.zone)).date().isoformat():
         return None
-    return due_reply(session, team, now).model_dump(mode="json")
-
-
-def morning_key(team: Team, day: date) -> str:
-    return f"morning:{team.key}:{day.isoformat()}"
+    return outbox.payload_of(due_reply(session, team, now))
 
 
 @command("done", args="ref note*", summary="Log a contact as completed",

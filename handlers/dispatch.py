@@ -74,7 +74,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
                   transport=command.actor.transport, chat_id=command.chat.id,
                   from_button=command.from_button)
     reply = spec.fn(ctx, args)
-    reply.queued = bool(session.info.get("queued"))
+    reply.queued = ctx.queued
     return reply
 
 

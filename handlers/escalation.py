@@ -22,7 +22,7 @@ from messages import escalation as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
-from storage import repo
+from storage import outbox, repo
 from storage.db import session_scope
 from storage.models import Escalation, Person, Team
 
@@ -78,10 +78,9 @@ def _owned_by_raiser(session: Session, esc: Escalation, team: Team, person: Pers
     repo.add_audit(session, at=now, actor=person.handle, transport=transport,
                    action="escalation:ack", team=team.key, subject=words.label(esc.id),
                    detail={"raised_on_call": True})
-    repo.enqueue(session, key=f"esc:{esc.id}:raised-owned", target=f"team:{team.key}", now=now,
-                 payload=words.raised_and_owned(esc.id, team.name, person.name, esc.ref,
-                                                esc.summary, now, ZoneInfo(team.zone))
-                 .model_dump(mode="json"))
+    outbox.post_to_team(session, team.key, outbox.RAISED_OWNED.key(esc=esc.id),
+                        words.raised_and_owned(esc.id, team.name, person.name, esc.ref,
+                                               esc.summary, now, ZoneInfo(team.zone)), now=now)
 
 
 def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) -> Escalation | None:
@@ -170,9 +169,7 @@ def _tell_paged(ctx: Context, esc: Escalation, reply: Reply, what: str) -> None:
     for _, person in store.pages(ctx.session, escalation_id=esc.id):
         if person.id not in told:
             told.add(person.id)
-            repo.enqueue(ctx.session, key=f"esc:{esc.id}:{what}:{person.handle}",
-                         target=f"person:{person.handle}", now=ctx.now,
-                         payload=reply.model_dump(mode="json"))
+            ctx.notify(person, outbox.TOLD.key(esc=esc.id, what=what, handle=person.handle), reply)
 
 
 def _acknowledge(ctx: Context, esc: Escalation) -> None:
@@ -219,10 +216,9 @@ def _ack_all(ctx: Context) -> Reply:
     for person, escs in told.values():
         names = sorted({teams[e.team_id].name for e in escs})
         # Each escalation is owned once, so its first id names this post uniquely.
-        repo.enqueue(ctx.session, key=f"esc:{escs[0].id}:owned:{person.handle}",
-                     target=f"person:{person.handle}", now=ctx.now,
-                     payload=words.owned_all([e.id for e in escs], names, ctx.person.name,
-                                             ctx.now, ctx.zone).model_dump(mode="json"))
+        ctx.notify(person, outbox.TOLD.key(esc=escs[0].id, what="owned", handle=person.handle),
+                   words.owned_all([e.id for e in escs], names, ctx.person.name, ctx.now,
+                                   ctx.zone))
     return words.acked_all([e.id for e in mine])
 
 

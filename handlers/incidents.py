@@ -17,7 +17,7 @@ from messages import incidents as words
 from messages.privacy import mask, ref_problem
 from messages.reply import Reply
 from storage import learning as store
-from storage import repo
+from storage import outbox
 from storage.models import RISKS, Incident, Team
 
 CATEGORIES = ["safeguarding", "falls", "medication", "other"]  # priority order
@@ -39,7 +39,7 @@ def missing(session: Session, inc: Incident) -> list[str]:
 
 
 def _post(ctx: Context, inc: Incident, key: str, reply: Reply) -> None:
-    ctx.post_to_team(f"incident:{inc.ref}:{key}:{inc.reopened}", reply,
+    ctx.post_to_team(outbox.INCIDENT.key(ref=inc.ref, what=key, reopened=inc.reopened), reply,
                      team=ctx.session.get(Team, inc.team_id))
 
 
@@ -165,10 +165,10 @@ def escalate_overdue(session: Session, teams: list[Team], now: datetime) -> None
         if team.id not in managers:
             managers[team.id] = escalation.recipients(session, team, "manager", now)
         for person in managers[team.id]:
-            repo.enqueue(session, key=f"incident-review:{inc.ref}:{inc.reopened}:{person.handle}",
-                         target=f"person:{person.handle}", now=now,
-                         payload=words.review_missing(team.name, inc.ref, inc.category)
-                         .model_dump(mode="json"))
+            key = outbox.INCIDENT_REVIEW.key(ref=inc.ref, reopened=inc.reopened,
+                                             handle=person.handle)
+            outbox.notify(session, person.handle, key,
+                          words.review_missing(team.name, inc.ref, inc.category), now=now)
     for inc in store.overdue_incidents(session, team_ids=list(by_id), now=now):
         escalation.open_escalation(
             session, team=by_id[inc.team_id], subject=f"incident:{inc.ref}:{inc.reopened}",

@@ -16,7 +16,7 @@ from messages import learning as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import learning as store
-from storage import repo
+from storage import outbox
 from storage.models import LearningPoint, Team
 
 REMIND_WITHIN = timedelta(days=7)  # older points are not chased (e.g. for people who joined later)
@@ -62,7 +62,7 @@ def learn(ctx: Context, args) -> Reply:
     ctx.audit("learning:share", subject=words.label(point.id), text=text,
               incident=incident.ref if incident else None)
     team = ctx.session.get(Team, point.team_id)
-    ctx.post_to_team(f"learn:{point.id}", words.point_post(
+    ctx.post_to_team(outbox.LEARN.key(point=point.id), words.point_post(
         team.name, point.id, text, ctx.person.name, incident.ref if incident else None), team=team)
     return words.posted(point.id)
 
@@ -101,8 +101,7 @@ def remind_unread(session: Session, team: Team, now: datetime) -> bool:
         read = {p.id for _, p in store.acks(session, point_id=point.id)}
         for person in people:
             if person.id not in read:
-                queued |= repo.enqueue(session, key=f"learn-remind:{point.id}:{person.handle}",
-                                       target=f"person:{person.handle}", now=now,
-                                       payload=words.reminder(team.name, point.id, point.text)
-                                       .model_dump(mode="json"))
+                key = outbox.LEARN_REMIND.key(point=point.id, handle=person.handle)
+                queued |= outbox.notify(session, person.handle, key,
+                                        words.reminder(team.name, point.id, point.text), now=now)
     return queued

@@ -21,7 +21,7 @@ from messages import medicines as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import medicines as store
-from storage import repo
+from storage import outbox, repo
 from storage.models import MedsCheck, MedsDuty, Team
 
 POST_BEFORE, CHECK_AFTER, CHASE_AFTER = -30, 60, 180  # minutes from the round's time
@@ -68,18 +68,14 @@ def round_reply(session: Session, team: Team, rnd: dict, day: date) -> Reply:
     return words.round_post(team.name, rnd["name"], day, _lead_name(session, rnd), duties, zone)
 
 
-def round_key(team: Team, round_name: str, day: date) -> str:
-    return f"meds:{team.key}:{round_name}:{day.isoformat()}"
-
-
 @team_job("meds_round", times=lambda team: [_shift(r["time"], POST_BEFORE) for r in rounds(team)])
 def round_posts(session: Session, team: Team, now: datetime) -> bool:
     """The round's protected duties with the named lead: once per round per local day."""
     queued = False
     for rnd, day in _due_rounds(team, now, POST_BEFORE):
-        key = round_key(team, rnd["name"], day)
-        if repo.enqueue(session, key=key, target=f"team:{team.key}", now=now,
-                        payload=round_reply(session, team, rnd, day).model_dump(mode="json")):
+        key = outbox.MEDS_ROUND.key(team=team.key, round=rnd["name"], day=day)
+        if outbox.post_to_team(session, team.key, key, round_reply(session, team, rnd, day),
+                               now=now):
             repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
                            action="post:meds", subject=team.key, team=team.key, detail={"key": key})
             queued = True
@@ -107,10 +103,9 @@ def check_prompts(session: Session, team: Team, now: datetime) -> bool:
     """Ask the channel: were administration times met this round? (the configured period only)"""
     queued = False
     for rnd, day in _unchecked(session, team, now, CHECK_AFTER):
-        queued |= repo.enqueue(session, key=f"meds-check:{team.key}:{rnd['name']}:{day}",
-                               target=f"team:{team.key}", now=now,
-                               payload=words.check_prompt(team.name, rnd["name"], day)
-                               .model_dump(mode="json"))
+        key = outbox.MEDS_CHECK.key(team=team.key, round=rnd["name"], day=day)
+        queued |= outbox.post_to_team(session, team.key, key,
+                                      words.check_prompt(team.name, rnd["name"], day), now=now)
     return queued
 
 
@@ -119,10 +114,9 @@ def check_chases(session: Session, team: Team, now: datetime) -> bool:
     """A check still missing: one DM to the round's protected lead."""
     queued = False
     for rnd, day in _unchecked(session, team, now, CHASE_AFTER):
-        queued |= repo.enqueue(session, key=f"meds-chase:{team.key}:{rnd['name']}:{day}",
-                               target=f"person:{rnd['lead']}", now=now,
-                               payload=words.check_chase(team.name, rnd["name"], day)
-                               .model_dump(mode="json"))
+        key = outbox.MEDS_CHASE.key(team=team.key, round=rnd["name"], day=day)
+        queued |= outbox.notify(session, rnd["lead"], key,
+                                words.check_chase(team.name, rnd["name"], day), now=now)
     return queued
 
 
@@ -144,7 +138,8 @@ def _page_duty(session: Session, team: Team, duty: MedsDuty, alert: int, now: da
     escalation.open_escalation(
         session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
         ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",
-        now=now, opened_by="scheduler", chain=[f"person:{lead}", *chain] if lead else None)
+        now=now, opened_by="scheduler",
+        chain=[str(outbox.Address.person(lead)), *chain] if lead else None)
 
 
 def next_deadline(session: Session, team: Team, now: datetime) -> datetime | None:
@@ -171,11 +166,11 @@ def _refresh_round_post(ctx: Context, duty: MedsDuty) -> None:
     team = ctx.session.get(Team, duty.team_id)
     day = duty.due_at.astimezone(ZoneInfo(team.zone)).date()
     rnd = next((r for r in rounds(team) if r["name"] == duty.round), None)
-    key = round_key(team, duty.round, day)
-    if rnd and repo.outbox_exists(ctx.session, key):
+    key = outbox.MEDS_ROUND.key(team=team.key, round=duty.round, day=day)
+    if rnd and outbox.outbox_exists(ctx.session, key):
         ctx.session.flush()
-        repo.refresh_post(ctx.session, key=key, now=ctx.now,
-                          payload=round_reply(ctx.session, team, rnd, day).model_dump(mode="json"))
+        outbox.refresh_post(ctx.session, key=key, now=ctx.now,
+                            payload=round_reply(ctx.session, team, rnd, day))
 
 
 @command("meds", summary="Today's protected medicines duties for your team", example="meds")

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from messages import escalation as words
 from storage import escalations as store
-from storage import repo
+from storage import outbox, repo
 from storage.models import Escalation, EscalationEvent, Person, Team
 
 DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
@@ -99,7 +99,7 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
             # Unique per escalation, level, page and person: the row lock held on the
             # escalation while its counter moves means no two sweeps can build the same key.
             due.setdefault(person.handle, []).append({
-                "key": f"esc:{esc_id}:L{level}:P{pages}:{person.handle}",
+                "key": outbox.PAGE.key(esc=esc_id, level=level, page=pages, handle=person.handle),
                 "id": esc_id, "trigger": esc.trigger, "team": team.name, "ref": esc.ref,
                 "summary": esc.summary, "role": role, "repeat": pages,
                 "before": before, "zone": team.zone})
@@ -128,13 +128,12 @@ def _send_pages(session: Session, due: dict[str, list[dict]], now: datetime) -> 
         reply = (words.page(first["id"], first["trigger"], first["team"], first["ref"],
                             first["summary"], first["role"], first["repeat"], first["before"], zone)
                  if len(items) == 1 else words.group_page(items, zone))
-        payload = reply.model_dump(mode="json")
         if earlier:
-            repo.refresh_post(session, key=key, now=now, payload=payload)
+            outbox.refresh_post(session, key=key, now=now, payload=reply)
         else:
-            new.append(repo.outbox_row(key=key, target=f"person:{handle}", payload=payload,
-                                       now=now))
-    repo.enqueue_many(session, new)
+            new.append(outbox.outbox_row(key=key, target=outbox.Address.person(handle),
+                                         payload=reply, now=now))
+    outbox.enqueue_many(session, new)
 
 
 def _exhausted(session: Session, esc: Escalation, team: Team, now: datetime, pages: int) -> None:
@@ -143,22 +142,20 @@ def _exhausted(session: Session, esc: Escalation, team: Team, now: datetime, pag
     esc.next_fire_at, esc.exhausted_at = None, now
     session.add(esc)
     event(session, esc, now, "unowned", detail={"pages": pages})
-    payload = words.unowned(esc.id, team.name, esc.ref, esc.summary, pages, esc.opened_at,
-                            ZoneInfo(team.zone)).model_dump(mode="json")
-    repo.enqueue(session, key=f"esc:{esc.id}:unowned", target=f"team:{team.key}", now=now,
-                 payload=payload)
+    reply = words.unowned(esc.id, team.name, esc.ref, esc.summary, pages, esc.opened_at,
+                          ZoneInfo(team.zone))
+    outbox.post_to_team(session, team.key, outbox.UNOWNED.key(esc=esc.id), reply, now=now)
     for person in store.with_role(session, team_id=team.id, role="manager"):
-        repo.enqueue(session, key=f"esc:{esc.id}:unowned:{person.handle}",
-                     target=f"person:{person.handle}", now=now, payload=payload)
+        key = outbox.UNOWNED_DM.key(esc=esc.id, handle=person.handle)
+        outbox.notify(session, person.handle, key, reply, now=now)
 
 
 def _nobody(session: Session, esc: Escalation, team: Team, now: datetime, role: str,
             next_role: str | None) -> None:
     event(session, esc, now, "nobody_at_level", detail={"role": role})
-    repo.enqueue(session, key=f"esc:{esc.id}:nobody:L{esc.level}:P{esc.pages_at_level}",
-                 target=f"team:{team.key}", now=now,
-                 payload=words.nobody_at_level(esc.id, team.name, role, next_role)
-                 .model_dump(mode="json"))
+    key = outbox.NOBODY.key(esc=esc.id, level=esc.level, page=esc.pages_at_level)
+    outbox.post_to_team(session, team.key, key,
+                        words.nobody_at_level(esc.id, team.name, role, next_role), now=now)
 
 
 def event(session: Session, esc: Escalation, now: datetime, kind: str, *,

@@ -23,7 +23,7 @@ from handlers.registry import command
 from messages import catalog
 from messages import reconcile as words
 from messages.reply import Reply
-from storage import repo
+from storage import outbox, repo
 from storage.models import Team
 
 
@@ -43,10 +43,6 @@ class Outcome:
 def end_of_day_at(team: Team, day: date) -> datetime:
     """The moment the team's day is reconciled (its `reconcile` time, local), in UTC."""
     return datetime.combine(day, time.fromisoformat(team.reconcile), ZoneInfo(team.zone))
-
-
-def post_key(team: Team, day: date) -> str:
-    return f"reconcile:{team.key}:{day.isoformat()}"
 
 
 def run(session: Session, team: Team, now: datetime, *, run_by: str, transport: str) -> Outcome:
@@ -108,10 +104,10 @@ def post(session: Session, team: Team, now: datetime, *, run_by: str, transport:
     outcome = run(session, team, now, run_by=run_by, transport=transport)
     if outcome.so_far:
         return outcome
-    key, payload = post_key(team, outcome.day), outcome.reply.model_dump(mode="json")
-    if repo.enqueue(session, key=key, target=f"team:{team.key}", payload=payload, now=now):
+    key = outbox.RECONCILE.key(team=team.key, day=outcome.day)
+    if outbox.post_to_team(session, team.key, key, outcome.reply, now=now):
         outcome.posted = "queued"
-    elif repo.refresh_post(session, key=key, payload=payload, now=now):
+    elif outbox.refresh_post(session, key=key, payload=outcome.reply, now=now):
         outcome.posted = "updated"
     return outcome
 
@@ -122,8 +118,8 @@ def reconcile(ctx: Context, args) -> Reply:
     team = ctx.named_team(args.team) if args.team else ctx.team
     outcome = run(ctx.session, team, ctx.now, run_by=ctx.person.handle, transport=ctx.transport)
     if not outcome.so_far:  # the channel's copy of the day's log shows the later truth too
-        repo.refresh_post(ctx.session, key=post_key(team, outcome.day),
-                          payload=outcome.reply.model_dump(mode="json"), now=ctx.now)
+        outbox.refresh_post(ctx.session, key=outbox.RECONCILE.key(team=team.key, day=outcome.day),
+                            payload=outcome.reply, now=ctx.now)
     return outcome.reply
 
 
@@ -131,6 +127,7 @@ def reconcile(ctx: Context, args) -> Reply:
 def end_of_day(session: Session, team: Team, now: datetime) -> bool:
     """The scheduled reconciliation: stored and posted once per team per local day."""
     day = now.astimezone(ZoneInfo(team.zone)).date()
-    if now < end_of_day_at(team, day) or repo.outbox_exists(session, post_key(team, day)):
+    if now < end_of_day_at(team, day) or \
+            outbox.outbox_exists(session, outbox.RECONCILE.key(team=team.key, day=day)):
         return False  # too early to be the day's log, or already made
     return post(session, team, now, run_by="scheduler", transport="scheduler").posted == "queued"

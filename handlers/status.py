@@ -22,7 +22,7 @@ from messages import status as words
 from messages.chart import contacts_chart
 from messages.reply import Attachment, Reply
 from messages.status import missed_rate
-from storage import repo
+from storage import outbox, repo
 from storage import status as store
 from storage.models import Team
 
@@ -253,12 +253,11 @@ def weekly(session: Session, team: Team, now: datetime) -> bool:
     period = period_from("last week", now.astimezone(zone).date(), now, zone)
     queued = False
     for person in escalation.recipients(session, team, "manager", now):
-        key = f"status:{person.handle}:{period.first.isoformat()}"
-        if repo.outbox_exists(session, key):
+        key = outbox.STATUS.key(handle=person.handle, week=period.first)
+        if outbox.outbox_exists(session, key):
             continue
         teams = [t for t in repo.teams_of(session, person) if t.weekly_status] or [team]
         reply = report(session, teams, period, now, zone,
                        f"weekly-{person.handle}-{period.first:%Y%m%d}")
-        queued |= repo.enqueue(session, key=key, target=f"person:{person.handle}", now=now,
-                               payload=reply.model_dump(mode="json"))
+        queued |= outbox.notify(session, person.handle, key, reply, now=now)
     return queued

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy import and_, case, delete, false, func, or_
@@ -10,7 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage import audit, cache
-from storage.db import bulk_insert, lock_for_claim
+# The outbox's queries live in storage/outbox.py and storage/delivery.py; these names stay
+# importable from here.
+from storage.delivery import (LEASE, fail_delivery, failed_posts, finish_delivery,  # noqa: F401
+                              lease_due, merge_receipts, outbox_backlog, record_receipt)
+from storage.outbox import (enqueue, enqueue_many, mark_stale, outbox_exists,  # noqa: F401
+                            outbox_row, refresh_post)
 from storage.models import (Client, ConfigState, Contact, InboundEvent, Membership, Outbox,
                             Person, ReasonCode, Reconciliation, Team)
 
@@ -269,7 +274,7 @@ def upsert_reconciliation(session: Session, *, team_id: int, day: date, counts: 
     return row, created
 
 
-# ---------------------------------------------------------------- audit and outbox
+# ---------------------------------------------------------------- audit and chat artefacts
 
 
 def add_audit(session: Session, *, at: datetime, actor: str, transport: str, action: str,
@@ -278,161 +283,6 @@ def add_audit(session: Session, *, at: datetime, actor: str, transport: str, act
     """Append to the hash-chained audit log (storage/audit.py: the only writer)."""
     audit.append(session, at=at, actor=actor, transport=transport, action=action, team=team,
                  subject=subject, detail=detail)
-
-
-def enqueue(session: Session, *, key: str, target: str, payload: dict, now: datetime) -> bool:
-    """Queue a post once per key; False when the key was already queued (or sent)."""
-    if outbox_exists(session, key):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(Outbox(key=key, target=target, payload=payload, created_at=now,
-                               next_attempt_at=now))
-    except IntegrityError:  # another process queued the same key a moment ago
-        return False
-    session.info["queued"] = True
-    return True
-
-
-def outbox_row(*, key: str, target: str, payload: dict, now: datetime) -> dict:
-    """An outbox row as plain values, for enqueue_many."""
-    return {"key": key, "target": target, "payload": payload, "status": "pending", "revision": 0,
-            "attempts": 0, "created_at": now, "next_attempt_at": now, "receipts": {}}
-
-
-def enqueue_many(session: Session, rows: list[dict]) -> None:
-    """Queue many posts in one statement. Only for keys that cannot exist yet: a duplicate fails
-    the whole transaction (use enqueue where a key may repeat)."""
-    if rows:
-        bulk_insert(session, Outbox.__table__, rows)
-        session.info["queued"] = True
-
-
-LEASE = timedelta(minutes=2)
-
-
-def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
-    """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
-    lock_for_claim(session)
-    query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
-             .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
-    rows = list(session.exec(query))
-    # Rows tried before (a lease ran out, or a send failed): a platform may have sent without
-    # a receipt, so delivery looks for the post before sending it again. Only a new row's
-    # next_attempt_at is still its created_at.
-    retried = session.info.setdefault("retried", set())
-    for row in rows:
-        if row.attempts or row.next_attempt_at > row.created_at:
-            retried.add(row.id)
-        row.next_attempt_at = now + LEASE
-        session.add(row)
-    session.flush()
-    return rows
-
-
-def merge_receipts(stored: dict | None, new: dict) -> dict:
-    """Per platform, the receipt showing the newer revision wins: two sweepers (one whose lease
-    ran out) never wipe each other's receipts."""
-    merged = dict(stored or {})
-    for name, receipt in new.items():
-        if name not in merged or receipt["rev"] >= merged[name]["rev"]:
-            merged[name] = receipt
-    return merged
-
-
-def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
-    """One platform has sent: store its receipt now (under the row lock, merged with the
-    others), so a crash before the other platforms finish never re-sends this one."""
-    lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = merge_receipts(row.receipts, {transport: receipt})
-    session.add(row)
-
-
-def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
-                    revision: int, error: str | None, payload: dict | None = None) -> None:
-    """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done.
-
-    If the post was refreshed while it was being sent, it stays pending for the newer revision.
-    `payload`: a stale post's content as rendered for this send (kept unless marked stale again).
-    """
-    lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = merge_receipts(row.receipts, receipts)
-    if payload is not None and row.revision == revision:
-        row.payload, row.stale = payload, False
-    if error:
-        row.attempts += 1
-        row.last_error = error[:500]
-        row.next_attempt_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 1800))
-    else:
-        row.next_attempt_at = now  # the lease is over
-        if row.revision == revision:
-            row.status, row.sent_at, row.last_error = "sent", now, None
-    session.add(row)
-
-
-def fail_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
-                  revision: int, error: str) -> bool:
-    """A post a platform refused for good: status "failed", never retried (a refresh with new
-    content gives it one more try). False if it was refreshed meanwhile and stays pending."""
-    lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = merge_receipts(row.receipts, receipts)
-    row.attempts, row.last_error = row.attempts + 1, error[:500]
-    row.next_attempt_at = now
-    if row.revision == revision:
-        row.status = "failed"
-    session.add(row)
-    return row.status == "failed"
-
-
-def failed_posts(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Outbox)
-                        .where(Outbox.status == "failed")).one()
-
-
-def outbox_backlog(session: Session) -> dict:
-    """Pending rows (how many, when the oldest was queued, how many are escalation pages)
-    and failed rows, in one query: /healthz and /metrics read it on every probe."""
-    pending = Outbox.status == "pending"
-    page = and_(pending, col(Outbox.target).like("person:%"), col(Outbox.key).like("esc:%:L%:P%"))
-    count, oldest, pages, failed = session.exec(select(
-        func.count().filter(pending), func.min(Outbox.created_at).filter(pending),
-        func.count().filter(page), func.count().filter(Outbox.status == "failed"))
-        .where(col(Outbox.status).in_(["pending", "failed"]))).one()
-    return {"pending": count, "oldest": oldest, "pages": pages, "failed": failed}
-
-
-def refresh_post(session: Session, *, key: str, payload: dict, now: datetime) -> bool:
-    """Give a queued or sent post new content, to be edited in place. False if no such post."""
-    lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.key == key).with_for_update()).first()
-    if row is None:
-        return False
-    row.payload, row.revision, row.status = payload, row.revision + 1, "pending"
-    row.stale = False
-    # A row leased by a sweeper right now keeps its lease: the sweeper re-queues it when done.
-    row.next_attempt_at = max(row.next_attempt_at, now)
-    session.add(row)
-    session.info["queued"] = True
-    return True
-
-
-def mark_stale(session: Session, *, key: str, now: datetime) -> bool:
-    """Like refresh_post, but the delivery sweep renders the new content (one UPDATE here).
-    False if no such post."""
-    table = Outbox.__table__
-    later = case((table.c.next_attempt_at > now, table.c.next_attempt_at), else_=now)
-    done = session.execute(table.update().where(table.c.key == key).values(
-        revision=table.c.revision + 1, status="pending", stale=True, next_attempt_at=later))
-    if done.rowcount:
-        session.info["queued"] = True
-    return bool(done.rowcount)
-
-
-def outbox_exists(session: Session, key: str) -> bool:
-    return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
 
 
 def purge_chat_artefacts(session: Session, *, before: datetime) -> dict[str, int]:

@@ -1,0 +1,108 @@
+"""Delivering the outbox: leasing due rows, storing each platform's receipt, finishing or
+failing a row, and the backlog /healthz reads. Queueing, keys and addresses: storage/outbox.py."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func
+from sqlmodel import Session, col, select
+
+from storage.db import lock_for_claim
+from storage.models import Outbox
+from storage.outbox import PAGE, PERSON_LIKE
+
+LEASE = timedelta(minutes=2)
+
+
+def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
+    """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
+    lock_for_claim(session)
+    query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
+             .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
+    rows = list(session.exec(query))
+    # Rows tried before (a lease ran out, or a send failed): a platform may have sent without
+    # a receipt, so delivery looks for the post before sending it again. Only a new row's
+    # next_attempt_at is still its created_at.
+    retried = session.info.setdefault("retried", set())
+    for row in rows:
+        if row.attempts or row.next_attempt_at > row.created_at:
+            retried.add(row.id)
+        row.next_attempt_at = now + LEASE
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def merge_receipts(stored: dict | None, new: dict) -> dict:
+    """Per platform, the receipt showing the newer revision wins: two sweepers (one whose lease
+    ran out) never wipe each other's receipts."""
+    merged = dict(stored or {})
+    for name, receipt in new.items():
+        if name not in merged or receipt["rev"] >= merged[name]["rev"]:
+            merged[name] = receipt
+    return merged
+
+
+def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
+    """One platform has sent: store its receipt now (under the row lock, merged with the
+    others), so a crash before the other platforms finish never re-sends this one."""
+    lock_for_claim(session)
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
+    row.receipts = merge_receipts(row.receipts, {transport: receipt})
+    session.add(row)
+
+
+def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
+                    revision: int, error: str | None, payload: dict | None = None) -> None:
+    """Keep the receipts; on error back off 30 s, 1, 2, 4 … minutes (capped at 30), else done.
+
+    If the post was refreshed while it was being sent, it stays pending for the newer revision.
+    `payload`: a stale post's content as rendered for this send (kept unless marked stale again).
+    """
+    lock_for_claim(session)
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
+    row.receipts = merge_receipts(row.receipts, receipts)
+    if payload is not None and row.revision == revision:
+        row.payload, row.stale = payload, False
+    if error:
+        row.attempts += 1
+        row.last_error = error[:500]
+        row.next_attempt_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 1800))
+    else:
+        row.next_attempt_at = now  # the lease is over
+        if row.revision == revision:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+    session.add(row)
+
+
+def fail_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
+                  revision: int, error: str) -> bool:
+    """A post a platform refused for good: status "failed", never retried (a refresh with new
+    content gives it one more try). False if it was refreshed meanwhile and stays pending."""
+    lock_for_claim(session)
+    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
+    row.receipts = merge_receipts(row.receipts, receipts)
+    row.attempts, row.last_error = row.attempts + 1, error[:500]
+    row.next_attempt_at = now
+    if row.revision == revision:
+        row.status = "failed"
+    session.add(row)
+    return row.status == "failed"
+
+
+def failed_posts(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Outbox)
+                        .where(Outbox.status == "failed")).one()
+
+
+def outbox_backlog(session: Session) -> dict[str, Any]:
+    """Pending rows (how many, when the oldest was queued, how many are escalation pages)
+    and failed rows, in one query: /healthz and /metrics read it on every probe."""
+    pending = Outbox.status == "pending"
+    page = and_(pending, col(Outbox.target).like(PERSON_LIKE), col(Outbox.key).like(PAGE.like()))
+    count, oldest, pages, failed = session.exec(select(
+        func.count().filter(pending), func.min(Outbox.created_at).filter(pending),
+        func.count().filter(page), func.count().filter(Outbox.status == "failed"))
+        .where(col(Outbox.status).in_(["pending", "failed"]))).one()
+    return {"pending": count, "oldest": oldest, "pages": pages, "failed": failed}
