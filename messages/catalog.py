@@ -14,6 +14,9 @@ from messages.reply import Block, Button, NotePrompt, Option, Reply, Select
 KIND_LABELS = {"post_referral": "referral", "post_discharge": "discharge",
                "home_visit": "home visit", "review": "review", "other": "other"}
 HIGH = "⚠"
+# A list line's controls: (label, mark) by verb. Renderers show the mark beside the line's ref
+# where room is short; the action, not the words, is what a press runs.
+LIST_BUTTONS = {"done": ("Done", "✓"), "missed": ("Missed…", "✗")}
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,9 @@ def _group(title: str, items: list[Item], zone: ZoneInfo, day: date) -> list[Blo
     for item in _order(items):
         buttons = []
         if item.status == "open":
-            buttons = [Button(label="Done", action=f"done:{item.ref}", style="primary", mark="✓"),
-                       Button(label="Missed…", action=f"missed:{item.ref}", mark="✗")]
+            buttons = [Button(label=label, action=f"{verb}:{item.ref}", mark=mark,
+                              style="primary" if verb == "done" else None)
+                       for verb, (label, mark) in LIST_BUTTONS.items()]
         blocks.append(Block(text=item_line(item, zone, day), ref=item.ref, status=item.status,
                             buttons=buttons))
     return blocks
