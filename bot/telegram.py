@@ -25,7 +25,7 @@ from bot.app import App
 from bot.transport import Plugin, Refused, Unreachable
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
-from handlers.registry import load
+from handlers.registry import menu
 from messages import catalog
 from messages import telegram as render
 from messages.reply import Attachment, Reply
@@ -223,28 +223,28 @@ def event_id(update: Update) -> str:
 
 async def _show(app: App, transport: TelegramTransport, query, actor: Actor, chat: Chat,
                 reply: Reply) -> None:
-    """Where a button's answer goes: pickers as a new message under the list, outcomes as an
-    edit of the message the button sat on (and of the list a picker answered). A note the core
-    asks for is asked in a reply that says how to type it."""
+    """Where a button's answer goes: a picker as a new message quoting the list (so the reason
+    tap finds the list, even in a private chat); an outcome whose list the core says to refresh
+    as an edit of that list (a picker it answered becomes the confirmation); anything else, a
+    note the core asks for included, as a reply."""
     message = query.message
     if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
-        for part in render.render(reply):  # quoting the list, even in a private chat, lets
-            # the reason tap find the list to edit (reply_to_message)
+        for part in render.render(reply):
             await message.reply_html(part.text, reply_markup=_markup(part), do_quote=True)
         return
     if not (reply.ok and reply.refresh):
         await message.reply_html(render.render(reply)[0].text)
         return
-    picker = message.reply_to_message is not None  # a picker quotes the list it answers
-    listed = message.reply_to_message if picker else message
+    picker = message.reply_to_message  # the list a picker quotes; None: this is the list
     # The list is read and rendered while the picker is edited (the picker's edit goes first).
     due = asyncio.create_task(app.handle_line(actor, chat, reply.refresh))
     try:
-        if picker:  # a reason from the picker: the picker becomes the confirmation
+        if picker:
             await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
     finally:
         fresh = render.render(await due)
     if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
+        listed = picker or message
         await transport.edit(listed.chat_id, listed.message_id, fresh[0])
 
 
@@ -264,14 +264,6 @@ def _update(raw: bytes, bot) -> Update | None:
         return None
 
 
-def menu() -> list[BotCommand]:
-    """The command menu, from the registry: one source for the menu and for help."""
-    seen: dict[str, str] = {}
-    for spec in load().values():
-        seen.setdefault(spec.verb.split()[0], spec.summary)
-    return [BotCommand(verb, summary[:256]) for verb, summary in seen.items()]
-
-
 def build(app: App, *, rate_limited: bool = True) -> Plugin:
     settings = app.settings
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
@@ -288,7 +280,8 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
 
     async def start() -> None:
         await application.initialize()
-        await application.bot.set_my_commands(menu())
+        await application.bot.set_my_commands([BotCommand(verb, summary[:256])
+                                               for verb, summary in menu()])
         await application.start()
         if webhook:
             await application.bot.set_webhook(webhook, secret_token=settings.telegram_webhook_secret,
