@@ -62,3 +62,23 @@ def test_the_console_lists_the_codes_a_picker_runs_whatever_their_labels():
     assert text.render(picker).splitlines()[-1] == "Reason codes: hospital, refused"
     assert [o.action for o in picker.blocks[0].select.options] == [
         "missed:C-7F3K:hospital", "missed:C-7F3K:refused"]
+
+
+def test_a_list_queued_before_these_fields_still_validates_and_renders():
+    """An outbox payload in the old shape (no ref, status, mark, code, ask_note, refresh)."""
+    from messages.reply import Reply
+
+    old = {"blocks": [{"kind": "section", "text": "C-2M9Q · home visit · open", "fields": [],
+                       "buttons": [{"label": "Done", "action": "done:C-2M9Q", "style": "primary"}],
+                       "select": {"placeholder": "Reason codes", "options": [
+                           {"label": "Hospitalisation", "action": "missed:C-2M9Q:hospital"}]}}],
+           "ephemeral": False, "ok": True, "duplicate": False, "crashed": False, "files": [],
+           "queued": False}
+    reply = Reply.model_validate(old)
+    assert (reply.ask_note, reply.refresh, reply.blocks[0].ref) == (None, None, "")
+    keys = [b for m in telegram.render(reply) for row in m.keyboard for b in row]
+    assert keys[0] == {"text": "Done", "callback_data": "done:C-2M9Q"}
+    options = [o for b in slack._compact(reply) if b["type"] == "actions" for e in b["elements"]
+               for o in e["options"]]
+    assert options[0]["value"] == "done:C-2M9Q"
+    assert "Reason codes: Hospitalisation" in text.render(reply)
