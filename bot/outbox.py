@@ -157,7 +157,7 @@ async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: 
     ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
                                key=job["key"])
     await asyncio.to_thread(_fell_back, engine, clock, job, t.name)
-    return {**ref, "fallback": True}
+    return {"fallback": home.key, "post": ref}
 
 
 def _fell_back(engine: Engine, clock: Clock, job: dict, transport: str) -> None:
