@@ -22,7 +22,7 @@ from typing import Sequence
 
 from sqlalchemy.engine import Engine
 
-from bot.transport import Refused, Transport
+from bot.transport import Refused, Transport, Unreachable
 from handlers.base import Clock
 from handlers.contacts import fresh_payload
 from messages import catalog
@@ -119,7 +119,7 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             elif team_post:
                 ref = await t.post_to_team(target, reply, key=job["key"])
             else:
-                ref = await t.notify(target, reply, key=job["key"])
+                ref = await _notify(engine, clock, t, job, reply)
             receipts[t.name] = {"ref": ref, "rev": rev}
             await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
@@ -145,6 +145,28 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         errors.append(f"no transport reaches {job['kind']} {job['key']}")
     await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
+
+
+async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: Reply) -> dict:
+    """A DM; one the platform cannot deliver (Unreachable) goes to the person's home team
+    channel on that platform instead, first line naming nobody, and is audited."""
+    person, home = job["target"], job["home"]
+    try:
+        return await t.notify(person, reply, key=job["key"])
+    except Unreachable:
+        if home is None or not t.reaches_team(home):
+            raise
+    ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
+                               key=job["key"])
+    await asyncio.to_thread(_fell_back, engine, clock, job, t.name)
+    return {"fallback": home.key, "post": ref}
+
+
+def _fell_back(engine: Engine, clock: Clock, job: dict, transport: str) -> None:
+    with session_scope(engine) as session:
+        repo.add_audit(session, at=clock.now(), actor="scheduler", transport=transport,
+                       action="notify:fallback", subject=job["target"].handle,
+                       team=job["home"].key, detail={"key": job["key"], "team": job["home"].key})
 
 
 def _receipt(engine: Engine, row_id: int, transport: str, receipt: dict) -> None:

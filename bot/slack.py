@@ -32,7 +32,7 @@ from handlers.base import Actor, Chat, Command
 from handlers.grammar import clean, split_action
 from messages import catalog
 from messages import slack as render
-from messages.reply import Attachment, Reply
+from messages.reply import Attachment, NotePrompt, Reply
 from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
@@ -216,14 +216,14 @@ def _answer(reply: Reply) -> dict[str, Any]:
             else "in_channel"}
 
 
-def _note_modal(tokens: list[str], channel: str | None) -> dict:
-    """`missed REF other` needs a note: ask for it in a modal."""
+def _note_modal(prompt: NotePrompt, channel: str | None) -> dict:
+    """The core asked for a note (e.g. `missed REF other`): ask for it in a modal."""
     return {"type": "modal", "callback_id": NOTE_VIEW,
-            "private_metadata": f"{channel or ''}|{':'.join(tokens)}",
-            "title": {"type": "plain_text", "text": "Missed: other"},
+            "private_metadata": f"{channel or ''}|{prompt.action}",
+            "title": {"type": "plain_text", "text": prompt.title[:24]},
             "submit": {"type": "plain_text", "text": "Log it"},
             "blocks": [{"type": "input", "block_id": "note", "label": {
-                "type": "plain_text", "text": f"What happened with {tokens[1]}? (no names)"},
+                "type": "plain_text", "text": prompt.question[:2000]},
                 "element": {"type": "plain_text_input", "action_id": "note", "multiline": True}}]}
 
 
@@ -247,18 +247,18 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
         value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
         tokens = split_action(value)
         channel = (body.get("channel") or {}).get("id")
-        if tokens[:1] == ["missed"] and tokens[2:] == ["other"]:
-            # The trigger_id is only good for 3 s: open the note modal before answering.
-            await client.views_open(trigger_id=body["trigger_id"], view=_note_modal(tokens, channel))
-            await ack()
-            return
         actor, chat = Actor("slack", body["user"]["id"]), _chat(channel)
         event = _event_id("action", body.get("trigger_id"), action.get("action_ts"))
         reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
                                          event_id=event), wait=False)
+        if reply.ask_note:  # nothing written: the trigger_id lasts 3 s, so the modal goes first
+            await client.views_open(trigger_id=body["trigger_id"],
+                                    view=_note_modal(reply.ask_note, channel))
+            await ack()
+            return
         await ack()  # the row is written; what the caller sees follows via response_url
         if not reply.duplicate:
-            later.run(_after_press(app, respond, body, tokens, actor, chat, reply))
+            later.run(_after_press(app, respond, body, actor, chat, reply))
 
     @bolt.view(NOTE_VIEW)
     async def noted(ack, body, view, client):
@@ -296,17 +296,16 @@ async def _command_files(client: AsyncWebClient, body: dict, reply: Reply) -> No
     await upload(client, channel, reply.files)
 
 
-async def _after_press(app: App, respond, body: dict, tokens: list[str], actor: Actor, chat: Chat,
+async def _after_press(app: App, respond, body: dict, actor: Actor, chat: Chat,
                        reply: Reply) -> None:
     if (body.get("container") or {}).get("is_ephemeral"):  # e.g. the reason picker
         await respond(replace_original=True, **render.render(reply))
         return
     await respond(replace_original=False, **_answer(reply))
-    logged = tokens[0] == "done" or (tokens[0] == "missed" and len(tokens) >= 3)
-    if logged and reply.ok:
+    if reply.refresh and reply.ok:
         # The list the button sat on shows the new status at once (the morning post is also
         # edited through the outbox; both render the same rows).
-        fresh = await app.handle_line(actor, chat, "due", wait=False)
+        fresh = await app.handle_line(actor, chat, reply.refresh, wait=False)
         if fresh.ok:
             await respond(replace_original=True, **render.render(fresh))
 

@@ -22,19 +22,16 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
                           ContextTypes, MessageHandler, filters)
 
 from bot.app import App
-from bot.transport import Plugin, Refused
+from bot.transport import Plugin, Refused, Unreachable
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
-from handlers.registry import load
+from handlers.registry import menu
 from messages import catalog
 from messages import telegram as render
 from messages.reply import Attachment, Reply
-from storage import repo
-from storage.db import session_scope
 from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
-OUTCOMES = ("done", "missed")
 UPDATES = ["message", "callback_query"]  # all we act on; getUpdates and setWebhook say so
 PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
 
@@ -49,8 +46,8 @@ def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
 class TelegramTransport:
     name = "telegram"
 
-    def __init__(self, application: Application, app: App):
-        self.application, self.app = application, app
+    def __init__(self, application: Application):
+        self.application = application
 
     @property
     def bot(self):
@@ -145,23 +142,8 @@ class TelegramTransport:
         try:
             return {"chat": person.telegram_user,
                     "messages": await self.send(person.telegram_user, reply)}
-        except Forbidden:
-            # They never opened a chat with the bot: say it in their team's group instead.
-            team = self.app_home_team(person)
-            if team is None or team.telegram_chat is None:
-                raise
-            ids = await self.send(team.telegram_chat, catalog.dm_fallback(team.name, person.name, reply))
-            with session_scope(self.app.engine) as session:
-                repo.add_audit(session, at=self.app.clock.now(), actor="scheduler",
-                               transport="telegram", action="notify:fallback",
-                               subject=person.handle, team=team.key,
-                               detail={"key": key, "team": team.key})
-            return {"chat": team.telegram_chat, "messages": ids, "fallback": True}
-
-    def app_home_team(self, person: Person) -> Team | None:
-        with session_scope(self.app.engine) as session:
-            teams = repo.teams_of(session, repo.person_by_handle(session, person.handle))
-            return teams[0] if teams else None
+        except Forbidden as exc:  # they never opened a chat with the bot: the outbox says it
+            raise Unreachable(str(exc)) from exc  # in their team's group instead
 
 
 async def _twice(what: str, attempt):
@@ -217,7 +199,7 @@ def handlers(app: App, transport: TelegramTransport) -> list:
             # The spinner stops while the messages are edited, not after.
             answering = asyncio.create_task(_answer(query, answer))
             if not reply.duplicate:
-                await _show(app, transport, query, tokens, actor, chat, reply)
+                await _show(app, transport, query, actor, chat, reply)
         except Exception:
             log.exception("telegram callback failed")
         finally:
@@ -239,28 +221,30 @@ def event_id(update: Update) -> str:
     return f"telegram:update:{update.update_id}"
 
 
-async def _show(app: App, transport: TelegramTransport, query, tokens: list[str], actor: Actor,
-                chat: Chat, reply: Reply) -> None:
-    """Where a button's answer goes: pickers as a new message under the list, outcomes as an
-    edit of the message the button sat on (and of the list a picker answered)."""
+async def _show(app: App, transport: TelegramTransport, query, actor: Actor, chat: Chat,
+                reply: Reply) -> None:
+    """Where a button's answer goes: a picker as a new message quoting the list (so the reason
+    tap finds the list, even in a private chat); an outcome whose list the core says to refresh
+    as an edit of that list (a picker it answered becomes the confirmation); anything else, a
+    note the core asks for included, as a reply."""
     message = query.message
     if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
-        for part in render.render(reply):  # quoting the list, even in a private chat, lets
-            # the reason tap find the list to edit (reply_to_message)
+        for part in render.render(reply):
             await message.reply_html(part.text, reply_markup=_markup(part), do_quote=True)
         return
-    if not (reply.ok and tokens[0] in OUTCOMES):
+    if not (reply.ok and reply.refresh):
         await message.reply_html(render.render(reply)[0].text)
         return
-    listed = message.reply_to_message if len(tokens) >= 3 else message
+    picker = message.reply_to_message  # the list a picker quotes; None: this is the list
     # The list is read and rendered while the picker is edited (the picker's edit goes first).
-    due = asyncio.create_task(app.handle_line(actor, chat, "due")) if listed else None
+    due = asyncio.create_task(app.handle_line(actor, chat, reply.refresh))
     try:
-        if len(tokens) >= 3:  # a reason from the picker: the picker becomes the confirmation
+        if picker:
             await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
     finally:
-        fresh = render.render(await due) if due else []
+        fresh = render.render(await due)
     if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
+        listed = picker or message
         await transport.edit(listed.chat_id, listed.message_id, fresh[0])
 
 
@@ -280,14 +264,6 @@ def _update(raw: bytes, bot) -> Update | None:
         return None
 
 
-def menu() -> list[BotCommand]:
-    """The command menu, from the registry: one source for the menu and for help."""
-    seen: dict[str, str] = {}
-    for spec in load().values():
-        seen.setdefault(spec.verb.split()[0], spec.summary)
-    return [BotCommand(verb, summary[:256]) for verb, summary in seen.items()]
-
-
 def build(app: App, *, rate_limited: bool = True) -> Plugin:
     settings = app.settings
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
@@ -299,12 +275,13 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
     if webhook:
         builder = builder.updater(None)
     application = builder.build()
-    transport = TelegramTransport(application, app)
+    transport = TelegramTransport(application)
     application.add_handlers(handlers(app, transport))
 
     async def start() -> None:
         await application.initialize()
-        await application.bot.set_my_commands(menu())
+        await application.bot.set_my_commands([BotCommand(verb, summary[:256])
+                                               for verb, summary in menu()])
         await application.start()
         if webhook:
             await application.bot.set_webhook(webhook, secret_token=settings.telegram_webhook_secret,

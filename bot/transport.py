@@ -17,6 +17,11 @@ class Refused(TransportError):
     so the outbox marks it failed and tells the team's managers."""
 
 
+class Unreachable(TransportError):
+    """The person cannot get DMs on this platform (e.g. never opened a chat with the bot): the
+    outbox tells them in their home team's channel instead."""
+
+
 class Transport(Protocol):
     name: str
 

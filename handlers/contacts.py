@@ -116,11 +116,11 @@ def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
 def done(ctx: Context, args) -> Reply:
     contact, client = _find(ctx, args.ref)
     if contact.status == "done" and not args.note:  # a second tap changes nothing
-        return catalog.already_logged(client.ref, "done")
+        return _shown_on(ctx, contact, catalog.already_logged(client.ref, "done"))
     previous = _record(ctx, contact, "done", None, args.note)
     escalation.settle(ctx, f"contact:{contact.source_id}", "contact logged done",
                       keep=ESCALATING_REASONS)
-    return catalog.logged_done(client.ref, previous, ctx.now, ctx.zone)
+    return _shown_on(ctx, contact, catalog.logged_done(client.ref, previous, ctx.now, ctx.zone))
 
 
 @command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",
@@ -134,10 +134,10 @@ def missed(ctx: Context, args) -> Reply:
     if code is None:
         raise UserError(catalog.unknown_reason(args.reason, client.ref, [c.code for c in codes],
                                                near_codes(codes, args.reason)))
-    if code.needs_note and not args.note:
-        raise UserError(catalog.note_required(client.ref, code.code))
+    if code.needs_note and not args.note:  # any code the config says needs one
+        return catalog.ask_note(client.ref, code.code, code.label)
     if (contact.status, contact.reason_code) == ("missed", code.code) and not args.note:
-        return catalog.already_logged(client.ref, f"missed: {code.label}")
+        return _shown_on(ctx, contact, catalog.already_logged(client.ref, f"missed: {code.label}"))
     previous = _record(ctx, contact, "missed", code.code, args.note)
     team = ctx.session.get(Team, contact.team_id)
     esc = _escalate_missed(ctx, team, contact, client, code)
@@ -146,6 +146,12 @@ def missed(ctx: Context, args) -> Reply:
                                   esc.id if esc and not owns else None)
     if owns:  # on call: owned at once, nobody paged
         reply.blocks.append(Block(text=esc_words.raiser_owns(esc.id)))
+    return _shown_on(ctx, contact, reply)
+
+
+def _shown_on(ctx: Context, contact: Contact, reply: Reply) -> Reply:
+    """An outcome (new or already there): the list a button sat on is shown afresh."""
+    reply.refresh = f"due {ctx.session.get(Team, contact.team_id).key}"
     return reply
 
 

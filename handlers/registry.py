@@ -84,3 +84,12 @@ def load() -> dict[str, Spec]:
 
 
 _loaded = False
+
+
+def menu() -> list[tuple[str, str]]:
+    """A platform's command menu: each first word once, with its summary (one source for the
+    menu and for help)."""
+    seen: dict[str, str] = {}
+    for spec in load().values():
+        seen.setdefault(spec.verb.split()[0], spec.summary)
+    return list(seen.items())

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from messages.reply import Block, Button, Option, Reply, Select
+from messages.reply import Block, Button, NotePrompt, Option, Reply, Select
 
 KIND_LABELS = {"post_referral": "referral", "post_discharge": "discharge",
                "home_visit": "home visit", "review": "review", "other": "other"}
 HIGH = "⚠"
+# A list line's controls: (label, mark) by verb. Renderers show the mark beside the line's ref
+# where room is short; the action, not the words, is what a press runs.
+LIST_BUTTONS = {"done": ("Done", "✓"), "missed": ("Missed…", "✗")}
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,11 @@ def _group(title: str, items: list[Item], zone: ZoneInfo, day: date) -> list[Blo
     for item in _order(items):
         buttons = []
         if item.status == "open":
-            buttons = [Button(label="Done", action=f"done:{item.ref}", style="primary"),
-                       Button(label="Missed…", action=f"missed:{item.ref}")]
-        blocks.append(Block(text=item_line(item, zone, day), buttons=buttons))
+            buttons = [Button(label=label, action=f"{verb}:{item.ref}", mark=mark,
+                              style="primary" if verb == "done" else None)
+                       for verb, (label, mark) in LIST_BUTTONS.items()]
+        blocks.append(Block(text=item_line(item, zone, day), ref=item.ref, status=item.status,
+                            buttons=buttons))
     return blocks
 
 
@@ -124,7 +129,8 @@ def logged_missed(ref: str, label: str, previous: str | None, escalation: int | 
 
 
 def reason_picker(ref: str, codes: list[tuple[str, str]]) -> Reply:
-    options = [Option(label=label, action=f"missed:{ref}:{code}") for code, label in codes]
+    options = [Option(label=label, action=f"missed:{ref}:{code}", code=code)
+               for code, label in codes]
     return Reply(ephemeral=True, blocks=[Block(
         text=f"Why was {ref} missed? Pick a reason, or type e.g. `missed {ref} hospital`.",
         select=Select(placeholder="Reason codes", options=options))])
@@ -138,6 +144,14 @@ def unknown_reason(reason: str, ref: str, codes: list[str], near: list[str] | No
 
 def note_required(ref: str, code: str) -> str:
     return f"Reason {code!r} needs a short note. Example: missed {ref} {code} WHAT HAPPENED"
+
+
+def ask_note(ref: str, code: str, label: str) -> Reply:
+    """A reason that needs a note, given without one: nothing logged; the transport asks."""
+    reply = Reply.error(note_required(ref, code))
+    reply.ask_note = NotePrompt(action=f"missed:{ref}:{code}", title=f"Missed: {label}"[:24],
+                                question=f"What happened with {ref}? (no names)")
+    return reply
 
 
 def unknown_ref(ref: str, day: date, near: list[str] | None = None) -> str:

@@ -60,7 +60,7 @@ def page(esc_id: int, trigger: str, team_name: str, ref: str, summary: str, leve
     lines.append(f"Own it: ack {esc_id} · close it: resolve {esc_id} NOTE")
     return Reply(blocks=[
         Block(text=headline(trigger, team_name)),
-        Block(text="\n".join(lines), buttons=[
+        Block(text="\n".join(lines), ref=label(esc_id), buttons=[
             Button(label="Acknowledge", action=f"ack:{esc_id}", style="primary"),
             Button(label="Resolve…", action=f"resolve:{esc_id}")]),
     ])

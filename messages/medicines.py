@@ -37,7 +37,8 @@ def round_post(team_name: str, round_name: str, day: date, lead: str | None, dut
         if duty.status == "open":
             buttons = [Button(label="Given", action=f"meds_done:{duty.duty_id}", style="primary"),
                        Button(label="Late / missed…", action=f"meds_late:{duty.duty_id}")]
-        blocks.append(Block(text=duty_line(duty, zone), buttons=buttons))
+        blocks.append(Block(text=duty_line(duty, zone), ref=duty.duty_id, status=duty.status,
+                            buttons=buttons))
     # The example names a duty of this round, never a fixed sample.
     example = (f"meds done {duties[0].duty_id} · meds late {duties[0].duty_id} REASON "
                f"action=WHAT WAS DONE informed=WHO" if duties else "meds done DUTY")

@@ -14,11 +14,14 @@ class Button(BaseModel):
     label: str
     action: str  # "verb:arg:arg", at most 64 bytes (Telegram callback_data)
     style: Literal["primary", "danger"] | None = None
+    # A one-symbol label for a row of short buttons beside their line's ref ("✓ C-2M9Q").
+    mark: str = ""
 
 
 class Option(BaseModel):
     label: str
     action: str
+    code: str = ""  # what a person types for this option (a reason code): the console lists it
 
 
 class Select(BaseModel):
@@ -34,6 +37,19 @@ class Block(BaseModel):
     fields: list[tuple[str, str]] = Field(default_factory=list)
     buttons: list[Button] = Field(default_factory=list)
     select: Select | None = None
+    # What the line is about, for renderers that name it beside the controls (a client ref,
+    # a duty id, an escalation), and its state: never read back out of the text.
+    ref: str = ""
+    status: str = ""
+
+
+class NotePrompt(BaseModel):
+    """The command needs a free-text note: ask for it (Slack: a modal; elsewhere the reply's
+    text says how to type it), then run `action` with the note as its last word."""
+
+    action: str  # "missed:C-9X2P:other"
+    title: str  # short: Slack cuts a modal title at 24 characters
+    question: str
 
 
 class Attachment(BaseModel):
@@ -58,6 +74,12 @@ class Reply(BaseModel):
     files: list[Attachment] = Field(default_factory=list)
     # Set by the dispatcher: the command queued posts or DMs, so the outbox needs a sweep.
     queued: bool = False
+    # Set by the core for a transport to act on (never stored meaning in the text):
+    # ask the caller for a note before running the command again …
+    ask_note: NotePrompt | None = None
+    # … or show this command's reply in place of the message the button sat on (the list
+    # showing the new status). A typed command ignores it.
+    refresh: str | None = None
 
     @property
     def first_line(self) -> str:

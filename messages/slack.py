@@ -87,8 +87,9 @@ def _compact(reply: Reply) -> list[dict]:
     menus: dict[str, list[dict]] = {}
     for block in reply.blocks:
         for button in block.buttons:
-            menus.setdefault(button.label, []).append(_option(block.text.split(" · ")[0]
-                                                              .lstrip("⚠ "), button.action))
+            # Named by the line's ref (a payload queued before refs were fields: its line).
+            menus.setdefault(button.label, []).append(_option(block.ref or block.text,
+                                                              button.action))
     elements = []
     for label, options in menus.items():
         for start in range(0, len(options), MAX_OPTIONS):

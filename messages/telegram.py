@@ -86,10 +86,8 @@ def _button(label: str, action: str) -> dict:
 
 def _rows(block: Block) -> list[list[dict]]:
     rows = []
-    if block.buttons:
-        ref = block.text.split(" · ")[0].lstrip("⚠ ") if " · " in block.text else ""
-        marks = {"Done": "✓", "Missed…": "✗"}
-        rows.append([_button(f"{marks.get(b.label, b.label)} {ref}".strip() if ref else b.label,
+    if block.buttons:  # beside a line about a ref, each button names it: "✓ C-2M9Q"
+        rows.append([_button(f"{b.mark or b.label} {block.ref}" if block.ref else b.label,
                              b.action) for b in block.buttons])
     if block.select:
         options = [_button(o.label, o.action) for o in block.select.options]

@@ -20,7 +20,7 @@ def render(reply: Reply) -> str:
         for label, value in block.fields:
             out.append(f"{label}: {value}")
         if block.select:
-            codes = ", ".join(o.action.rsplit(":", 1)[-1] for o in block.select.options)
+            codes = ", ".join(o.code or o.label for o in block.select.options)
             out.append(f"{block.select.placeholder}: {codes}")
     for file in reply.files:
         out.append(f"[file] {file.title or file.filename}: {file.path}")

@@ -166,6 +166,16 @@ def link(engine, *, team: dict, people: dict[str, dict], key: str = "north") -> 
         session.commit()
 
 
+def needs_note(app, code: str) -> None:
+    """Configure reason `code` to need a note, as a carebot.toml line would (this resyncs the
+    config, so chat bindings set with `link` must be set again after it)."""
+    codes = [rc.model_copy(update={"needs_note": rc.needs_note or rc.code == code})
+             for rc in app.config.reason_codes]
+    app.config = app.config.model_copy(update={"reason_codes": codes})
+    with session_scope(app.engine) as session:
+        repo.sync_config(session, app.config)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A test's event loop may close with a delivery sweep still waiting (App.deliver_soon):
     collect it now, so asyncio's "Task was destroyed" note comes before the summary line."""

@@ -196,3 +196,24 @@ def test_a_refusal_on_one_platform_does_not_give_up_another_that_is_only_down(ap
     [row] = [r for r in outbox(app.engine) if r.key == "morning:north:2026-11-24"]
     assert [t for t, _ in down.posts] == ["north"]  # sent once it was back
     assert row.status == "failed" and "slack" in row.receipts  # then the refusal is final
+
+
+def test_a_dm_a_platform_cannot_deliver_goes_to_the_home_channel_once_and_is_audited(app):
+    """Any transport's Unreachable gets the same fallback, written by the outbox alone."""
+    from bot.transport import Unreachable
+    from storage.models import AuditEvent
+    from tests.conftest import Recorder, count
+
+    class NoDMs(Recorder):
+        async def notify(self, person, reply, *, key):
+            raise Unreachable("never opened a chat with the bot")
+
+    app.transports = [NoDMs()]
+    run(app, "ben", "missed C-9X2P safety")  # pages the on-call lead
+    asyncio.run(app.deliver())
+    [(team, posted)] = app.transports[0].posts
+    assert team == "north" and posted.first_line.startswith("carebot: a message for a colleague")
+    dm = [r for r in outbox(app.engine) if r.target.startswith("person:")][0]
+    assert dm.status == "sent" and dm.receipts["recorder"]["ref"] == {"fallback": "north",
+                                                                     "post": "msg-1"}
+    assert count(app.engine, AuditEvent, AuditEvent.action == "notify:fallback") == 1

@@ -106,3 +106,57 @@ def test_ack_all_is_the_same_everywhere(request, engine, transport):
     assert owned == [(1, "acknowledged", "amira"), (2, "acknowledged", "amira"),
                      (3, "acknowledged", "amira")]
     assert len(told) == 1 and told[0].startswith("E-1, E-2, E-3 acknowledged by Amira Khan")
+
+
+@pytest.mark.parametrize("transport", ["console", "slack", "telegram"])
+def test_the_same_buttons_through_every_transport(request, engine, transport):
+    """The list's buttons and the reason picker, pressed, give the day's rows; a reason that
+    needs a note asks for it wherever it is tapped, and nothing is logged until it comes."""
+    from handlers.base import Actor, Chat, Command
+    from handlers.dispatch import dispatch
+    from handlers.grammar import split_action
+    from storage.models import Outbox
+    from tests.test_slack import interaction
+
+    asked: list = []
+    if transport == "console":
+        app = request.getfixturevalue("app")
+
+        def press(action: str, picker: bool = False) -> None:
+            verb, *args = split_action(action)
+            reply = dispatch(app.engine, app.clock, Command(Actor("console", "amira"),
+                                                            Chat("console", None), verb, args,
+                                                            from_button=True))
+            asked.extend([reply.ask_note] if reply.ask_note else [])
+
+        note = lambda text: run(app, "amira", f"missed C-4T7P other {text}")  # noqa: E731
+    elif transport == "slack":
+        app, fake, api, bot = request.getfixturevalue("slack_env")
+
+        def press(action: str, picker: bool = False) -> None:
+            post(bot, pressed(api, action, ephemeral=picker, trigger=f"s-{next(_triggers)}"))
+            asked[:] = fake.named("views.open")
+
+        def note(text: str) -> None:
+            view = asked[0]["view"]
+            post(bot, interaction(api, {"type": "view_submission", "view": {
+                "id": "V9", "type": "modal", "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {"values": {"note": {"note": {"value": text}}}}}}))
+    else:
+        app, fake, bot = request.getfixturevalue("tg")
+
+        def press(action: str, picker: bool = False) -> None:
+            deliver(bot, tapped(action, reply_to=500 if picker else None))
+            asked[:] = [m for m in fake.named("sendMessage") if "needs a short note" in m["text"]]
+
+        note = lambda text: deliver(bot, typed(f"/missed C-4T7P other {text}"))  # noqa: E731
+    press("done:C-2M9Q")
+    press("missed:C-7F3K")
+    press("missed:C-7F3K:hospital", picker=True)
+    press("missed:C-4T7P:other", picker=True)
+    assert len(asked) == 1 and "N-20261124-004" not in snapshot(app.engine)["contacts"]
+    note("family visiting")
+    assert snapshot(app.engine)["contacts"] == EXPECTED_CONTACTS
+    if transport != "console":  # let the background delivery finish before the bot stops
+        wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")

@@ -15,7 +15,7 @@ from bot import slack
 from bot.server import web_app
 from bot.settings import Settings
 from storage.models import AuditEvent, Contact, Outbox
-from tests.conftest import count, link
+from tests.conftest import count, link, needs_note
 from tests.fakes.servers import Served, wait_for
 from tests.fakes.slack_api import FakeSlack
 
@@ -150,6 +150,31 @@ def test_other_asks_for_a_note_in_a_modal(slack_env):
     assert (row.status, row.reason_code, row.note) == ("missed", "other", NOTE)  # as typed
     [told] = wait_for(lambda: fake.named("chat.postEphemeral"), "ephemeral confirmation")
     assert told["user"] == "U0AMIRA01" and told["text"].startswith("C-9X2P logged missed")
+
+
+def test_any_reason_configured_to_need_a_note_asks_for_it_in_a_modal(slack_env):
+    app, fake, api, bot = slack_env
+    needs_note(app, "refused")
+    link(app.engine, team={"slack_channel": "C0NORTH01"},
+         people={handle: {"slack_user": user} for handle, user in USERS.items()})
+    post(bot, pressed(api, "missed:C-7F3K:refused", ephemeral=True))
+    [opened] = wait_for(lambda: fake.named("views.open"), "views.open")
+    view = opened["view"]
+    assert view["title"]["text"] == "Missed: Client refused"
+    assert "C-7F3K" in view["blocks"][0]["label"]["text"]
+    assert contact(app.engine, "N-20261124-001").status == "open"  # nothing logged yet
+    submission = interaction(api, {"type": "view_submission", "view": {
+        "id": "V2", "type": "modal", "callback_id": "carebot_note",
+        "private_metadata": view["private_metadata"],
+        "state": {"values": {"note": {"note": {"type": "plain_text_input",
+                                               "value": "said no at the door"}}}}}})
+    assert post(bot, submission).status_code == 200
+    row = contact(app.engine, "N-20261124-001")
+    assert (row.status, row.reason_code, row.note) == ("missed", "refused", "said no at the door")
+    # A code without the requirement is logged at once, no modal.
+    post(bot, pressed(api, "missed:C-2M9Q:hospital", ephemeral=True, trigger="t-5"))
+    assert contact(app.engine, "N-20261124-002").reason_code == "hospital"
+    assert len(fake.named("views.open")) == 1
 
 
 def test_bad_missing_or_stale_signatures_get_401_and_write_nothing(slack_env):

@@ -11,7 +11,7 @@ from bot import telegram
 from bot.server import web_app
 from bot.settings import Settings
 from storage.models import AuditEvent, Contact
-from tests.conftest import count, link
+from tests.conftest import count, link, needs_note
 from tests.fakes.servers import Served, wait_for
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -135,6 +135,21 @@ def test_two_taps_in_a_private_chat_also_edit_the_list(tg):
     deliver(bot, tapped("missed:C-7F3K:refused", handle="ben", reply_to=500, chat_id=private))
     assert contact(app.engine, "N-20261124-001").reason_code == "refused"
     assert [e["message_id"] for e in fake.named("editMessageText")] == [501, 500]
+
+
+def test_a_reason_configured_to_need_a_note_asks_for_it_in_a_reply(tg):
+    app, fake, bot = tg
+    needs_note(app, "refused")
+    bind(app)
+    deliver(bot, tapped("missed:C-7F3K:refused", reply_to=500))
+    [asked] = fake.named("sendMessage")
+    assert asked["text"] == ("Reason 'refused' needs a short note. "
+                             "Example: missed C-7F3K refused WHAT HAPPENED")
+    assert asked["reply_parameters"]["message_id"] == 501  # under the picker tapped
+    assert contact(app.engine, "N-20261124-001").status == "open" and not fake.named("editMessageText")
+    deliver(bot, typed("/missed C-7F3K refused said no at the door"))
+    row = contact(app.engine, "N-20261124-001")
+    assert (row.status, row.reason_code, row.note) == ("missed", "refused", "said no at the door")
 
 
 def test_done_button_edits_the_list_in_place(tg):

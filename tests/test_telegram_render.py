@@ -30,8 +30,9 @@ def test_html_is_escaped_and_selects_become_buttons():
 
 
 def test_a_contact_line_gets_buttons_named_by_its_ref():
-    reply = Reply(blocks=[Block(text="⚠ C-7F3K · discharge · 09:00–12:00 · open", buttons=[
-        Button(label="Done", action="done:C-7F3K"), Button(label="Missed…", action="missed:C-7F3K")])])
+    reply = Reply(blocks=[Block(text="⚠ C-7F3K · discharge · 09:00–12:00 · open", ref="C-7F3K",
+                                buttons=[Button(label="Done", action="done:C-7F3K", mark="✓"),
+                                         Button(label="Missed…", action="missed:C-7F3K", mark="✗")])])
     [message] = render(reply)
     assert message.keyboard == [[{"text": "✓ C-7F3K", "callback_data": "done:C-7F3K"},
                                  {"text": "✗ C-7F3K", "callback_data": "missed:C-7F3K"}]]
