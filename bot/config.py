@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from storage.models import ROLES
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -138,7 +140,7 @@ class TeamConfig(_Strict):
 class PersonConfig(_Strict):
     handle: Key
     name: str
-    role: Literal["staff", "supervisor", "manager", "nominated"] = "staff"
+    role: Literal[ROLES] = "staff"  # type: ignore[valid-type]
     teams: list[str] = Field(default_factory=list)
     slack_user: str | None = None
     telegram_user: int | None = None

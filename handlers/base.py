@@ -16,9 +16,6 @@ from messages.reply import Reply
 from storage import repo
 from storage.models import Person, Team
 
-ROLE_RANK = {"staff": 0, "supervisor": 1, "manager": 2, "nominated": 3}
-
-
 @dataclass(frozen=True)
 class Actor:
     transport: str  # console | slack | telegram
@@ -136,12 +133,9 @@ class Context:
 
 
 def team_access(session: Session, person: Person) -> list[Team]:
-    """THE access rule: a person acts on a team only if they belong to it (its `teams`
-    in the config), whatever their role; the nominated individual belongs to every team.
+    """THE access rule (repo.visible_team_ids, the one place it is written), as Team rows.
     Reads and writes alike; the dispatcher applies it to the chat, handlers to records."""
-    if person.role == "nominated":
-        return repo.all_teams(session)
-    return repo.teams_of(session, person)
+    return repo.teams_by_id(session, repo.visible_team_ids(session, person))
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers.base import (ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError,
+from handlers.base import (Actor, Chat, Clock, Command, Context, UserError,
                            team_access)
 from handlers.grammar import bind, command_tokens
 from handlers.registry import lookup
@@ -19,7 +19,7 @@ from messages import catalog
 from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
-from storage.models import Person, Team
+from storage.models import Person, Team, at_least
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
         raise UserError(catalog.unknown_command(command.verb[:40]))
-    if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
+    if not at_least(person, spec.min_role):
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
     args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy,
                 spec.max_text)

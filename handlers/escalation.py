@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from handlers.base import ROLE_RANK, Context, UserError
+from handlers.base import Context, UserError
 from handlers.paging import (DEFAULT_POLICY, event, fire, fire_many, grace_minutes,  # noqa: F401
                             recipients)
 from handlers.grammar import record_id
@@ -24,7 +24,7 @@ from messages.reply import Reply
 from storage import escalations as store
 from storage import repo
 from storage.db import session_scope
-from storage.models import Escalation, Person, Team
+from storage.models import Escalation, Person, Team, at_least
 
 SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
 # Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, teams, now),
@@ -156,7 +156,7 @@ def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
 
 def _in_chain(ctx: Context, esc: Escalation, team: Team) -> bool:
     person = ctx.person
-    if ROLE_RANK[person.role] >= ROLE_RANK["manager"]:
+    if at_least(person, "manager"):
         return True
     if any(p.id == person.id for _, p in store.pages(ctx.session, escalation_id=esc.id)):
         return True

@@ -1,15 +1,16 @@
 """help and whoami."""
 from __future__ import annotations
 
-from handlers.base import ROLE_RANK, Context
+from handlers.base import Context
 from handlers.registry import COMMANDS, command
 from messages import catalog
 from storage import repo
+from storage.models import at_least
 
 
 @command("help", summary="Every command with an example")
 def help_(ctx: Context, args) -> "catalog.Reply":
-    return catalog.help_text(list(COMMANDS.values()), ROLE_RANK, ctx.person.role)
+    return catalog.help_text([s for s in COMMANDS.values() if at_least(ctx.person, s.min_role)])
 
 
 @command("whoami", summary="Who carebot thinks you are, your role and teams")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import ROLE_RANK, Context, UserError, day_bounds, files_dir
+from handlers.base import Context, UserError, day_bounds, files_dir
 from handlers.dates import parse_day
 from handlers.jobs import team_job
 from handlers.medicines import settings as meds_settings
@@ -24,7 +24,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import repo
 from storage import status as store
-from storage.models import Team
+from storage.models import Team, at_least
 
 TREND_WEEKS = 4
 CHART_WEEKS = 8
@@ -216,7 +216,7 @@ def report(session: Session, teams: list[Team], period: Period, now: datetime,
 def _scope(ctx: Context, text: str) -> tuple[list[Team], str]:
     """The teams asked for (`team north`), else the chat's team for supervisors and every
     team for managers; the rest of the text is the period."""
-    manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
+    manager = at_least(ctx.person, "manager")
     mine = ctx.visible_teams
     match = _TEAM.search(text)
     if match is None:
