@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from handlers.paging import EscalationPolicy
 from storage.models import ROLES
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -53,16 +54,11 @@ def _zone(value: str) -> str:
 Role = Literal["oncall", "manager", "nominated"]
 
 
-class EscalationConfig(_Strict):
-    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    repeats: int = Field(default=2, ge=0, le=5)  # repeats per level after the first page
-    chain: list[Role] = Field(default=["oncall", "manager", "nominated"], min_length=1)
-    # A time-critical high-risk contact with no outcome this long after its window escalates.
-    time_critical_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
-    # After the chain once with its repeats, the last level is paged this often, for at most
-    # this long; then the escalation stays open, announced as unowned, and paging stops.
-    final_repeat_minutes: int = Field(default=60, ge=1, le=24 * 60)
-    final_repeat_hours: int = Field(default=4, ge=0, le=72)
+class EscalationConfig(EscalationPolicy):
+    """[escalation]: the policy's keys and defaults (handlers/paging), strictly checked."""
+
+    model_config = ConfigDict(extra="forbid")
+    chain: list[Role] = Field(default_factory=lambda: EscalationPolicy().chain, min_length=1)
 
 
 class TeamEscalation(_Strict):

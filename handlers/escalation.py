@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handlers.base import Context, UserError
-from handlers.paging import (DEFAULT_POLICY, event, fire, fire_many, grace_minutes,  # noqa: F401
-                            recipients)
+from handlers.paging import (event, fire, fire_many, grace_minutes, policy_of,  # noqa: F401
+                            recipients, team_policy)
 from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
@@ -49,9 +49,9 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
     existing = store.latest_for_subject(session, subject)
     if existing is not None and (existing.state != "resolved" or not reopen):
         return existing, False
+    policy = team_policy(team).model_copy(update={"chain": chain} if chain else {})
     esc = Escalation(team_id=team.id, subject=subject, open_subject=subject, trigger=trigger,
-                     ref=ref, summary=summary,
-                     policy={**(team.escalation or DEFAULT_POLICY), **({"chain": chain} if chain else {})},
+                     ref=ref, summary=summary, policy=policy.model_dump(mode="json"),
                      opened_at=now, opened_by=opened_by, next_fire_at=now)
     try:
         with session.begin_nested():
@@ -160,7 +160,7 @@ def _in_chain(ctx: Context, esc: Escalation, team: Team) -> bool:
         return True
     if any(p.id == person.id for _, p in store.pages(ctx.session, escalation_id=esc.id)):
         return True
-    return any(p.id == person.id for role in esc.policy["chain"]
+    return any(p.id == person.id for role in policy_of(esc).chain
                for p in recipients(ctx.session, team, role, ctx.now))
 
 
@@ -256,7 +256,7 @@ def escalations(ctx: Context, args) -> Reply:
     rows = []
     for esc in store.active(ctx.session, team_ids=list(names)):
         team = names[esc.team_id]
-        role = esc.policy["chain"][esc.level]
+        role = policy_of(esc).chain[esc.level]
         owner = ctx.session.get(Person, esc.acked_by_id) if esc.acked_by_id else None
         rows.append({"id": esc.id, "team": team.key, "ref": esc.ref, "summary": esc.summary,
                      "owner": owner.name if owner else None, "role": role,

@@ -140,7 +140,7 @@ def page_overdue(session: Session, teams: list[Team], now: datetime) -> None:
 
 def _page_duty(session: Session, team: Team, duty: MedsDuty, alert: int, now: datetime) -> None:
     lead = next((r.get("lead") for r in rounds(team) if r["name"] == duty.round), None)
-    chain = (team.escalation or escalation.DEFAULT_POLICY)["chain"]
+    chain = escalation.team_policy(team).chain
     escalation.open_escalation(
         session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
         ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",

@@ -12,6 +12,7 @@ from bot.app import App
 from bot.console import Console
 from handlers import escalation
 from handlers.base import SimClock
+from handlers.paging import EscalationPolicy
 from storage.db import make_engine
 from storage.importer import import_rota
 from storage.models import AuditEvent, Escalation, EscalationEvent, Person, Team
@@ -158,7 +159,7 @@ def test_one_time_critical_scan_keeps_each_teams_grace_and_team(app):
     # North's C-7F3K ends 12:00 (grace 30 → 12:30); South's C-5H2D ends 11:00, grace set to 120.
     with Session(app.engine) as session:
         south = session.exec(select(Team).where(Team.key == "south")).one()
-        south.escalation = {**(south.escalation or escalation.DEFAULT_POLICY),
+        south.escalation = {**(south.escalation or EscalationPolicy().model_dump()),
                             "time_critical_grace_minutes": 120}
         session.add(south)
         session.commit()
