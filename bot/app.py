@@ -14,7 +14,7 @@ from bot.metrics import Metrics, age_seconds
 from bot.outbox import deliver_due
 from bot.settings import Settings
 from bot.transport import Transport
-from handlers import escalation, jobs
+from handlers import jobs, sweep
 from handlers.base import Actor, Chat, Clock, Command, SystemClock, UserError
 from handlers.dispatch import dispatch, dispatch_line
 from handlers.grammar import command_tokens
@@ -93,7 +93,7 @@ class App:
     async def sweep(self) -> int:
         """Fire due escalations (and open newly overdue ones), then deliver the outbox."""
         started = time.perf_counter()
-        fired = await asyncio.to_thread(escalation.sweep, self.engine, self.clock.now())
+        fired = await asyncio.to_thread(sweep.sweep, self.engine, self.clock.now())
         self.metrics.sweep.observe(time.perf_counter() - started)
         await self.deliver()
         return fired

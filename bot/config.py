@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from handlers.meds_rounds import MedicinesConfig
 from handlers.paging import EscalationPolicy
 from storage.models import ROLES
 
@@ -87,7 +88,7 @@ class MedsRound(_Strict):
         return v
 
 
-class TeamConfig(_Strict):
+class TeamConfig(_Strict, MedicinesConfig):
     key: Key
     name: str
     timezone: str | None = None  # falls back to the file's top-level timezone
@@ -96,21 +97,16 @@ class TeamConfig(_Strict):
     morning_post: str = "07:30"
     reconcile: str = "17:30"
     escalation: TeamEscalation | None = None
-    # Protected medicines (handlers/medicines.py): rounds with named leads, alerts, targets.
+    # Protected medicines: rounds with named leads here; alerts and targets, with their
+    # defaults, from handlers/meds_rounds.MedicinesConfig.
     meds_rounds: list[MedsRound] = Field(default_factory=list)
-    meds_alert_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    meds_check_days: int = Field(default=14, ge=0, le=366)
-    meds_baseline: float | None = Field(default=None, ge=0)  # late entries per week
-    meds_target_pct: int = Field(default=-80, ge=-100, le=0)
-    meds_target_weeks: int = Field(default=8, ge=1, le=52)
     # The weekly status report (handlers/status.py): "mon 09:00" in the team's zone, "" = never.
     weekly_status: str = "mon 09:00"
     baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
     min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
 
     def medicines(self) -> dict:
-        return self.model_dump(include={"meds_alert_minutes", "meds_check_days", "meds_baseline",
-                                        "meds_target_pct", "meds_target_weeks", "meds_rounds"})
+        return self.model_dump(include=set(MedicinesConfig.model_fields))
 
     @field_validator("morning_post", "reconcile")
     @classmethod

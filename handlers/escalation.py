@@ -1,6 +1,6 @@
 """Escalation: unresolved high-risk items page the on-call lead, then the chain, until owned.
 
-State lives in the database (Escalation rows with `next_fire_at`); `sweep` is all the
+State lives in the database (Escalation rows with `next_fire_at`); handlers/sweep is all the
 scheduler runs. Each page is an outbox DM with a unique key, so a page is queued once even
 if two sweepers race or the process restarts mid-sweep.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -23,14 +22,7 @@ from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import repo
-from storage.db import session_scope
 from storage.models import Escalation, Person, Team, at_least
-
-SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
-# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, teams, now),
-# next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
-# the simulated clock stops at the next deadline. Registered by those modules on import.
-DEADLINE_CHECKS: list[tuple] = []
 
 
 def open_escalation(session: Session, *, team: Team, subject: str, trigger: str, ref: str,
@@ -97,43 +89,25 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
     return esc
 
 
-def sweep(engine: Engine, now: datetime) -> int:
-    """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
-    with session_scope(engine) as session:
-        session.info["esc_defer"] = True  # paged below, with everything else due
-        teams = repo.all_teams(session)
-        by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
-        for team in teams:
-            by_grace.setdefault(grace_minutes(team), []).append(team)
-        for minutes, group in by_grace.items():
-            by_id = {t.id: t for t in group}
-            for contact, client in store.overdue_time_critical(
-                    session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
-                open_escalation(session, team=by_id[contact.team_id],
-                                subject=f"contact:{contact.source_id}",
-                                trigger="time_critical", ref=client.ref, now=now,
-                                summary="time-critical, no outcome", opened_by="scheduler")
-        for open_overdue, _ in DEADLINE_CHECKS:
-            open_overdue(session, teams, now)
-    fired = 0
-    while True:
-        with session_scope(engine) as session:
-            due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
-            fire_many(session, due, now)
-            fired += len(due)
-        if len(due) < SWEEP_BATCH:
-            return fired
+def open_time_critical(session: Session, teams: list[Team], now: datetime) -> None:
+    """A deadline source (handlers/sweep): time-critical high-risk contacts with no outcome
+    their grace after the window open an escalation. One scan per distinct grace, usually one."""
+    by_grace: dict[int, list[Team]] = {}
+    for team in teams:
+        by_grace.setdefault(grace_minutes(team), []).append(team)
+    for minutes, group in by_grace.items():
+        by_id = {t.id: t for t in group}
+        for contact, client in store.overdue_time_critical(
+                session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
+            open_escalation(session, team=by_id[contact.team_id],
+                            subject=f"contact:{contact.source_id}",
+                            trigger="time_critical", ref=client.ref, now=now,
+                            summary="time-critical, no outcome", opened_by="scheduler")
 
 
-def next_due(engine: Engine, now: datetime) -> datetime | None:
-    """The next moment a sweep has work: an escalation timer or a time-critical deadline."""
-    with session_scope(engine) as session:
-        times = [store.next_due(session)]
-        for team in repo.all_teams(session):
-            grace = timedelta(minutes=grace_minutes(team))
-            times.append(store.next_time_critical(session, team=team, now=now, grace=grace))
-            times += [next_deadline(session, team, now) for _, next_deadline in DEADLINE_CHECKS]
-    return min((t for t in times if t is not None), default=None)
+def next_time_critical(session: Session, team: Team, now: datetime) -> datetime | None:
+    grace = timedelta(minutes=grace_minutes(team))
+    return store.next_time_critical(session, team=team, now=now, grace=grace)
 
 
 # ---------------------------------------------------------------- commands

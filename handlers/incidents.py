@@ -182,5 +182,3 @@ def next_deadline(session: Session, team: Team, now: datetime) -> datetime | Non
              store.next_review_due(session, team_id=team.id, now=now)]
     return min((t for t in times if t is not None), default=None)
 
-
-escalation.DEADLINE_CHECKS.append((escalate_overdue, next_deadline))

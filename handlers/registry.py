@@ -58,7 +58,8 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
 
 
 FIRST = ("contacts", "reconcile", "escalation")  # help lists the daily loop first
-NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "registry", "retention"}
+NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "registry", "retention",
+                    "sweep"}
 
 
 def load() -> dict[str, Spec]:

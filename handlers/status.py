@@ -16,7 +16,7 @@ from handlers import escalation
 from handlers.base import Context, UserError, day_bounds, files_dir
 from handlers.dates import parse_day
 from handlers.jobs import team_job
-from handlers.medicines import settings as meds_settings
+from handlers.meds_rounds import settings as meds_settings
 from handlers.registry import command
 from messages import status as words
 from messages.chart import contacts_chart
@@ -127,7 +127,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     out = []
     for team in teams:
         cfg = meds_settings(team)
-        meds_base = cfg.get("baseline_set", cfg["meds_baseline"])
+        meds_base = cfg.baseline
         per_window = contacts[team.id]
         out.append(Figures(
             name=team.name, contacts=per_window[0],
@@ -136,7 +136,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             reasons=side[team.id]["reasons"],
             meds_late=side[team.id]["meds_late"], meds_unrecorded=side[team.id]["meds_unrecorded"],
             meds_baseline=meds_base,
-            meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
+            meds_target=None if meds_base is None else meds_base * (1 + cfg.meds_target_pct / 100),
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate))
