@@ -64,6 +64,7 @@ def _version(ctx: Context, action: Action, change: str) -> None:
     store.add_version(ctx.session, action, at=ctx.now, by_id=ctx.person.id, change=change,
                       owner=owner.handle)
     ctx.audit(f"action:{change.split(':')[0].split(' ')[0]}", subject=words.label(action.id),
+              team_id=action.team_id,
               change=change, version=action.version)
 
 

@@ -1,10 +1,8 @@
 """The neutral types a transport hands to the core, and the context a handler runs in."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -118,12 +116,16 @@ class Context:
     def today(self) -> date:
         return self.now.astimezone(self.zone).date()
 
-    def audit(self, action: str, subject: str | None = None, **detail: Any) -> None:
-        """Record a state change: who, what, when, and through which transport and chat."""
+    def audit(self, action: str, subject: str | None = None, *, team_id: int | None = None,
+              **detail: Any) -> None:
+        """Record a state change: who, what, when, and through which transport and chat.
+        `team_id`: the record's team, where it has one (a manager may act on another of their
+        teams from a DM), so that team's evidence pack holds the row; else the chat's team."""
         detail.update(chat=self.chat_id, button=self.from_button)
+        team = self.team if team_id is None else self.session.get(Team, team_id)
         repo.add_audit(self.session, at=self.now, actor=self.person.handle,
                        transport=self.transport, action=action, subject=subject, detail=detail,
-                       team=self.team.key)
+                       team=team.key)
 
     def post_to_team(self, key: str, reply: Reply, team: Team | None = None) -> bool:
         """Queue a channel post; the key makes it happen at most once."""
@@ -143,11 +145,3 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
     return start, end
-
-
-def files_dir() -> Path:
-    """Where charts and evidence packs are written. They must outlive the request (the outbox
-    may send them later), so not a temp dir: CAREBOT_FILES_DIR, default var/files."""
-    path = Path(os.environ.get("CAREBOT_FILES_DIR") or "var/files")
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -167,7 +167,7 @@ def ack(ctx: Context, args) -> Reply:
         return words.already_owned(esc.id, owner.name, esc.acked_at, zone)
     _acknowledge(ctx, esc)
     ctx.session.add(esc)
-    ctx.audit("escalation:ack", subject=words.label(esc.id))
+    ctx.audit("escalation:ack", subject=words.label(esc.id), team_id=esc.team_id)
     _tell_paged(ctx, esc, words.owned(esc.id, team.name, ctx.person.name, ctx.now, zone), "owned")
     return words.acked(esc.id)
 
@@ -184,7 +184,7 @@ def _ack_all(ctx: Context) -> Reply:
     for esc in mine:
         _acknowledge(ctx, esc)
         ctx.session.add(esc)
-        ctx.audit("escalation:ack", subject=words.label(esc.id), all=True)
+        ctx.audit("escalation:ack", subject=words.label(esc.id), team_id=esc.team_id, all=True)
         for _, person in store.pages(ctx.session, escalation_id=esc.id):
             if person.id != ctx.person.id:
                 group = told.setdefault(person.id, (person, []))[1]
@@ -218,7 +218,7 @@ def _close(ctx: Context, esc: Escalation, note: str, action: str) -> None:
     esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
     ctx.session.add(esc)
     event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
-    ctx.audit(action, subject=words.label(esc.id), note=note)
+    ctx.audit(action, subject=words.label(esc.id), team_id=esc.team_id, note=note)
     team = ctx.session.get(Team, esc.team_id)
     _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
 

@@ -19,6 +19,7 @@ from messages import medicines as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import medicines as store
+from storage import status as metrics
 from storage import repo
 from storage.models import MedsCheck, MedsDuty, Team
 
@@ -79,7 +80,7 @@ def meds_done(ctx: Context, args) -> Reply:
         return _exception(ctx, args, "late", verb="done", duty=duty)
     duty.status, duty.recorded_at, duty.recorded_by_id = "given", ctx.now, ctx.person.id
     ctx.session.add(duty)
-    ctx.audit("meds:given", subject=duty.duty_id)
+    ctx.audit("meds:given", subject=duty.duty_id, team_id=duty.team_id)
     escalation.settle(ctx, f"meds:{duty.duty_id}", "duty recorded as given")
     _refresh_round_post(ctx, duty)
     return words.given(duty.duty_id, ctx.now, ctx.zone)
@@ -110,7 +111,8 @@ def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
     previous = duty.status
     duty.status, duty.recorded_at, duty.recorded_by_id = kind, ctx.now, ctx.person.id
     ctx.session.add(duty)
-    ctx.audit(f"meds:{kind}", subject=duty.duty_id, previous=previous, reason=clean["reason"],
+    ctx.audit(f"meds:{kind}", subject=duty.duty_id, team_id=duty.team_id, previous=previous,
+              reason=clean["reason"],
               immediate_action=clean["action"], informed=clean["informed"], verb=verb or kind)
     escalation.settle(ctx, f"meds:{duty.duty_id}", f"duty recorded {kind}: {clean['action']}")
     _refresh_round_post(ctx, duty)
@@ -198,15 +200,14 @@ def trend_reply(session: Session, team: Team, now: datetime) -> Reply:
     mondays = [start + timedelta(weeks=i) for i in range((this_week - start).days // 7 + 1)]
     lo, _ = day_bounds(start, zone)
     _, hi = day_bounds(this_week + timedelta(days=6), zone)
-    counts, unrecorded = dict.fromkeys(mondays, 0), dict.fromkeys(mondays, 0)
+    counts = dict.fromkeys(mondays, 0)
     for due in store.exceptions_between(session, team_id=team.id, start=lo, end=hi):
         local = due.astimezone(zone).date()
         counts[local - timedelta(days=local.weekday())] += 1
     # No record by the end of its local day: today's open duties may still be given.
-    for due in store.unrecorded_between(session, team_id=team.id, start=lo,
-                                        end=day_bounds(today, zone)[0]):
-        local = due.astimezone(zone).date()
-        unrecorded[local - timedelta(days=local.weekday())] += 1
+    windows = [(day_bounds(m, zone)[0], day_bounds(m + timedelta(days=6), zone)[1]) for m in mondays]
+    unrecorded = dict(zip(mondays, metrics.meds_unrecorded(
+        session, team_ids=[team.id], windows=windows, before=day_bounds(today, zone)[0])[team.id]))
     weeks_n, pct = cfg.meds_target_weeks, cfg.meds_target_pct
     weeks = [(monday, counts[monday], baseline * (1 + pct / 100 * min(i, weeks_n) / weeks_n),
               unrecorded[monday]) for i, monday in enumerate(mondays, 1)]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import Context, UserError, day_bounds, files_dir
+from handlers.base import Context, UserError, day_bounds
 from handlers.dates import parse_day
 from handlers.jobs import team_job
 from handlers.meds_rounds import settings as meds_settings
@@ -24,6 +24,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import repo
 from storage import status as store
+from storage.db import files_dir
 from storage.models import Team, at_least
 
 TREND_WEEKS = 4

@@ -118,7 +118,6 @@ def config_path(tmp_path):
 
 @pytest.fixture
 def seeded(app, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     seed(app.engine)
     run(app, "dan", "meds baseline 10")
     return app
