@@ -14,6 +14,7 @@ from messages.reply import Reply
 from storage import repo
 from storage.models import Person, Team
 
+
 @dataclass(frozen=True)
 class Actor:
     transport: str  # console | slack | telegram

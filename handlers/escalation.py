@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handlers.base import Context, UserError
-from handlers.paging import (event, fire, fire_many, grace_minutes, policy_of,  # noqa: F401
+from handlers.paging import (event, fire, grace_minutes, policy_of,  # noqa: F401
                             recipients, team_policy)
 from handlers.grammar import record_id
 from handlers.registry import command

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from handlers import escalation
 from handlers.base import day_bounds
 from handlers.jobs import team_job
+from handlers.paging import team_policy
 from messages import medicines as words
 from messages.reply import Reply
 from storage import medicines as store
@@ -161,7 +162,7 @@ def page_overdue(session: Session, teams: list[Team], now: datetime) -> None:
 
 def _page_duty(session: Session, team: Team, duty: MedsDuty, alert: int, now: datetime) -> None:
     lead = next((r.get("lead") for r in rounds(team) if r["name"] == duty.round), None)
-    chain = escalation.team_policy(team).chain
+    chain = team_policy(team).chain
     escalation.open_escalation(
         session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
         ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",

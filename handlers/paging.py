@@ -17,7 +17,6 @@ from storage import repo
 from storage.models import Escalation, EscalationEvent, Person, Team
 
 
-
 class EscalationPolicy(BaseModel):
     """The escalation policy and its defaults, the one source: the config's [escalation]
     (bot/config extends this), a team's policy and the copy frozen on each escalation (JSON;
