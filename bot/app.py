@@ -14,13 +14,13 @@ from bot.metrics import Metrics, age_seconds
 from bot.outbox import deliver_due
 from bot.settings import Settings
 from bot.transport import Transport
-from handlers import escalation, jobs
+from handlers import jobs, sweep
 from handlers.base import Actor, Chat, Clock, Command, SystemClock, UserError
 from handlers.dispatch import dispatch, dispatch_line
 from handlers.grammar import command_tokens
 from messages.reply import Reply
 from storage import repo
-from storage.db import make_engine, session_scope
+from storage.db import make_engine, session_scope, use_files_dir
 
 log = logging.getLogger(__name__)
 SOON = 0.2  # seconds a background sweep waits, to gather a burst of commands
@@ -93,7 +93,7 @@ class App:
     async def sweep(self) -> int:
         """Fire due escalations (and open newly overdue ones), then deliver the outbox."""
         started = time.perf_counter()
-        fired = await asyncio.to_thread(escalation.sweep, self.engine, self.clock.now())
+        fired = await asyncio.to_thread(sweep.sweep, self.engine, self.clock.now())
         self.metrics.sweep.observe(time.perf_counter() - started)
         await self.deliver()
         return fired
@@ -147,6 +147,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> A
     """Load and check the config first: a bad file stops us before the database is touched."""
     settings = settings or Settings()
     config = load_config(settings.config_path)
+    use_files_dir(settings.files_dir)
     engine = make_engine(settings.database_url)
     with session_scope(engine) as session:
         repo.sync_config(session, config)

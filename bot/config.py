@@ -15,6 +15,10 @@ from handlers.phone import word_key
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from handlers.meds_rounds import MedicinesConfig
+from handlers.paging import EscalationPolicy
+from storage.models import ROLES
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -52,16 +56,11 @@ def _zone(value: str) -> str:
 Role = Literal["oncall", "manager", "nominated"]
 
 
-class EscalationConfig(_Strict):
-    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    repeats: int = Field(default=2, ge=0, le=5)  # repeats per level after the first page
-    chain: list[Role] = Field(default=["oncall", "manager", "nominated"], min_length=1)
-    # A time-critical high-risk contact with no outcome this long after its window escalates.
-    time_critical_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
-    # After the chain once with its repeats, the last level is paged this often, for at most
-    # this long; then the escalation stays open, announced as unowned, and paging stops.
-    final_repeat_minutes: int = Field(default=60, ge=1, le=24 * 60)
-    final_repeat_hours: int = Field(default=4, ge=0, le=72)
+class EscalationConfig(EscalationPolicy):
+    """[escalation]: the policy's keys and defaults (handlers/paging), strictly checked."""
+
+    model_config = ConfigDict(extra="forbid")
+    chain: list[Role] = Field(default_factory=lambda: EscalationPolicy().chain, min_length=1)
 
 
 class TeamEscalation(_Strict):
@@ -90,7 +89,7 @@ class MedsRound(_Strict):
         return v
 
 
-class TeamConfig(_Strict):
+class TeamConfig(_Strict, MedicinesConfig):
     key: Key
     name: str
     timezone: str | None = None  # falls back to the file's top-level timezone
@@ -99,21 +98,16 @@ class TeamConfig(_Strict):
     morning_post: str = "07:30"
     reconcile: str = "17:30"
     escalation: TeamEscalation | None = None
-    # Protected medicines (handlers/medicines.py): rounds with named leads, alerts, targets.
+    # Protected medicines: rounds with named leads here; alerts and targets, with their
+    # defaults, from handlers/meds_rounds.MedicinesConfig.
     meds_rounds: list[MedsRound] = Field(default_factory=list)
-    meds_alert_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    meds_check_days: int = Field(default=14, ge=0, le=366)
-    meds_baseline: float | None = Field(default=None, ge=0)  # late entries per week
-    meds_target_pct: int = Field(default=-80, ge=-100, le=0)
-    meds_target_weeks: int = Field(default=8, ge=1, le=52)
     # The weekly status report (handlers/status.py): "mon 09:00" in the team's zone, "" = never.
     weekly_status: str = "mon 09:00"
     baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
     min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
 
     def medicines(self) -> dict:
-        return self.model_dump(include={"meds_alert_minutes", "meds_check_days", "meds_baseline",
-                                        "meds_target_pct", "meds_target_weeks", "meds_rounds"})
+        return self.model_dump(include=set(MedicinesConfig.model_fields))
 
     @field_validator("morning_post", "reconcile")
     @classmethod
@@ -139,7 +133,7 @@ class TeamConfig(_Strict):
 class PersonConfig(_Strict):
     handle: Key
     name: str
-    role: Literal["staff", "supervisor", "manager", "nominated"] = "staff"
+    role: Literal[ROLES] = "staff"  # type: ignore[valid-type]
     teams: list[str] = Field(default_factory=list)
     slack_user: str | None = None
     telegram_user: int | None = None

@@ -16,7 +16,7 @@ import dateparser
 
 from bot import scheduler
 from bot.app import App
-from handlers import escalation
+from handlers import sweep
 from handlers.base import Actor, Chat, SimClock, UserError
 from messages.reply import Reply
 from messages.text import render
@@ -159,7 +159,7 @@ class Console:
         jobs = scheduler.fires_between(self.triggers, self.clock.now(), target)
         while True:
             now = self.clock.now()
-            timer = await asyncio.to_thread(escalation.next_due, self.app.engine, now)
+            timer = await asyncio.to_thread(sweep.next_due, self.app.engine, now)
             timer = max(timer, now) if timer and timer <= target else None
             if jobs and (timer is None or jobs[0][0] <= timer):
                 fire, job, team = jobs.pop(0)

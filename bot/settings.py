@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     )
     config_path: str | None = _env("CAREBOT_CONFIG")
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT"))
+    # Charts and evidence packs: they outlive the request (the outbox may send them later).
+    files_dir: str = Field(default="var/files", validation_alias=AliasChoices("CAREBOT_FILES_DIR"))
     slack_bot_token: str | None = _env("SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = _env("SLACK_SIGNING_SECRET")
     slack_app_token: str | None = _env("SLACK_APP_TOKEN")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from handlers.base import ROLE_RANK, Context, UserError
+from handlers.base import Context, UserError
 from handlers.dates import parse_day
 from handlers.grammar import record_id, unquote
 from handlers.jobs import team_job
@@ -20,7 +20,7 @@ from messages.reply import Reply
 from storage import actions as store
 from storage import outbox, repo
 from storage.models import (ACTION_RISKS, CLOSURE_FIELDS, EVIDENCE_KINDS, Action, ActionEvidence,
-                            Person, PlanRequest, Team)
+                            Person, PlanRequest, Team, at_least)
 
 CQC_DAYS = 28  # a CQC action plan is due 28 days after the request
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -64,11 +64,12 @@ def _version(ctx: Context, action: Action, change: str) -> None:
     store.add_version(ctx.session, action, at=ctx.now, by_id=ctx.person.id, change=change,
                       owner=owner.handle)
     ctx.audit(f"action:{change.split(':')[0].split(' ')[0]}", subject=words.label(action.id),
+              team_id=action.team_id,
               change=change, version=action.version)
 
 
 def _may_update(ctx: Context, action: Action) -> None:
-    if action.owner_id != ctx.person.id and ROLE_RANK[ctx.person.role] < ROLE_RANK["supervisor"]:
+    if action.owner_id != ctx.person.id and not at_least(ctx.person, "supervisor"):
         raise UserError(words.not_owner(action.id, ctx.session.get(Person, action.owner_id).name))
     if action.state == "closed":
         raise UserError(words.already_closed(action.id))
@@ -248,7 +249,7 @@ def plan(ctx: Context, args) -> Reply:
     if what:
         raise UserError(f"Unknown plan option {args.what!r}. Examples: plan · plan cqc 20 Nov 2026 "
                         "· plan submitted")
-    manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
+    manager = at_least(ctx.person, "manager")
     rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
     names = {t.id: t.name for t in ctx.visible_teams}
     return words.plan("All teams" if manager and len(names) > 1 else ctx.team.name, rows,
@@ -258,7 +259,7 @@ def plan(ctx: Context, args) -> Reply:
 
 
 def _cqc_request(ctx: Context, text: str | None) -> Reply:
-    if ROLE_RANK[ctx.person.role] < ROLE_RANK["manager"]:
+    if not at_least(ctx.person, "manager"):
         raise UserError("Only a manager can record a CQC request. Example: plan cqc 20 Nov 2026")
     received = parse_day(text or "today", now=ctx.now, zone=ctx.zone, future=False,
                          what="date the request arrived", example="plan cqc 20 Nov 2026")
@@ -274,7 +275,7 @@ def _cqc_request(ctx: Context, text: str | None) -> Reply:
 
 
 def _submitted(ctx: Context) -> Reply:
-    if ROLE_RANK[ctx.person.role] < ROLE_RANK["manager"]:
+    if not at_least(ctx.person, "manager"):
         raise UserError("Only a manager can mark the plan as submitted. Example: plan submitted")
     request = store.open_request(ctx.session)
     if request is None:

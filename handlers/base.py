@@ -1,10 +1,8 @@
 """The neutral types a transport hands to the core, and the context a handler runs in."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -15,8 +13,6 @@ from messages import catalog
 from messages.reply import Reply
 from storage import outbox, repo
 from storage.models import Person, Team
-
-ROLE_RANK = {"staff": 0, "supervisor": 1, "manager": 2, "nominated": 3}
 
 
 @dataclass(frozen=True)
@@ -121,12 +117,16 @@ class Context:
     def today(self) -> date:
         return self.now.astimezone(self.zone).date()
 
-    def audit(self, action: str, subject: str | None = None, **detail: Any) -> None:
-        """Record a state change: who, what, when, and through which transport and chat."""
+    def audit(self, action: str, subject: str | None = None, *, team_id: int | None = None,
+              **detail: Any) -> None:
+        """Record a state change: who, what, when, and through which transport and chat.
+        `team_id`: the record's team, where it has one (a manager may act on another of their
+        teams from a DM), so that team's evidence pack holds the row; else the chat's team."""
         detail.update(chat=self.chat_id, button=self.from_button)
+        team = self.team if team_id is None else self.session.get(Team, team_id)
         repo.add_audit(self.session, at=self.now, actor=self.person.handle,
                        transport=self.transport, action=action, subject=subject, detail=detail,
-                       team=self.team.key)
+                       team=team.key)
 
     def post_to_team(self, key: str, reply: Reply, team: Team | None = None) -> bool:
         """Queue a channel post (key: a storage.outbox builder's); at most once per key."""
@@ -143,12 +143,9 @@ class Context:
 
 
 def team_access(session: Session, person: Person) -> list[Team]:
-    """THE access rule: a person acts on a team only if they belong to it (its `teams`
-    in the config), whatever their role; the nominated individual belongs to every team.
+    """THE access rule (repo.visible_team_ids, the one place it is written), as Team rows.
     Reads and writes alike; the dispatcher applies it to the chat, handlers to records."""
-    if person.role == "nominated":
-        return repo.all_teams(session)
-    return repo.teams_of(session, person)
+    return repo.teams_by_id(session, repo.visible_team_ids(session, person))
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -156,11 +153,3 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
     return start, end
-
-
-def files_dir() -> Path:
-    """Where charts and evidence packs are written. They must outlive the request (the outbox
-    may send them later), so not a temp dir: CAREBOT_FILES_DIR, default var/files."""
-    path = Path(os.environ.get("CAREBOT_FILES_DIR") or "var/files")
-    path.mkdir(parents=True, exist_ok=True)
-    return path

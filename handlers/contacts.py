@@ -86,7 +86,8 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     contact.status, contact.reason_code = status, reason
     contact.outcome_at, contact.logged_by_id, contact.logged_via = ctx.now, ctx.person.id, ctx.transport
     ctx.session.add(contact)
-    ctx.audit(f"contact:{status}", subject=contact.source_id, reason=reason, previous=previous,
+    ctx.audit(f"contact:{status}", subject=contact.source_id, team_id=contact.team_id,
+              reason=reason, previous=previous,
               note=contact.note)
     _refresh_morning_post(ctx.session, contact.team_id, ctx.now)
     return previous

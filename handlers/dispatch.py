@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers.base import (ROLE_RANK, Actor, Chat, Clock, Command, Context, UserError,
+from handlers.base import (Actor, Chat, Clock, Command, Context, UserError,
                            team_access)
 from handlers.grammar import bind, command_tokens
 from handlers.phone import closest
@@ -20,7 +20,7 @@ from messages import catalog
 from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
-from storage.models import Person, Team
+from storage.models import Person, Team, at_least
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
         verbs = sorted({s.verb.split()[0] for s in COMMANDS.values()})
         raise UserError(catalog.unknown_command(command.verb[:40],
                                                 closest(command.verb[:40], verbs, limit=2)))
-    if ROLE_RANK[person.role] < ROLE_RANK[spec.min_role]:
+    if not at_least(person, spec.min_role):
         raise UserError(catalog.not_allowed(spec.verb, spec.min_role, person.role))
     args = bind(spec.args, spec.options, rest, spec.usage, spec.example, spec.greedy,
                 spec.max_text)

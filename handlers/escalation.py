@@ -1,6 +1,6 @@
 """Escalation: unresolved high-risk items page the on-call lead, then the chain, until owned.
 
-State lives in the database (Escalation rows with `next_fire_at`); `sweep` is all the
+State lives in the database (Escalation rows with `next_fire_at`); handlers/sweep is all the
 scheduler runs. Each page is an outbox DM with a unique key, so a page is queued once even
 if two sweepers race or the process restarts mid-sweep.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from handlers.base import ROLE_RANK, Context, UserError
-from handlers.paging import (DEFAULT_POLICY, event, fire, fire_many, grace_minutes,  # noqa: F401
-                            recipients)
+from handlers.base import Context, UserError
+from handlers.paging import (event, fire, grace_minutes, policy_of,  # noqa: F401
+                            recipients, team_policy)
 from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
@@ -23,14 +22,7 @@ from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import outbox, repo
-from storage.db import session_scope
-from storage.models import Escalation, Person, Team
-
-SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
-# Other capabilities' deadlines (medicines, incidents) as (open_overdue(session, teams, now),
-# next_deadline(session, team, now) -> datetime | None): the sweep opens what is overdue and
-# the simulated clock stops at the next deadline. Registered by those modules on import.
-DEADLINE_CHECKS: list[tuple] = []
+from storage.models import Escalation, Person, Team, at_least
 
 
 def open_escalation(session: Session, *, team: Team, subject: str, trigger: str, ref: str,
@@ -49,9 +41,9 @@ def open_escalation(session: Session, *, team: Team, subject: str, trigger: str,
     existing = store.latest_for_subject(session, subject)
     if existing is not None and (existing.state != "resolved" or not reopen):
         return existing, False
+    policy = team_policy(team).model_copy(update={"chain": chain} if chain else {})
     esc = Escalation(team_id=team.id, subject=subject, open_subject=subject, trigger=trigger,
-                     ref=ref, summary=summary,
-                     policy={**(team.escalation or DEFAULT_POLICY), **({"chain": chain} if chain else {})},
+                     ref=ref, summary=summary, policy=policy.model_dump(mode="json"),
                      opened_at=now, opened_by=opened_by, next_fire_at=now)
     try:
         with session.begin_nested():
@@ -96,43 +88,25 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
     return esc
 
 
-def sweep(engine: Engine, now: datetime) -> int:
-    """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
-    with session_scope(engine) as session:
-        session.info["esc_defer"] = True  # paged below, with everything else due
-        teams = repo.all_teams(session)
-        by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
-        for team in teams:
-            by_grace.setdefault(grace_minutes(team), []).append(team)
-        for minutes, group in by_grace.items():
-            by_id = {t.id: t for t in group}
-            for contact, client in store.overdue_time_critical(
-                    session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
-                open_escalation(session, team=by_id[contact.team_id],
-                                subject=f"contact:{contact.source_id}",
-                                trigger="time_critical", ref=client.ref, now=now,
-                                summary="time-critical, no outcome", opened_by="scheduler")
-        for open_overdue, _ in DEADLINE_CHECKS:
-            open_overdue(session, teams, now)
-    fired = 0
-    while True:
-        with session_scope(engine) as session:
-            due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
-            fire_many(session, due, now)
-            fired += len(due)
-        if len(due) < SWEEP_BATCH:
-            return fired
+def open_time_critical(session: Session, teams: list[Team], now: datetime) -> None:
+    """A deadline source (handlers/sweep): time-critical high-risk contacts with no outcome
+    their grace after the window open an escalation. One scan per distinct grace, usually one."""
+    by_grace: dict[int, list[Team]] = {}
+    for team in teams:
+        by_grace.setdefault(grace_minutes(team), []).append(team)
+    for minutes, group in by_grace.items():
+        by_id = {t.id: t for t in group}
+        for contact, client in store.overdue_time_critical(
+                session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
+            open_escalation(session, team=by_id[contact.team_id],
+                            subject=f"contact:{contact.source_id}",
+                            trigger="time_critical", ref=client.ref, now=now,
+                            summary="time-critical, no outcome", opened_by="scheduler")
 
 
-def next_due(engine: Engine, now: datetime) -> datetime | None:
-    """The next moment a sweep has work: an escalation timer or a time-critical deadline."""
-    with session_scope(engine) as session:
-        times = [store.next_due(session)]
-        for team in repo.all_teams(session):
-            grace = timedelta(minutes=grace_minutes(team))
-            times.append(store.next_time_critical(session, team=team, now=now, grace=grace))
-            times += [next_deadline(session, team, now) for _, next_deadline in DEADLINE_CHECKS]
-    return min((t for t in times if t is not None), default=None)
+def next_time_critical(session: Session, team: Team, now: datetime) -> datetime | None:
+    grace = timedelta(minutes=grace_minutes(team))
+    return store.next_time_critical(session, team=team, now=now, grace=grace)
 
 
 # ---------------------------------------------------------------- commands
@@ -155,11 +129,11 @@ def _load(ctx: Context, text: str, verb: str) -> tuple[Escalation, Team]:
 
 def _in_chain(ctx: Context, esc: Escalation, team: Team) -> bool:
     person = ctx.person
-    if ROLE_RANK[person.role] >= ROLE_RANK["manager"]:
+    if at_least(person, "manager"):
         return True
     if any(p.id == person.id for _, p in store.pages(ctx.session, escalation_id=esc.id)):
         return True
-    return any(p.id == person.id for role in esc.policy["chain"]
+    return any(p.id == person.id for role in policy_of(esc).chain
                for p in recipients(ctx.session, team, role, ctx.now))
 
 
@@ -190,7 +164,7 @@ def ack(ctx: Context, args) -> Reply:
         return words.already_owned(esc.id, owner.name, esc.acked_at, zone)
     _acknowledge(ctx, esc)
     ctx.session.add(esc)
-    ctx.audit("escalation:ack", subject=words.label(esc.id))
+    ctx.audit("escalation:ack", subject=words.label(esc.id), team_id=esc.team_id)
     _tell_paged(ctx, esc, words.owned(esc.id, team.name, ctx.person.name, ctx.now, zone), "owned")
     return words.acked(esc.id)
 
@@ -207,7 +181,7 @@ def _ack_all(ctx: Context) -> Reply:
     for esc in mine:
         _acknowledge(ctx, esc)
         ctx.session.add(esc)
-        ctx.audit("escalation:ack", subject=words.label(esc.id), all=True)
+        ctx.audit("escalation:ack", subject=words.label(esc.id), team_id=esc.team_id, all=True)
         for _, person in store.pages(ctx.session, escalation_id=esc.id):
             if person.id != ctx.person.id:
                 group = told.setdefault(person.id, (person, []))[1]
@@ -240,7 +214,7 @@ def _close(ctx: Context, esc: Escalation, note: str, action: str) -> None:
     esc.resolved_by_id, esc.resolved_at, esc.note = ctx.person.id, ctx.now, note
     ctx.session.add(esc)
     event(ctx.session, esc, ctx.now, "resolved", person=ctx.person, detail={"note": note})
-    ctx.audit(action, subject=words.label(esc.id), note=note)
+    ctx.audit(action, subject=words.label(esc.id), team_id=esc.team_id, note=note)
     team = ctx.session.get(Team, esc.team_id)
     _tell_paged(ctx, esc, words.resolved(esc.id, team.name, ctx.person.name, note), "resolved")
 
@@ -252,7 +226,7 @@ def escalations(ctx: Context, args) -> Reply:
     rows = []
     for esc in store.active(ctx.session, team_ids=list(names)):
         team = names[esc.team_id]
-        role = esc.policy["chain"][esc.level]
+        role = policy_of(esc).chain[esc.level]
         owner = ctx.session.get(Person, esc.acked_by_id) if esc.acked_by_id else None
         rows.append({"id": esc.id, "team": team.key, "ref": esc.ref, "summary": esc.summary,
                      "owner": owner.name if owner else None, "role": role,

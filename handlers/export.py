@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from handlers.base import Context, day_bounds, files_dir
+from handlers.base import Context, day_bounds
 from handlers.registry import command
 from handlers.status import add_up, monday
 from messages import pack as html_pack
@@ -23,6 +23,7 @@ from messages.status import missed_rate, on_time_rate
 from storage import audit
 from storage import export as store
 from storage import status as metrics
+from storage.db import files_dir
 from storage.models import Team
 
 PACK_DAYS = 28  # `status export`: the last 4 weeks

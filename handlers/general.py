@@ -1,11 +1,12 @@
 """help and whoami."""
 from __future__ import annotations
 
-from handlers.base import ROLE_RANK, Context, UserError
+from handlers.base import Context, UserError
 from handlers.phone import closest
 from handlers.registry import COMMANDS, command, lookup
 from messages import catalog
 from storage import repo
+from storage.models import at_least
 
 # What each role uses day to day, shown first by `help` (the rest: `help all`). A role sees
 # its own and those of the roles below it.
@@ -21,7 +22,7 @@ EVERYDAY = {
          "`help CMD` for one", example="help missed")
 def help_(ctx: Context, args) -> "catalog.Reply":
     topic = (args.topic or "").strip().lower().split()
-    mine = [s for s in COMMANDS.values() if ROLE_RANK[ctx.person.role] >= ROLE_RANK[s.min_role]]
+    mine = [s for s in COMMANDS.values() if at_least(ctx.person, s.min_role)]
     if topic == ["all"]:
         return catalog.help_text(mine, everyday=False)
     if topic:
@@ -32,7 +33,7 @@ def help_(ctx: Context, args) -> "catalog.Reply":
                                                  closest(" ".join(topic), verbs, limit=2)))
         return catalog.help_one(spec, allowed=spec in mine)
     daily = [v for role, verbs in EVERYDAY.items()
-             if ROLE_RANK[ctx.person.role] >= ROLE_RANK[role] for v in verbs]
+             if at_least(ctx.person, role) for v in verbs]
     return catalog.help_text([COMMANDS[v] for v in daily if v in COMMANDS], everyday=True)
 
 

@@ -86,7 +86,8 @@ def _record(ctx: Context, args, field: str) -> Reply:
     setattr(inc, field, text)
     setattr(inc, "reviewed_at" if field == "review" else "action_at", ctx.now)
     ctx.session.add(inc)
-    ctx.audit(f"incident:{field}", subject=inc.ref, text=text, previous=previous)
+    ctx.audit(f"incident:{field}", subject=inc.ref, team_id=inc.team_id, text=text,
+              previous=previous)
     return words.recorded(inc.ref, field, missing(ctx.session, inc))
 
 
@@ -117,7 +118,7 @@ def incident_close(ctx: Context, args) -> Reply:
     inc.state, inc.closed_at = "closed", ctx.now
     ctx.session.add(inc)
     in_time = ctx.now <= inc.due_at
-    ctx.audit("incident:close", subject=inc.ref, within_7_days=in_time)
+    ctx.audit("incident:close", subject=inc.ref, team_id=inc.team_id, within_7_days=in_time)
     escalation.settle(ctx, f"incident:{inc.ref}:{inc.reopened}", "incident closed")
     reply = words.closed(ctx.session.get(Team, inc.team_id).name, inc.ref, in_time)
     _post(ctx, inc, "closed", reply)
@@ -137,7 +138,8 @@ def incident_reopen(ctx: Context, args) -> Reply:
     inc.state, inc.closed_at, inc.reopened = "open", None, inc.reopened + 1
     inc.action, inc.action_at, inc.due_at = None, None, ctx.now + CLOCK  # a new action is due
     ctx.session.add(inc)
-    ctx.audit("incident:reopen", subject=inc.ref, reason=reason, times=inc.reopened)
+    ctx.audit("incident:reopen", subject=inc.ref, team_id=inc.team_id, reason=reason,
+              times=inc.reopened)
     team = ctx.session.get(Team, inc.team_id)
     reply = words.opened(team.name, inc.ref, inc.category, inc.risk, inc.review_due_at,
                          inc.due_at, ZoneInfo(team.zone), reopened_because=reason)
@@ -182,5 +184,3 @@ def next_deadline(session: Session, team: Team, now: datetime) -> datetime | Non
              store.next_review_due(session, team_id=team.id, now=now)]
     return min((t for t in times if t is not None), default=None)
 
-
-escalation.DEADLINE_CHECKS.append((escalate_overdue, next_deadline))

@@ -59,7 +59,7 @@ def learn(ctx: Context, args) -> Reply:
     # The person who shared it was there: their name starts the record.
     store.add_ack(ctx.session, point_id=point.id, person_id=ctx.person.id, at=ctx.now,
                   via=ctx.transport)
-    ctx.audit("learning:share", subject=words.label(point.id), text=text,
+    ctx.audit("learning:share", subject=words.label(point.id), team_id=point.team_id, text=text,
               incident=incident.ref if incident else None)
     team = ctx.session.get(Team, point.team_id)
     ctx.post_to_team(outbox.LEARN.key(point=point.id), words.point_post(
@@ -76,7 +76,7 @@ def learn_ack(ctx: Context, args) -> Reply:
     if not store.add_ack(ctx.session, point_id=point.id, person_id=ctx.person.id, at=ctx.now,
                          via=ctx.transport):
         return words.already_acked(point.id)
-    ctx.audit("learning:read", subject=words.label(point.id))
+    ctx.audit("learning:read", subject=words.label(point.id), team_id=point.team_id)
     return words.acked(point.id, ctx.now, ctx.zone)
 
 

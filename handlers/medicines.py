@@ -2,9 +2,7 @@
 reason, immediate action and person informed, time-critical pages, the lead's daily check
 and the weekly trend against the baseline.
 
-Round times are in the team's zone. The round's duties post 30 minutes before the round, the
-daily check prompt 60 minutes after it, and a missing check is chased (DM to the lead) 3
-hours after it. Outbox keys make each happen once per round per day.
+The round's posts, check prompts, chases and paging run on the clock in handlers/meds_rounds.
 """
 from __future__ import annotations
 
@@ -15,140 +13,15 @@ from sqlmodel import Session
 
 from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
-from handlers.jobs import team_job
+from handlers.meds_rounds import lead_name, round_reply, rounds, settings
 from handlers.registry import command
 from messages import medicines as words
 from messages.privacy import mask
 from messages.reply import Reply
 from storage import medicines as store
+from storage import status as metrics
 from storage import outbox, repo
 from storage.models import MedsCheck, MedsDuty, Team
-
-POST_BEFORE, CHECK_AFTER, CHASE_AFTER = -30, 60, 180  # minutes from the round's time
-DEFAULTS = {"meds_rounds": [], "meds_alert_minutes": 30, "meds_check_days": 14,
-            "meds_baseline": None, "meds_target_pct": -80, "meds_target_weeks": 8}
-
-
-def settings(team: Team) -> dict:
-    return {**DEFAULTS, **(team.medicines or {})}
-
-
-def rounds(team: Team) -> list[dict]:
-    return settings(team)["meds_rounds"]
-
-
-def _shift(hhmm: str, minutes: int) -> str:
-    moment = datetime.combine(date(2000, 1, 1), time.fromisoformat(hhmm)) + timedelta(minutes=minutes)
-    return moment.strftime("%H:%M")
-
-
-def _due_rounds(team: Team, now: datetime, offset: int) -> list[tuple[dict, date]]:
-    """Rounds whose moment (round time + offset) has passed in the last 12 hours, with their day."""
-    zone = ZoneInfo(team.zone)
-    today = now.astimezone(zone).date()
-    out = []
-    for rnd in rounds(team):
-        for day in (today - timedelta(days=1), today):
-            moment = (datetime.combine(day, time.fromisoformat(rnd["time"]), zone)
-                      + timedelta(minutes=offset))
-            if moment <= now < moment + timedelta(hours=12):
-                out.append((rnd, day))
-    return out
-
-
-def _lead_name(session: Session, rnd: dict | None) -> str | None:
-    person = repo.person_by_handle(session, rnd["lead"]) if rnd else None
-    return person.name if person else None
-
-
-def round_reply(session: Session, team: Team, rnd: dict, day: date) -> Reply:
-    zone = ZoneInfo(team.zone)
-    start, end = day_bounds(day, zone)
-    duties = store.duties_between(session, team_id=team.id, start=start, end=end, round=rnd["name"])
-    return words.round_post(team.name, rnd["name"], day, _lead_name(session, rnd), duties, zone)
-
-
-@team_job("meds_round", times=lambda team: [_shift(r["time"], POST_BEFORE) for r in rounds(team)])
-def round_posts(session: Session, team: Team, now: datetime) -> bool:
-    """The round's protected duties with the named lead: once per round per local day."""
-    queued = False
-    for rnd, day in _due_rounds(team, now, POST_BEFORE):
-        key = outbox.MEDS_ROUND.key(team=team.key, round=rnd["name"], day=day)
-        if outbox.post_to_team(session, team.key, key, round_reply(session, team, rnd, day),
-                               now=now):
-            repo.add_audit(session, at=now, actor="scheduler", transport="scheduler",
-                           action="post:meds", subject=team.key, team=team.key, detail={"key": key})
-            queued = True
-    return queued
-
-
-def _in_check_period(session: Session, team: Team, day: date) -> bool:
-    first = store.first_duty(session, team_id=team.id)
-    if first is None:
-        return False
-    start = first.astimezone(ZoneInfo(team.zone)).date()
-    return start <= day < start + timedelta(days=settings(team)["meds_check_days"])
-
-
-def _unchecked(session: Session, team: Team, now: datetime, after: int):
-    """(round, day) whose daily check is still missing `after` minutes past the round."""
-    for rnd, day in _due_rounds(team, now, after):
-        if _in_check_period(session, team, day) and \
-                not store.check_for(session, team_id=team.id, round=rnd["name"], day=day):
-            yield rnd, day
-
-
-@team_job("meds_check", times=lambda team: [_shift(r["time"], CHECK_AFTER) for r in rounds(team)])
-def check_prompts(session: Session, team: Team, now: datetime) -> bool:
-    """Ask the channel: were administration times met this round? (the configured period only)"""
-    queued = False
-    for rnd, day in _unchecked(session, team, now, CHECK_AFTER):
-        key = outbox.MEDS_CHECK.key(team=team.key, round=rnd["name"], day=day)
-        queued |= outbox.post_to_team(session, team.key, key,
-                                      words.check_prompt(team.name, rnd["name"], day), now=now)
-    return queued
-
-
-@team_job("meds_chase", times=lambda team: [_shift(r["time"], CHASE_AFTER) for r in rounds(team)])
-def check_chases(session: Session, team: Team, now: datetime) -> bool:
-    """A check still missing: one DM to the round's protected lead."""
-    queued = False
-    for rnd, day in _unchecked(session, team, now, CHASE_AFTER):
-        key = outbox.MEDS_CHASE.key(team=team.key, round=rnd["name"], day=day)
-        queued |= outbox.notify(session, rnd["lead"], key,
-                                words.check_chase(team.name, rnd["name"], day), now=now)
-    return queued
-
-
-def page_overdue(session: Session, teams: list[Team], now: datetime) -> None:
-    """Time-critical duties unrecorded past the alert time page the lead, then the chain.
-    One query for every team with the same alert time (the sweep runs this each minute)."""
-    by_alert: dict[int, dict[int, Team]] = {}
-    for team in teams:
-        by_alert.setdefault(settings(team)["meds_alert_minutes"], {})[team.id] = team
-    for alert, by_id in by_alert.items():
-        for duty in store.overdue_critical(session, team_ids=list(by_id), now=now,
-                                           alert_minutes=alert):
-            _page_duty(session, by_id[duty.team_id], duty, alert, now)
-
-
-def _page_duty(session: Session, team: Team, duty: MedsDuty, alert: int, now: datetime) -> None:
-    lead = next((r.get("lead") for r in rounds(team) if r["name"] == duty.round), None)
-    chain = (team.escalation or escalation.DEFAULT_POLICY)["chain"]
-    escalation.open_escalation(
-        session, team=team, subject=f"meds:{duty.duty_id}", trigger="meds_time_critical",
-        ref=duty.client_ref, summary=f"medicines {duty.duty_id}: no record {alert} min after due",
-        now=now, opened_by="scheduler",
-        chain=[str(outbox.Address.person(lead)), *chain] if lead else None)
-
-
-def next_deadline(session: Session, team: Team, now: datetime) -> datetime | None:
-    return store.next_critical(session, team_id=team.id, now=now,
-                               alert_minutes=settings(team)["meds_alert_minutes"])
-
-
-escalation.DEADLINE_CHECKS.append((page_overdue, next_deadline))
-
 
 # ---------------------------------------------------------------- commands
 
@@ -207,7 +80,7 @@ def meds_done(ctx: Context, args) -> Reply:
         return _exception(ctx, args, "late", verb="done", duty=duty)
     duty.status, duty.recorded_at, duty.recorded_by_id = "given", ctx.now, ctx.person.id
     ctx.session.add(duty)
-    ctx.audit("meds:given", subject=duty.duty_id)
+    ctx.audit("meds:given", subject=duty.duty_id, team_id=duty.team_id)
     escalation.settle(ctx, f"meds:{duty.duty_id}", "duty recorded as given")
     _refresh_round_post(ctx, duty)
     return words.given(duty.duty_id, ctx.now, ctx.zone)
@@ -226,7 +99,7 @@ def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
     if missing:
         rnd = next((r for r in rounds(team) if r["name"] == duty.round), None)
         example = words.exception_example(duty, verb or kind, ctx.now, zone,
-                                          _lead_name(ctx.session, rnd))
+                                          lead_name(ctx.session, rnd))
         if verb == "done":
             raise UserError(words.done_after_window(duty, zone, missing, example))
         raise UserError(words.exception_missing(duty.duty_id, kind, missing, example))
@@ -238,7 +111,8 @@ def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
     previous = duty.status
     duty.status, duty.recorded_at, duty.recorded_by_id = kind, ctx.now, ctx.person.id
     ctx.session.add(duty)
-    ctx.audit(f"meds:{kind}", subject=duty.duty_id, previous=previous, reason=clean["reason"],
+    ctx.audit(f"meds:{kind}", subject=duty.duty_id, team_id=duty.team_id, previous=previous,
+              reason=clean["reason"],
               immediate_action=clean["action"], informed=clean["informed"], verb=verb or kind)
     escalation.settle(ctx, f"meds:{duty.duty_id}", f"duty recorded {kind}: {clean['action']}")
     _refresh_round_post(ctx, duty)
@@ -297,11 +171,10 @@ def meds_baseline(ctx: Context, args) -> Reply:
         raise UserError(words.bad_number(args.value)) from None
     if not 0 <= value < 10_000:  # also refuses nan and inf
         raise UserError(words.bad_number(args.value))
-    previous = settings(ctx.team)
+    previous = settings(ctx.team).baseline
     ctx.team.medicines = {**(ctx.team.medicines or {}), "baseline_set": value}
     ctx.session.add(ctx.team)
-    ctx.audit("meds:baseline", subject=ctx.team.key, value=value,
-              previous=previous.get("baseline_set", previous["meds_baseline"]))
+    ctx.audit("meds:baseline", subject=ctx.team.key, value=value, previous=previous)
     return words.baseline_set(ctx.team.name, value)
 
 
@@ -315,11 +188,11 @@ def trend_reply(session: Session, team: Team, now: datetime) -> Reply:
     """Weeks (Monday to Sunday, team zone) from the first duty's week; the target falls in a
     straight line from the baseline to baseline × (1 + target %) over the target weeks."""
     cfg, zone = settings(team), ZoneInfo(team.zone)
-    baseline = cfg.get("baseline_set", cfg["meds_baseline"])
+    baseline = cfg.baseline
     first = store.first_duty(session, team_id=team.id)
     if baseline is None or first is None:
-        return words.trend(team.name, [], baseline, cfg["meds_target_pct"],
-                           cfg["meds_target_weeks"], None, None)
+        return words.trend(team.name, [], baseline, cfg.meds_target_pct,
+                           cfg.meds_target_weeks, None, None)
     day = first.astimezone(zone).date()
     start = day - timedelta(days=day.weekday())
     today = now.astimezone(zone).date()
@@ -327,16 +200,15 @@ def trend_reply(session: Session, team: Team, now: datetime) -> Reply:
     mondays = [start + timedelta(weeks=i) for i in range((this_week - start).days // 7 + 1)]
     lo, _ = day_bounds(start, zone)
     _, hi = day_bounds(this_week + timedelta(days=6), zone)
-    counts, unrecorded = dict.fromkeys(mondays, 0), dict.fromkeys(mondays, 0)
+    counts = dict.fromkeys(mondays, 0)
     for due in store.exceptions_between(session, team_id=team.id, start=lo, end=hi):
         local = due.astimezone(zone).date()
         counts[local - timedelta(days=local.weekday())] += 1
     # No record by the end of its local day: today's open duties may still be given.
-    for due in store.unrecorded_between(session, team_id=team.id, start=lo,
-                                        end=day_bounds(today, zone)[0]):
-        local = due.astimezone(zone).date()
-        unrecorded[local - timedelta(days=local.weekday())] += 1
-    weeks_n, pct = cfg["meds_target_weeks"], cfg["meds_target_pct"]
+    windows = [(day_bounds(m, zone)[0], day_bounds(m + timedelta(days=6), zone)[1]) for m in mondays]
+    unrecorded = dict(zip(mondays, metrics.meds_unrecorded(
+        session, team_ids=[team.id], windows=windows, before=day_bounds(today, zone)[0])[team.id]))
+    weeks_n, pct = cfg.meds_target_weeks, cfg.meds_target_pct
     weeks = [(monday, counts[monday], baseline * (1 + pct / 100 * min(i, weeks_n) / weeks_n),
               unrecorded[monday]) for i, monday in enumerate(mondays, 1)]
     change = on_track = None

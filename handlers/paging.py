@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from messages import escalation as words
@@ -15,9 +16,38 @@ from storage import escalations as store
 from storage import outbox, repo
 from storage.models import Escalation, EscalationEvent, Person, Team
 
-DEFAULT_POLICY = {"ack_timeout_minutes": 15, "repeats": 2,
-                  "chain": ["oncall", "manager", "nominated"], "time_critical_grace_minutes": 30,
-                  "final_repeat_minutes": 60, "final_repeat_hours": 4}
+
+class EscalationPolicy(BaseModel):
+    """The escalation policy and its defaults, the one source: the config's [escalation]
+    (bot/config extends this), a team's policy and the copy frozen on each escalation (JSON;
+    a key added since a row was frozen takes its default here, unknown keys are ignored)."""
+
+    ack_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    repeats: int = Field(default=2, ge=0, le=5)  # repeats per level after the first page
+    # Levels: "oncall", a role, or "person:HANDLE" (a medicines round's lead).
+    chain: list[str] = Field(default_factory=lambda: ["oncall", "manager", "nominated"],
+                             min_length=1)
+    # A time-critical high-risk contact with no outcome this long after its window escalates.
+    time_critical_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # After the chain once with its repeats, the last level is paged this often, for at most
+    # this long; then the escalation stays open, announced as unowned, and paging stops.
+    final_repeat_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    final_repeat_hours: int = Field(default=4, ge=0, le=72)
+
+    def final_pages(self) -> int:
+        """How many pages the last level gets after its repeats: every final_repeat_minutes
+        for at most final_repeat_hours."""
+        return self.final_repeat_hours * 60 // self.final_repeat_minutes
+
+
+def team_policy(team: Team) -> EscalationPolicy:
+    """The team's policy as synced from the config (defaults for anything missing)."""
+    return EscalationPolicy.model_validate(team.escalation or {})
+
+
+def policy_of(esc: Escalation) -> EscalationPolicy:
+    """The policy frozen on the escalation when it opened."""
+    return EscalationPolicy.model_validate(esc.policy or {})
 
 
 def recipients(session: Session, team: Team, role: str, now: datetime) -> list[Person]:
@@ -36,18 +66,7 @@ def fire(session: Session, esc: Escalation, now: datetime) -> None:
 
 def grace_minutes(team: Team) -> int:
     """How long after its window a time-critical high-risk contact waits before it escalates."""
-    return (team.escalation or DEFAULT_POLICY).get("time_critical_grace_minutes", 30)
-
-
-def _policy(esc: Escalation) -> dict:
-    """The frozen policy, with defaults for keys added since it was frozen."""
-    return {**DEFAULT_POLICY, **esc.policy}
-
-
-def final_pages(policy: dict) -> int:
-    """How many pages the last level gets after its repeats: every final_repeat_minutes for
-    at most final_repeat_hours."""
-    return policy["final_repeat_hours"] * 60 // policy["final_repeat_minutes"]
+    return team_policy(team).time_critical_grace_minutes
 
 
 def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
@@ -77,9 +96,9 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
         esc_id, team_id, level, pages = esc.id, esc.team_id, esc.level, esc.pages_at_level
         if team_id not in teams:
             teams[team_id] = session.get(Team, team_id)
-        policy, team = _policy(esc), teams[team_id]
-        chain, last, repeats = policy["chain"], len(policy["chain"]) - 1, policy["repeats"]
-        finals = final_pages(policy)
+        policy, team = policy_of(esc), teams[team_id]
+        chain, last, repeats = policy.chain, len(policy.chain) - 1, policy.repeats
+        finals = policy.final_pages()
         if pages > repeats and level < last:
             level, pages = level + 1, 0
         while not people(team, chain[level]) and level < last:  # nobody: go up at once
@@ -106,8 +125,8 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
             events.append((esc_id, level, person.id, role, pages))
         final_stage = level == last and repeats <= pages < repeats + finals
         timers.append((esc, level, pages + 1,
-                       now + timedelta(minutes=policy["final_repeat_minutes"] if final_stage
-                                       else policy["ack_timeout_minutes"])))
+                       now + timedelta(minutes=policy.final_repeat_minutes if final_stage
+                                       else policy.ack_timeout_minutes)))
     store.save_timers(session, timers)
     _send_pages(session, due, now)
     store.add_pages(session, at=now, pages=events)

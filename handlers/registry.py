@@ -59,7 +59,7 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
 
 FIRST = ("contacts", "reconcile", "escalation")  # help lists the daily loop first
 NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "phone", "registry",
-                    "retention"}
+                    "retention", "sweep"}
 
 
 def load() -> dict[str, Spec]:

@@ -1,6 +1,6 @@
 """Retention of chat artefacts: copies of delivered posts, handled platform event ids, and
-the chart and pack files under CAREBOT_FILES_DIR. The evidence record (contacts,
-reconciliations, escalations, medicines, learning, incidents, actions, audit) is kept.
+the chart and pack files in storage.db.files_dir (CAREBOT_FILES_DIR). The evidence record
+(contacts, reconciliations, escalations, medicines, learning, incidents, actions, audit) is kept.
 Audit rows are never purged, by this or any other path: they form a hash chain
 (storage/audit.py) that `carebot audit verify` checks, and PostgreSQL refuses their deletion."""
 from __future__ import annotations
@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from handlers.base import files_dir
 from storage import repo
-from storage.db import session_scope
+from storage.db import files_dir, session_scope
 
 
 def purge(engine: Engine, now: datetime, days: int) -> dict[str, int]:

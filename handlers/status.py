@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.base import ROLE_RANK, Context, UserError, day_bounds, files_dir
+from handlers.base import Context, UserError, day_bounds
 from handlers.dates import parse_day
 from handlers.jobs import team_job
-from handlers.medicines import settings as meds_settings
+from handlers.meds_rounds import settings as meds_settings
 from handlers.registry import command
 from messages import status as words
 from messages.chart import contacts_chart
@@ -24,7 +24,8 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
-from storage.models import Team
+from storage.db import files_dir
+from storage.models import Team, at_least
 
 TREND_WEEKS = 4
 CHART_WEEKS = 8
@@ -130,7 +131,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     out = []
     for team in teams:
         cfg = meds_settings(team)
-        meds_base = cfg.get("baseline_set", cfg["meds_baseline"])
+        meds_base = cfg.baseline
         per_window = contacts[team.id]
         out.append(Figures(
             name=team.name, contacts=per_window[0],
@@ -139,7 +140,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             reasons=side[team.id]["reasons"],
             meds_late=side[team.id]["meds_late"], meds_unrecorded=side[team.id]["meds_unrecorded"],
             meds_baseline=meds_base,
-            meds_target=None if meds_base is None else meds_base * (1 + cfg["meds_target_pct"] / 100),
+            meds_target=None if meds_base is None else meds_base * (1 + cfg.meds_target_pct / 100),
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate))
@@ -219,7 +220,7 @@ def report(session: Session, teams: list[Team], period: Period, now: datetime,
 def _scope(ctx: Context, text: str) -> tuple[list[Team], str]:
     """The teams asked for (`team north`), else the chat's team for supervisors and every
     team for managers; the rest of the text is the period."""
-    manager = ROLE_RANK[ctx.person.role] >= ROLE_RANK["manager"]
+    manager = at_least(ctx.person, "manager")
     mine = ctx.visible_teams
     match = _TEAM.search(text)
     if match is None:

@@ -1,4 +1,5 @@
-"""Engine and session factory, and the schema upgrade (Alembic) shared by CLI and first use."""
+"""Engine and session factory, the schema upgrade (Alembic) shared by CLI and first use, and
+the folder for files kept beside the database (charts, evidence packs)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -10,6 +11,20 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Set once at start from Settings.files_dir (CAREBOT_FILES_DIR): the core cannot read bot/.
+_files = {"dir": Path("var/files")}
+
+
+def use_files_dir(path: str | Path) -> None:
+    _files["dir"] = Path(path)
+
+
+def files_dir() -> Path:
+    """Where charts and evidence packs are written. They must outlive the request (the outbox
+    may send them later), so not a temp dir."""
+    path = _files["dir"]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def make_engine(url: str, *, upgrade_sqlite: bool = True) -> Engine:

@@ -146,15 +146,6 @@ def exceptions_between(session: Session, *, team_id: int, start: datetime,
                col(MedsDuty.due_at) < end)))
 
 
-def unrecorded_between(session: Session, *, team_id: int, start: datetime,
-                       end: datetime) -> list[datetime]:
-    """The due times of duties still with no record, due in [start, end): the caller ends the
-    range where today (the team's local day) begins, so only days that are over count."""
-    return list(session.exec(select(MedsDuty.due_at).where(
-        MedsDuty.team_id == team_id, MedsDuty.status == "open", col(MedsDuty.due_at) >= start,
-        col(MedsDuty.due_at) < end)))
-
-
 def first_duty(session: Session, *, team_id: int) -> datetime | None:
     return session.exec(select(func.min(MedsDuty.due_at)).where(MedsDuty.team_id == team_id)).one()
 

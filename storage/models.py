@@ -16,6 +16,7 @@ ACTION_RISKS = {"safety": 7, "safeguarding": 7, "medicines": 7, "staffing": 7, "
                 "other": 14}
 EVIDENCE_KINDS = ("record", "audit", "observation", "supervision", "feedback", "incident_review")
 CLOSURE_FIELDS = ("changed", "measured", "controlled", "monitoring")
+# Lowest first: each role may do whatever the roles before it may (see at_least).
 ROLES = ("staff", "supervisor", "manager", "nominated")
 
 
@@ -51,6 +52,12 @@ class Person(SQLModel, table=True):
     telegram_user: Optional[int] = Field(default=None, sa_column=Column(BigInteger, index=True))
     oncall: bool = False
     active: bool = True
+
+
+def at_least(who: Person | str, role: str) -> bool:
+    """Whether a person (or a role) ranks at least `role` in ROLES: the one role check."""
+    have = who if isinstance(who, str) else who.role
+    return ROLES.index(have) >= ROLES.index(role)
 
 
 class Membership(SQLModel, table=True):

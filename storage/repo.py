@@ -158,7 +158,9 @@ def team_ids_of(session: Session, person: Person) -> tuple[int, ...]:
 
 
 def visible_team_ids(session: Session, person: Person) -> tuple[int, ...]:
-    """The ids of handlers.base.team_access's teams, from the per-process cache."""
+    """THE access rule: a person acts on a team only if they belong to it (its `teams` in the
+    config), whatever their role; the nominated individual belongs to every active team.
+    From the per-process cache; handlers.base.team_access gives the same teams as rows."""
     snap = cache.snapshot(session)
     return snap.active_team_ids if person.role == "nominated" else snap.member_of.get(person.id, ())
 
@@ -171,6 +173,13 @@ def team_by_key(session: Session, key: str) -> Team | None:
     """A team in the config; one taken out of it is no longer found (its records stay)."""
     return session.exec(select(Team).where(Team.key == key,
                                            Team.active == True)).first()  # noqa: E712
+
+
+def teams_by_id(session: Session, ids: Iterable[int]) -> list[Team]:
+    """The teams with these ids, in the order given."""
+    ids = list(ids)
+    found = {t.id: t for t in session.exec(select(Team).where(col(Team.id).in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
 
 
 def teams_of(session: Session, person: Person) -> list[Team]:

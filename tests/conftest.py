@@ -21,7 +21,7 @@ from handlers.base import Actor, Chat, SimClock
 from handlers.dispatch import dispatch_line
 from messages.reply import Reply
 from storage import repo
-from storage.db import make_engine, session_scope, upgrade
+from storage.db import make_engine, session_scope, upgrade, use_files_dir
 from storage.importer import COLUMNS, import_contacts
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL")
@@ -64,6 +64,14 @@ def engine(request, tmp_path):
         eng = request.getfixturevalue("pg_engine")
         _truncate(eng)
         yield eng
+
+
+@pytest.fixture(autouse=True)
+def files_dir(tmp_path):
+    """Charts and packs of each test in its own folder, as Settings.files_dir sets it in the bot."""
+    use_files_dir(tmp_path / "files")
+    yield tmp_path / "files"
+    use_files_dir(Settings.model_fields["files_dir"].default)
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ from sqlmodel import Session, SQLModel, col, select
 
 import handlers.dispatch as dispatch_module
 from bot.demo import CONFIG
-from handlers.base import ROLE_RANK
 from handlers.registry import load
 from messages import catalog
 from storage.medicines import MEDS_COLUMNS, import_meds
 from storage.models import (Action, AuditEvent, Client, Contact, Escalation, Incident,
-                            LearningPoint, Team)
+                            LearningPoint, Team, at_least)
 from tests.conftest import count, link, run, write_csv
 from tests.fakes.servers import wait_for
 from tests.test_slack import command as slash
@@ -171,7 +170,7 @@ def expected(verb: str, role: str, scenario: str) -> bool:
     line, roles = TABLE[verb]
     spec = load()[verb]
     if roles is None:
-        roles = {r for r in ROLES if ROLE_RANK[r] >= ROLE_RANK[spec.min_role]}
+        roles = {r for r in ROLES if at_least(r, spec.min_role)}
     in_team = scenario in ("own channel", "dm") or role == "nominated"
     return role in roles and in_team
 

@@ -49,3 +49,30 @@ def test_importing_everything_touches_no_engine_settings_or_network():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def _registers_elsewhere(path: Path) -> list[str]:
+    """Module-level `other_module.SOMETHING.append(...)`-style calls: registration by import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [ast.unparse(node)[:60] for node in tree.body
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and isinstance(node.value.func.value, ast.Attribute)]
+
+
+def test_no_module_adds_itself_to_another_modules_list_on_import(tmp_path):
+    offenders = [f"{path.relative_to(ROOT)}: {call}" for path in (ROOT / "handlers").glob("*.py")
+                 for call in _registers_elsewhere(path)]
+    assert offenders == []
+    bad = tmp_path / "bad.py"
+    bad.write_text("escalation.DEADLINE_CHECKS.append((page_overdue, next_deadline))\n")
+    assert _registers_elsewhere(bad)
+
+
+def test_the_sweep_lists_every_deadline_source_whatever_else_was_imported():
+    code = "import handlers.sweep as s; print('|'.join(x.name for x in s.SOURCES))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|") == ["time-critical contacts", "medicines duties",
+                                                "incidents"]

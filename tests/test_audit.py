@@ -224,7 +224,6 @@ def test_the_migration_chains_existing_rows(tmp_path):
 
 
 def test_retention_never_purges_audit_rows(app, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     scripted_day(app)
     before = count(app.engine, AuditEvent)
     app.clock.set(app.clock.now() + timedelta(days=4000))
@@ -324,3 +323,12 @@ def test_one_transaction_chains_its_rows_in_order_and_a_rollback_leaves_none(eng
     assert [(r.seq, r.action) for r in rows] == [(1, "kept0"), (2, "kept1"), (3, "kept2")]
     with Session(engine) as s:
         assert audit.verify(s).ok
+
+
+def test_a_change_to_another_teams_record_is_audited_under_that_team(app):
+    # Dan manages North (his home team, so his DM's team) and South: the change is South's
+    # record, so South's evidence pack must hold the row.
+    assert run(app, "dan", "missed C-5H2D staffing", private=True).ok
+    with Session(app.engine) as s:
+        row = s.exec(select(AuditEvent).where(AuditEvent.action == "contact:missed")).one()
+    assert (row.actor, row.subject.startswith("S-"), row.team) == ("dan", True, "south")

@@ -56,3 +56,29 @@ def test_a_team_overrides_the_default_escalation_policy(tmp_path):
     assert (south["ack_timeout_minutes"], south["repeats"]) == (15, 3)
     assert "escalation.repeats: Input should be less than or equal to 5" in problems(
         tmp_path, '[escalation]\nrepeats = 9\n[[teams]]\nkey = "n"\nname = "N"\n')
+
+
+def test_the_files_folder_is_the_environments_carebot_files_dir(tmp_path, monkeypatch):
+    from bot.app import build_app
+    from bot.settings import Settings
+    from storage.db import files_dir
+
+    monkeypatch.setenv("CAREBOT_CONFIG", str(write(tmp_path, '[[teams]]\nkey = "n"\nname = "N"\n')))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "charts"))
+    build_app(Settings()).engine.dispose()
+    assert files_dir() == tmp_path / "charts" and files_dir().is_dir()
+
+
+def test_a_team_with_no_medicines_or_escalation_keys_gets_the_one_set_of_defaults(tmp_path):
+    from handlers.meds_rounds import MedicinesConfig, settings
+    from handlers.paging import EscalationPolicy, team_policy
+    from storage.models import Team
+
+    config = load_config(write(tmp_path, '[[teams]]\nkey = "n"\nname = "N"\n'))
+    team = Team(key="n", name="N", escalation=config.policy(config.teams[0]),
+                medicines=config.teams[0].medicines())
+    assert team_policy(team) == team_policy(Team(key="x", name="X")) == EscalationPolicy()
+    assert settings(team).model_dump(include=set(MedicinesConfig.model_fields)) == \
+        MedicinesConfig().model_dump() == settings(Team(key="x", name="X")).model_dump(
+            include=set(MedicinesConfig.model_fields))

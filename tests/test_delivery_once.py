@@ -115,7 +115,7 @@ def test_eight_escalation_sweepers_on_one_database_fire_each_timer_once(app):
     per sweeper."""
     from datetime import UTC, datetime
 
-    from handlers import escalation
+    from handlers import sweep
     from storage.db import make_engine
     from storage.models import EscalationEvent
     from tests.conftest import run
@@ -132,7 +132,7 @@ def test_eight_escalation_sweepers_on_one_database_fire_each_timer_once(app):
         try:
             start.wait()
             for _ in range(3):
-                escalation.sweep(engine, now)
+                sweep.sweep(engine, now)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

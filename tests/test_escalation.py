@@ -10,8 +10,9 @@ from sqlmodel import Session, select
 
 from bot.app import App
 from bot.console import Console
-from handlers import escalation
+from handlers import escalation, sweep
 from handlers.base import SimClock
+from handlers.paging import EscalationPolicy
 from storage.db import make_engine
 from storage.importer import import_rota
 from storage.models import AuditEvent, Escalation, EscalationEvent, Person, Team
@@ -158,7 +159,7 @@ def test_one_time_critical_scan_keeps_each_teams_grace_and_team(app):
     # North's C-7F3K ends 12:00 (grace 30 → 12:30); South's C-5H2D ends 11:00, grace set to 120.
     with Session(app.engine) as session:
         south = session.exec(select(Team).where(Team.key == "south")).one()
-        south.escalation = {**(south.escalation or escalation.DEFAULT_POLICY),
+        south.escalation = {**(south.escalation or EscalationPolicy().model_dump()),
                             "time_critical_grace_minutes": 120}
         session.add(south)
         session.commit()
@@ -170,11 +171,11 @@ def test_one_time_critical_scan_keeps_each_teams_grace_and_team(app):
                                 .where(Escalation.trigger == "time_critical")
                                 .order_by(Escalation.ref)).all()
 
-    escalation.sweep(app.engine, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
+    sweep.sweep(app.engine, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
     assert opened() == [("C-7F3K", "north")]
-    escalation.sweep(app.engine, datetime(2026, 11, 24, 12, 59, tzinfo=UTC))
+    sweep.sweep(app.engine, datetime(2026, 11, 24, 12, 59, tzinfo=UTC))
     assert opened() == [("C-7F3K", "north")]
-    escalation.sweep(app.engine, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    sweep.sweep(app.engine, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
     assert opened() == [("C-5H2D", "south"), ("C-7F3K", "north")]
 
 
@@ -269,7 +270,7 @@ def test_two_sweepers_on_postgres_send_every_page_exactly_once(app):
     def sweeper(engine):
         barrier.wait()
         for _ in range(5):
-            escalation.sweep(engine, now)
+            sweep.sweep(engine, now)
 
     threads = [threading.Thread(target=sweeper, args=(e,)) for e in engines]
     [t.start() for t in threads]

@@ -107,7 +107,6 @@ def test_bad_dates_exit_2_and_write_nothing(app, tmp_path):
 
 
 def test_status_export_gives_a_manager_the_last_four_weeks_as_a_zip(app, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     seed(app.engine)
     assert not run(app, "amira", "status export").ok
     reply = run(app, "dan", "status export")

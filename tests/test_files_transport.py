@@ -219,7 +219,6 @@ def test_telegram_command_files_follow_the_reply_in_the_same_chat(tg, chart_comm
 
 def test_slack_status_acks_the_report_and_uploads_its_chart_to_the_dm(slack_env, tmp_path,
                                                                       monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     app, fake, api, bot = slack_env
     body = post(bot, command(api, "status last week", trigger="t-20")).json()
     assert body["response_type"] == "ephemeral"
@@ -230,7 +229,6 @@ def test_slack_status_acks_the_report_and_uploads_its_chart_to_the_dm(slack_env,
 
 
 def test_telegram_status_sends_the_report_then_the_chart_as_a_photo(tg, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     app, fake, bot = tg
     assert deliver(bot, typed("/status last week")) == 200
     [photo] = wait_for(lambda: fake.named("sendPhoto"), "the chart photo")

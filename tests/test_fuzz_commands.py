@@ -72,7 +72,6 @@ def lines(draw) -> str:
 
 @pytest.fixture
 def sqlite_app(tmp_path, config_path, contacts_csv, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     # a crash is logged with its traceback; thousands of refusals need not be
     logging.getLogger("handlers.dispatch").setLevel(logging.ERROR)
     engine = make_engine(f"sqlite:///{tmp_path / 'fuzz.db'}")

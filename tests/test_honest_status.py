@@ -22,7 +22,6 @@ EARLY = {"contact_id": "N-20261130-001", "client_ref": "C-1AAA", "team": "north"
 @pytest.fixture
 def monday(app, tmp_path, monkeypatch):
     """Monday 30 Nov 08:00: one contact so far this week, missed."""
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     import_contacts(app.engine, write_csv(tmp_path / "monday.csv", [EARLY]))
     app.clock.set(MONDAY_8AM)
     assert run(app, "amira", "missed C-1AAA staffing").ok

@@ -118,7 +118,6 @@ def test_unrecorded_duties_show_in_the_trend_and_it_is_never_on_track(meds_app):
 
 
 def test_unrecorded_duties_show_in_the_weekly_status(meds_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     run(meds_app, "dan", "meds baseline 10")
     meds_app.clock.set(RECORDED_AT)
     run(meds_app, "chloe", 'meds late D-16 "no stock" action="pharmacy called" informed="GP"')

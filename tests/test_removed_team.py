@@ -93,7 +93,7 @@ def test_a_removed_team_is_unbound_and_has_no_jobs_but_keeps_its_records(app):
 
 def test_a_removed_teams_open_escalation_stops_paging_and_pages_again_when_put_back(app):
     """Nobody can act on a team no longer in the config, so paging it would never end."""
-    from handlers import escalation
+    from handlers import sweep
     from storage.models import EscalationEvent
 
     config = bound(app.config)
@@ -104,9 +104,9 @@ def test_a_removed_teams_open_escalation_stops_paging_and_pages_again_when_put_b
     assert first >= 1
 
     apply(app, without_south(config))
-    assert escalation.sweep(app.engine, MORNING + timedelta(hours=3)) == 0
+    assert sweep.sweep(app.engine, MORNING + timedelta(hours=3)) == 0
     assert pages() == first
 
     apply(app, config)
-    assert escalation.sweep(app.engine, MORNING + timedelta(hours=3)) == 1
+    assert sweep.sweep(app.engine, MORNING + timedelta(hours=3)) == 1
     assert pages() > first

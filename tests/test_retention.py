@@ -16,7 +16,6 @@ from tests.conftest import count, run
 
 
 def test_old_chat_artefacts_go_and_the_record_stays(app, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAREBOT_FILES_DIR", str(tmp_path / "files"))
     run(app, "amira", "missed C-7F3K hospital")
     asyncio.run(app.run_job("morning", "north"))  # a delivered post (the Recorder transport)
     start = app.clock.now()

@@ -76,7 +76,7 @@ def test_ack_all_is_the_same_everywhere(request, engine, transport):
     three wherever she taps it, and dan is told once."""
     from datetime import timedelta
 
-    from handlers import escalation
+    from handlers import sweep
     from storage.models import Outbox
 
     if transport == "console":
@@ -92,7 +92,7 @@ def test_ack_all_is_the_same_everywhere(request, engine, transport):
         run(app, "ben", f"missed {ref} safety")
     for _ in range(3):  # the sweeps at 08:15, 08:30 and 08:45, when dan is paged too
         app.clock.set(app.clock.now() + timedelta(minutes=15))
-        escalation.sweep(app.engine, app.clock.now())
+        sweep.sweep(app.engine, app.clock.now())
     ack_all()
     if transport != "console":  # let the background delivery finish before the bot stops
         wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from handlers import escalation
+from handlers import sweep
 from handlers.registry import load as load_commands
 from storage.models import Escalation, EscalationEvent, Outbox
 from tests.bench.bench_import import bench_database, fresh
@@ -68,11 +68,11 @@ def main() -> None:
         url = bench_database(url) if url else f"sqlite:///{Path(d) / 'esc.db'}"
         engine = fresh(url, Path(d))
         sweeps, floors = [], []
-        escalation.sweep(engine, NOW)  # warm the compiled statements, as a running bot has
+        sweep.sweep(engine, NOW)  # warm the compiled statements, as a running bot has
         for _ in range(RUNS):
             seed(engine)
             t0 = time.perf_counter()
-            fired = escalation.sweep(engine, NOW)
+            fired = sweep.sweep(engine, NOW)
             sweeps.append(time.perf_counter() - t0)
             with engine.connect() as conn:
                 pages = conn.execute(text("SELECT count(*) FROM outbox")).scalar_one()

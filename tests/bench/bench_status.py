@@ -22,7 +22,7 @@ from sqlmodel import select
 from handlers import status
 from handlers.base import day_bounds
 from messages.status import missed_rate
-from storage.db import alembic_config, make_engine, session_scope
+from storage.db import alembic_config, make_engine, session_scope, use_files_dir
 from storage.models import Team
 from tests.bench.bench_import import bench_database, fresh
 from tests.bench.table import record
@@ -279,7 +279,7 @@ def main() -> None:
         record("status figures, one team", "skipped", "needs PostgreSQL", None, "≤ 1.2×", False)
         return
     with tempfile.TemporaryDirectory() as d:
-        os.environ["CAREBOT_FILES_DIR"] = d
+        use_files_dir(d)
         target = bench_database(url, "_status")
         engine, n = reused(target)
         if engine is None:
