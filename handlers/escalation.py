@@ -19,7 +19,6 @@ from handlers.paging import (DEFAULT_POLICY, event, fire, fire_many, grace_minut
 from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
-from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import repo
@@ -232,7 +231,7 @@ def resolve(ctx: Context, args) -> Reply:
     esc, _ = _load(ctx, args.id, "resolve")
     if not args.note:
         raise UserError(words.note_needed(esc.id))
-    _close(ctx, esc, mask(args.note, today=ctx.today), "escalation:resolve")
+    _close(ctx, esc, args.note, "escalation:resolve")
     return words.resolved_ok(esc.id)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from messages.privacy import mask_posted
 
 
 class Button(BaseModel):
@@ -34,6 +36,19 @@ class Block(BaseModel):
     fields: list[tuple[str, str]] = Field(default_factory=list)
     buttons: list[Button] = Field(default_factory=list)
     select: Select | None = None
+
+    # The posting side of the privacy boundary: whatever a handler put in, a post cannot
+    # carry an NHS number or a date of birth (stored text is masked already; this catches
+    # text that never went through storage).
+    @field_validator("text")
+    @classmethod
+    def _masked(cls, text: str) -> str:
+        return mask_posted(text)
+
+    @field_validator("fields")
+    @classmethod
+    def _masked_fields(cls, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(mask_posted(k), mask_posted(v)) for k, v in fields]
 
 
 class Attachment(BaseModel):
