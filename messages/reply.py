@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from messages.privacy import mask_posted
+from messages.privacy import mask_posted, mask_posted_field
 
 
 class Button(BaseModel):
@@ -48,7 +48,7 @@ class Block(BaseModel):
     @field_validator("fields")
     @classmethod
     def _masked_fields(cls, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(mask_posted(k), mask_posted(v)) for k, v in fields]
+        return [mask_posted_field(k, v) for k, v in fields]
 
 
 class Attachment(BaseModel):

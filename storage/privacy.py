@@ -236,6 +236,13 @@ def mask_posted(text: str) -> str:
     return mask(text, today, labelled_only=today is None)
 
 
+def mask_posted_field(label: str, value: str) -> tuple[str, str]:
+    """A label/value pair as it may be posted: the label counts ("Born" | "12/03/1954")."""
+    label, whole = mask_posted(label), mask_posted(f"{label}: {value}")
+    head = f"{label}: "
+    return label, whole[len(head):] if whole.startswith(head) else mask_posted(value)
+
+
 def mask_tree(value: Any, masker=mask_stored) -> Any:
     """Every string in a JSON value masked (keys are names chosen by code, kept)."""
     if isinstance(value, str):
