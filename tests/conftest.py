@@ -23,6 +23,7 @@ from messages.reply import Reply
 from storage import repo
 from storage.db import make_engine, session_scope, upgrade
 from storage.importer import COLUMNS, import_contacts
+from tests.driver import Bot
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("CAREBOT_REQUIRE_POSTGRES") == "1"
@@ -136,6 +137,12 @@ def app(engine, config_path, contacts_csv) -> App:
     settings = Settings(CAREBOT_CONFIG=str(config_path))
     return App(settings=settings, config=config, engine=engine, clock=SimClock(MORNING),
                transports=[Recorder()])
+
+
+@pytest.fixture
+def bot(app) -> Bot:
+    """The demo app driven like a chat (tests/driver.py): bot.say, bot.advance, bot.dms."""
+    return Bot(app)
 
 
 def run(app: App, handle: str, line: str, *, transport: str = "console", chat: str | None = None,
