@@ -1,6 +1,6 @@
 """The privacy corpus: what a person types in a free-text field, and what is stored
 and posted (`mask(text, today=TODAY)`). Masked and kept cases side by side; the rules
-are in messages/privacy.py and README "Privacy"."""
+are in storage/privacy.py and README "Privacy"."""
 from datetime import date
 
 TODAY = date(2026, 11, 24)  # a date on or after 24 Nov 2024 is recent
