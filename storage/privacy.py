@@ -201,7 +201,9 @@ def ref_problem(ref: str, today: date | None) -> str | None:
 # ---- the boundary: one day per unit of work, and the column types that mask with it
 
 _DAY: ContextVar[date | None] = ContextVar("carebot_masking_day", default=None)
-_DIGIT = re.compile(r"\d")  # every masked shape has a digit: text without one is clear
+# A post's quick all-clear (a list of 500 is 500 blocks): _spans finds nothing unless an NHS
+# shape or an unlabelled date shape matches, or a label word (NHS, dob, born …) appears.
+_MAYBE = re.compile(rf"{_REF_SHAPES.pattern}|{_LABEL_WORD.pattern}|nhs", re.IGNORECASE)
 
 
 @contextmanager
@@ -230,7 +232,7 @@ def mask_posted(text: str) -> str:
     """Text as it may be posted. Inside a team's day as stored text is; outside (a post
     loaded back from the outbox) every date shown is operational, so only NHS numbers and
     labelled births are masked."""
-    if not text or not _DIGIT.search(text):
+    if not text or not _MAYBE.search(_HIDDEN.sub("", text)):
         return text
     today = _DAY.get()
     return mask(text, today, labelled_only=today is None)
