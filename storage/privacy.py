@@ -52,6 +52,7 @@ _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|au
 _DSEP = rf"(?:\s*[./\\{_DASH}]\s*|\s+)"  # 12/03, 12 - 03, 12 03
 _ORD = r"(?:st|nd|rd|th)?"
 _END = r"(?!\d|[:.]\d)"  # a year is not followed by a time: 24 Nov 23:59
+_NOT_A_DAY = rf"(?!{_ORD}\s*(?:of\s+)?{_MON})"  # two digits then a month: 28 Oct – 24 Nov
 _F = re.IGNORECASE
 # Each shape: (regex with groups d, m (number or name), y; labelled only?)
 _DATES = [
@@ -63,7 +64,7 @@ _DATES = [
     (re.compile(r"(?<!\d)(?P<d>\d\d)(?P<m>\d\d)(?P<y>\d{4})(?!\d)"), False),  # 12031956
     (re.compile(r"(?<!\d)(?P<y>\d{4})(?P<m>\d\d)(?P<d>\d\d)(?!\d)"), False),  # 19560312
     (re.compile(rf"(?<!\d)(?P<d>\d{{1,2}}){_ORD}(?:\s+of)?(?:{_DSEP})?(?P<m>{_MON}),?"
-                rf"(?:{_DSEP})?(?P<y>\d{{4}}|\d{{2}}){_END}", _F), False),  # 12th of March 1956
+                rf"(?:{_DSEP})?(?P<y>\d{{4}}|\d{{2}}{_NOT_A_DAY}){_END}", _F), False),  # 12th of March 1956
     (re.compile(rf"\b(?P<m>{_MON})(?:{_DSEP})?(?P<d>\d{{1,2}}){_ORD},?(?:{_DSEP})?"
                 rf"(?P<y>\d{{4}})(?!\d)", _F), False),  # March 12th, 1956
     (re.compile(r"(?<!\d)(?P<d>\d\d)(?P<m>\d\d)(?P<y>\d\d)(?!\d)"), True),  # 120356

@@ -247,4 +247,7 @@ CASES = [
     ('learning due by Tue 1 Dec 08:00', 'learning due by Tue 1 Dec 08:00', 'kept: no NHS number or date of birth'),
     ('visit 3 Mar 10.30', 'visit 3 Mar 10.30', 'kept: no NHS number or date of birth'),
     ('seen 12/03 at 14:30', 'seen 12/03 at 14:30', 'kept: no NHS number or date of birth'),
+    ('on leave 28 Oct – 24 Nov, back after', 'on leave 28 Oct – 24 Nov, back after', 'kept: a range of days, not a year'),
+    ('pack for 28 Oct – 24 Nov 2026', 'pack for 28 Oct – 24 Nov 2026', 'kept: a range of days ending in a recent date'),
+    ('seen 28 Oct 54 – fine', 'seen [date removed] – fine', 'date of birth, two-digit year, older than 2 years'),
 ]
