@@ -21,6 +21,44 @@ from handlers.dispatch import dispatch_line
 from messages.reply import Reply
 
 
+class Recorder:
+    """A transport that records what it was asked to send."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.posts: list[tuple[str, Reply]] = []
+        self.dms: list[tuple[str, Reply]] = []
+        self.edits: list[tuple[str, Reply]] = []
+        self.fail = 0  # fail this many sends first
+
+    def reaches_team(self, team) -> bool:
+        return True
+
+    def reaches_person(self, person) -> bool:
+        return True
+
+    def _maybe_fail(self):
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("platform unavailable")
+
+    async def post_to_team(self, team, reply, *, key):
+        self._maybe_fail()
+        self.posts.append((team.key, reply))
+        return f"msg-{len(self.posts)}"
+
+    async def update_team_post(self, team, reply, *, key, ref):
+        self._maybe_fail()
+        self.edits.append((team.key, reply))
+        return ref
+
+    async def notify(self, person, reply, *, key):
+        self._maybe_fail()
+        self.dms.append((person.handle, reply))
+        return f"dm-{len(self.dms)}"
+
+
 class Bot:
     def __init__(self, app: App):
         self.app = app
