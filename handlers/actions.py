@@ -15,12 +15,12 @@ from handlers.grammar import record_id, unquote
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import actions as words
-from messages.privacy import mask
 from messages.reply import Reply
 from storage import actions as store
 from storage import outbox, repo
 from storage.models import (ACTION_RISKS, CLOSURE_FIELDS, EVIDENCE_KINDS, Action, ActionEvidence,
                             Person, PlanRequest, Team, at_least)
+from storage.privacy import mask_stored
 
 CQC_DAYS = 28  # a CQC action plan is due 28 days after the request
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -86,7 +86,7 @@ def _tell_owner(ctx: Context, action: Action, owner: Person) -> None:
          min_role="supervisor", summary="Add an action to the plan with one accountable owner",
          example=words.EXAMPLE_ADD)
 def action_add(ctx: Context, args) -> Reply:
-    title = mask((args.title or "").strip(), today=ctx.today)
+    title = (args.title or "").strip()
     if not title:
         raise UserError(words.needs_title())
     owner = _owner(ctx, args.owner)
@@ -99,7 +99,7 @@ def action_add(ctx: Context, args) -> Reply:
     team = ctx.team if ctx.team.id in {t.id for t in owner_teams} else owner_teams[0]
     action = Action(team_id=team.id, title=title, owner_id=owner.id, risk=risk, due=due,
                     review_days=days, next_review=ctx.today + timedelta(days=days),
-                    finding=mask(args.finding.strip(), today=ctx.today) if args.finding else None,
+                    finding=args.finding.strip() if args.finding else None,
                     created_at=ctx.now, created_by_id=ctx.person.id, version=0)
     ctx.session.add(action)
     ctx.session.flush()
@@ -125,7 +125,6 @@ def action_evidence(ctx: Context, args) -> Reply:
     kind, text = _kind_and_text(args.text, args.kind)
     if kind not in EVIDENCE_KINDS:
         raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS, action.id))
-    text = mask(text, today=ctx.today)
     if not text:
         raise UserError(words.needs_evidence_text(action.id))
     ctx.session.add(ActionEvidence(action_id=action.id, kind=kind, text=text, at=ctx.now,
@@ -141,7 +140,7 @@ def action_evidence(ctx: Context, args) -> Reply:
 def action_review(ctx: Context, args) -> Reply:
     action = find_action(ctx, args.id)
     _may_update(ctx, action)
-    note = mask((args.note or "").strip(), today=ctx.today)
+    note = (args.note or "").strip()
     if not note:
         raise UserError(words.needs_review_text(action.id))
     action.next_review = ctx.today + timedelta(days=action.review_days)
@@ -175,8 +174,8 @@ def action_update(ctx: Context, args) -> Reply:
             action.next_review = min(action.next_review, ctx.today + timedelta(days=action.review_days))
     for name in ("title", "finding"):
         value = getattr(args, name)
-        if value and mask(value.strip(), today=ctx.today) != getattr(action, name):
-            setattr(action, name, mask(value.strip(), today=ctx.today))
+        if value and mask_stored(value.strip()) != getattr(action, name):  # as it was stored
+            setattr(action, name, value.strip())
             changes.append(f"{name} reworded")
     if not changes:
         raise UserError(words.nothing_to_update(action.id))
@@ -197,11 +196,11 @@ def action_close(ctx: Context, args) -> Reply:
     if not store.evidence(ctx.session, action_id=action.id):
         raise UserError(words.close_needs_evidence(action.id))
     closure = dict(action.closure or {})
-    given = {f: mask(getattr(args, f).strip(), today=ctx.today) for f in CLOSURE_FIELDS
+    given = {f: getattr(args, f).strip() for f in CLOSURE_FIELDS
              if getattr(args, f) and getattr(args, f).strip()}
     missing = [f for f in CLOSURE_FIELDS if f not in closure and f not in given]
     if args.answer and args.answer.strip() and missing:
-        given[missing[0]] = mask(args.answer.strip(), today=ctx.today)  # a bare answer fills the next question
+        given[missing[0]] = args.answer.strip()  # a bare answer fills the next question
     if given:
         closure.update(given)
         action.closure = closure

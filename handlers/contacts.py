@@ -13,7 +13,6 @@ from handlers.phone import closest, near_codes, reason_code, ref_variants
 from handlers.registry import command
 from messages import catalog
 from messages import escalation as esc_words
-from messages.privacy import mask
 from messages.reply import Block, Reply
 from storage import outbox, repo
 from storage.models import Client, Contact, Escalation, ReasonCode, Team
@@ -80,7 +79,7 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
                 else contact.status)
     if note:
-        contact.note = mask(note, today=ctx.today)
+        contact.note = note
     elif (status, reason) != (contact.status, contact.reason_code):
         contact.note = None
     contact.status, contact.reason_code = status, reason

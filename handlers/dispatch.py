@@ -21,6 +21,7 @@ from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
 from storage.models import Person, Team, at_least
+from storage.privacy import masking_day, set_day
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
     """Run one command and return what to show the caller."""
     try:
-        with session_scope(engine) as session:
+        with masking_day(), session_scope(engine) as session:  # the day covers the commit
             return _run(session, clock, command)
     except UserError as exc:
         return Reply.error(str(exc))
@@ -73,6 +74,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     ctx = Context(session=session, now=now, person=person, team=team,
                   transport=command.actor.transport, chat_id=command.chat.id,
                   from_button=command.from_button)
+    set_day(ctx.today)  # free text stored or shown is masked as of the team's day
     reply = spec.fn(ctx, args)
     reply.queued = ctx.queued
     return reply

@@ -18,7 +18,6 @@ from handlers.paging import (event, fire, grace_minutes, policy_of,  # noqa: F40
 from handlers.grammar import record_id
 from handlers.registry import command
 from messages import escalation as words
-from messages.privacy import mask
 from messages.reply import Reply
 from storage import escalations as store
 from storage import outbox, repo
@@ -202,7 +201,7 @@ def resolve(ctx: Context, args) -> Reply:
     esc, _ = _load(ctx, args.id, "resolve")
     if not args.note:
         raise UserError(words.note_needed(esc.id))
-    _close(ctx, esc, mask(args.note, today=ctx.today), "escalation:resolve")
+    _close(ctx, esc, args.note, "escalation:resolve")
     return words.resolved_ok(esc.id)
 
 

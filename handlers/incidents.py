@@ -14,7 +14,7 @@ from handlers import escalation
 from handlers.base import Context, UserError, day_bounds
 from handlers.registry import command
 from messages import incidents as words
-from messages.privacy import mask, ref_problem
+from messages.privacy import ref_problem
 from messages.reply import Reply
 from storage import learning as store
 from storage import outbox
@@ -79,7 +79,7 @@ def _record(ctx: Context, args, field: str) -> Reply:
     inc = find_incident(ctx, args.ref)
     if inc.state == "closed":
         return words.already_closed(inc.ref)
-    text = mask((args.text or "").strip(), today=ctx.today)
+    text = (args.text or "").strip()
     if not text:
         raise UserError(words.needs_text(field, inc.ref))
     previous = getattr(inc, field)
@@ -132,7 +132,7 @@ def incident_reopen(ctx: Context, args) -> Reply:
     inc = find_incident(ctx, args.ref)
     if inc.state != "closed":
         raise UserError(words.not_closed(inc.ref))
-    reason = mask((args.reason or "").strip(), today=ctx.today)
+    reason = (args.reason or "").strip()
     if not reason:
         raise UserError(words.needs_text("reopen", inc.ref))
     inc.state, inc.closed_at, inc.reopened = "open", None, inc.reopened + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from storage import repo
 from storage.db import session_scope
 from storage.models import Team
+from storage.privacy import masking_day, set_day
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,11 @@ def _jobs() -> dict[str, TeamJob]:
 def run(engine: Engine, job: str, team_key: str, now: datetime) -> bool:
     """Run one team job in its own unit of work. True when it queued a post."""
     fn = _jobs()[job].run
-    with session_scope(engine) as session:
+    with masking_day(), session_scope(engine) as session:
         team = repo.team_by_key(session, team_key)
         if team is None:
             raise KeyError(f"unknown team {team_key!r}")
+        set_day(now.astimezone(ZoneInfo(team.zone)).date())
         return fn(session, team, now)
 
 

@@ -13,7 +13,6 @@ from handlers.grammar import record_id
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import learning as words
-from messages.privacy import mask
 from messages.reply import Reply
 from storage import learning as store
 from storage import outbox
@@ -43,7 +42,7 @@ MAX_POINT = 6_000
          max_text=MAX_POINT, summary="Share a handover learning point with an I've read this button",
          example=words.EXAMPLE)
 def learn(ctx: Context, args) -> Reply:
-    text = mask((args.text or "").strip(), today=ctx.today)
+    text = (args.text or "").strip()
     if not text:
         raise UserError(words.needs_text())
     incident = None

@@ -16,7 +16,6 @@ from handlers.base import Context, UserError, day_bounds
 from handlers.meds_rounds import lead_name, round_reply, rounds, settings
 from handlers.registry import command
 from messages import medicines as words
-from messages.privacy import mask
 from messages.reply import Reply
 from storage import medicines as store
 from storage import status as metrics
@@ -105,7 +104,7 @@ def _exception(ctx: Context, args, kind: str, *, verb: str | None = None,
         raise UserError(words.exception_missing(duty.duty_id, kind, missing, example))
     if duty.status in ("late", "missed"):
         return words.already(duty.duty_id, duty.status)
-    clean = {name: mask(value.strip(), today=ctx.today) for name, value in values.items()}
+    clean = {name: value.strip() for name, value in values.items()}
     store.add_exception(ctx.session, duty_id=duty.id, team_id=duty.team_id, kind=kind, at=ctx.now,
                         by_id=ctx.person.id, **clean)
     previous = duty.status
@@ -155,7 +154,7 @@ def meds_check(ctx: Context, args) -> Reply:
     updated = row is not None
     row = row or MedsCheck(team_id=ctx.team.id, round=name, day=ctx.today, met=met_ok,
                            at=ctx.now, by_id=ctx.person.id)
-    row.met, row.note, row.at, row.by_id = met_ok, mask(args.note, today=ctx.today), ctx.now, ctx.person.id
+    row.met, row.note, row.at, row.by_id = met_ok, args.note, ctx.now, ctx.person.id
     ctx.session.add(row)
     ctx.audit("meds:check", subject=f"{ctx.team.key}:{name}:{ctx.today}", met=met_ok, note=row.note)
     return words.check_logged(name, ctx.today, met_ok, updated)

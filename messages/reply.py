@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from messages.privacy import mask_posted, mask_posted_field
 
 
 class Button(BaseModel):
@@ -41,6 +43,19 @@ class Block(BaseModel):
     # a duty id, an escalation), and its state: never read back out of the text.
     ref: str = ""
     status: str = ""
+
+    # The posting side of the privacy boundary: whatever a handler put in, a post cannot
+    # carry an NHS number or a date of birth (stored text is masked already; this catches
+    # text that never went through storage).
+    @field_validator("text")
+    @classmethod
+    def _masked(cls, text: str) -> str:
+        return mask_posted(text)
+
+    @field_validator("fields")
+    @classmethod
+    def _masked_fields(cls, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [mask_posted_field(k, v) for k, v in fields]
 
 
 class NotePrompt(BaseModel):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, func, select
 
 from storage.models import AuditEvent, AuditHead
+from storage.privacy import mask_posted, mask_tree
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock key: any constant no other lock in carebot uses ("AUDT").
@@ -82,6 +83,9 @@ def append(session: Session, *, at: datetime, actor: str, transport: str, action
     session.connection()  # join (or begin) the transaction, so a rollback drops the row too
     # What is hashed must be what the JSON column gives back.
     detail = json.loads(json.dumps(detail or {}, default=str))
+    # Masked before hashing (the column gives back what was hashed). Details mix typed notes
+    # with timestamps, so outside a team's day only the unambiguous shapes are masked.
+    detail = mask_tree(detail, mask_posted)
     session.info.setdefault(PENDING, []).append(
         {"at": at, "actor": actor, "transport": transport, "action": action, "team": team,
          "subject": subject, "detail": detail})

@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from storage.privacy import FreeJSON, FreeText
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Set once at start from Settings.files_dir (CAREBOT_FILES_DIR): the core cannot read bot/.
 _files = {"dir": Path("var/files")}
@@ -102,7 +104,12 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
     from psycopg.types.json import Json
 
     columns = list(rows[0])
-    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ in ("JSON", "FreeJSON")}
+    # COPY skips SQLAlchemy's types: apply the masking ones (storage/privacy.py) here.
+    typed = {c.name: c.type for c in table.columns if isinstance(c.type, (FreeText, FreeJSON))}
+    if typed:
+        rows = [{k: typed[k].process_bind_param(v, conn.dialect) if k in typed else v
+                 for k, v in row.items()} for row in rows]
     names = ", ".join(f'"{c}"' for c in columns)
     with conn.connection.driver_connection.cursor() as cur:
         with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:

@@ -18,7 +18,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, select as core_select, up
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
-from messages.privacy import ref_problem  # pure rules, no chat or storage imports
+from storage.privacy import ref_problem
 from storage.db import bulk_insert, session_scope
 from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 

@@ -9,6 +9,8 @@ from typing import Any, Optional
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+from storage.privacy import FreeJSON, FreeText
+
 CONTACT_KINDS = ("post_referral", "post_discharge", "home_visit", "review", "other")
 RISKS = ("high", "medium", "low")
 # An action's risk category decides its review cadence (days).
@@ -107,7 +109,7 @@ class Contact(SQLModel, table=True):
     time_critical: bool = False
     status: str = "open"  # open | done | missed
     reason_code: Optional[str] = None
-    note: Optional[str] = None
+    note: Optional[str] = Field(default=None, sa_type=FreeText)
     outcome_at: Optional[datetime] = None
     logged_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     logged_via: Optional[str] = None
@@ -225,7 +227,7 @@ class Escalation(SQLModel, table=True):
     open_subject: Optional[str] = Field(default=None, unique=True, max_length=120)
     trigger: str  # reason:<code> | reconcile | time_critical
     ref: str  # the client ref: the only client detail a page may carry
-    summary: str  # refs and codes only, e.g. "missed: Safety concern"
+    summary: str = Field(sa_type=FreeText)  # refs and codes only, e.g. "missed: Safety concern"
     state: str = "open"  # open | acknowledged | resolved
     level: int = 0
     pages_at_level: int = 0
@@ -237,7 +239,7 @@ class Escalation(SQLModel, table=True):
     acked_at: Optional[datetime] = None
     resolved_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     resolved_at: Optional[datetime] = None
-    note: Optional[str] = None
+    note: Optional[str] = Field(default=None, sa_type=FreeText)
     # Set when the whole bounded policy was used up unacknowledged: no more timer, announced.
     exhausted_at: Optional[datetime] = None
 
@@ -251,7 +253,7 @@ class EscalationEvent(SQLModel, table=True):
     kind: str  # opened | paged | nobody_at_level | acknowledged | resolved
     person_id: Optional[int] = Field(default=None, foreign_key="person.id")
     level: int = 0
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(FreeJSON))
 
 
 # ---- medicines, learning, incidents
@@ -282,9 +284,9 @@ class MedsException(SQLModel, table=True):
     duty_id: int = Field(foreign_key="medsduty.id", index=True)
     team_id: int = Field(foreign_key="team.id")
     kind: str  # late | missed
-    reason: str
-    action: str
-    informed: str
+    reason: str = Field(sa_type=FreeText)
+    action: str = Field(sa_type=FreeText)
+    informed: str = Field(sa_type=FreeText)
     at: datetime = Field(index=True)
     by_id: int = Field(foreign_key="person.id")
 
@@ -299,7 +301,7 @@ class MedsCheck(SQLModel, table=True):
     round: str = Field(max_length=40)
     day: date
     met: bool
-    note: Optional[str] = None
+    note: Optional[str] = Field(default=None, sa_type=FreeText)
     at: datetime
     by_id: int = Field(foreign_key="person.id")
 
@@ -317,9 +319,9 @@ class Incident(SQLModel, table=True):
     opened_by_id: int = Field(foreign_key="person.id")
     review_due_at: datetime  # the end of the local day it was opened
     due_at: datetime = Field(index=True)  # the 7-day clock (restarts on reopen)
-    review: Optional[str] = None
+    review: Optional[str] = Field(default=None, sa_type=FreeText)
     reviewed_at: Optional[datetime] = None
-    action: Optional[str] = None
+    action: Optional[str] = Field(default=None, sa_type=FreeText)
     action_at: Optional[datetime] = None
     closed_at: Optional[datetime] = None
     reopened: int = 0
@@ -328,7 +330,7 @@ class Incident(SQLModel, table=True):
 class LearningPoint(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id", index=True)
-    text: str
+    text: str = Field(sa_type=FreeText)
     incident_id: Optional[int] = Field(default=None, foreign_key="incident.id", index=True)
     at: datetime
     by_id: int = Field(foreign_key="person.id")
@@ -352,8 +354,8 @@ class Action(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)  # shown as A-<id>
     team_id: int = Field(foreign_key="team.id", index=True)
-    title: str
-    finding: Optional[str] = None
+    title: str = Field(sa_type=FreeText)
+    finding: Optional[str] = Field(default=None, sa_type=FreeText)
     owner_id: int = Field(foreign_key="person.id")
     risk: str = "other"  # a key of ACTION_RISKS
     due: date  # the deadline, a day in the team's zone
@@ -361,7 +363,7 @@ class Action(SQLModel, table=True):
     next_review: date
     state: str = "open"  # open | closed
     # The closure summary, filled field by field (CLOSURE_FIELDS) before closing.
-    closure: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    closure: dict[str, Any] = Field(default_factory=dict, sa_column=Column(FreeJSON))
     version: int = 1
     created_at: datetime
     created_by_id: int = Field(foreign_key="person.id")
@@ -378,8 +380,8 @@ class ActionVersion(SQLModel, table=True):
     version: int
     at: datetime
     by_id: int = Field(foreign_key="person.id")
-    change: str  # e.g. "created", "evidence: audit", "owner ben → amira", "closed"
-    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    change: str = Field(sa_type=FreeText)  # e.g. "created", "reviewed: <note>", "closed"
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(FreeJSON))
 
 
 class ActionEvidence(SQLModel, table=True):
@@ -388,7 +390,7 @@ class ActionEvidence(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     action_id: int = Field(foreign_key="action.id", index=True)
     kind: str
-    text: str
+    text: str = Field(sa_type=FreeText)
     at: datetime
     by_id: int = Field(foreign_key="person.id")
 

@@ -5,17 +5,25 @@ reason shown, unless CAREBOT_REQUIRE_POSTGRES=1 (CI), which makes the skip a fai
 """
 from __future__ import annotations
 
+import json
 import os
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
+import httpx
 import pytest
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from sqlmodel import SQLModel, Session, func, select
 
+from bot import slack as slack_transport
+from bot import telegram as telegram_transport
 from bot.app import App
 from bot.config import load_config
 from bot.demo import CONFIG, demo_rows
+from bot.server import web_app
 from bot.settings import Settings
 from handlers.base import Actor, Chat, SimClock
 from handlers.dispatch import dispatch_line
@@ -23,6 +31,10 @@ from messages.reply import Reply
 from storage import repo
 from storage.db import make_engine, session_scope, upgrade, use_files_dir
 from storage.importer import COLUMNS, import_contacts
+from tests.driver import Bot, Recorder
+from tests.fakes.servers import Served
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.telegram_api import FakeTelegram
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("CAREBOT_REQUIRE_POSTGRES") == "1"
@@ -96,44 +108,6 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] = COLUMNS) -> Pat
     return path
 
 
-class Recorder:
-    """A transport that records what it was asked to send."""
-
-    name = "recorder"
-
-    def __init__(self):
-        self.posts: list[tuple[str, Reply]] = []
-        self.dms: list[tuple[str, Reply]] = []
-        self.edits: list[tuple[str, Reply]] = []
-        self.fail = 0  # fail this many sends first
-
-    def reaches_team(self, team) -> bool:
-        return True
-
-    def reaches_person(self, person) -> bool:
-        return True
-
-    def _maybe_fail(self):
-        if self.fail:
-            self.fail -= 1
-            raise RuntimeError("platform unavailable")
-
-    async def post_to_team(self, team, reply, *, key):
-        self._maybe_fail()
-        self.posts.append((team.key, reply))
-        return f"msg-{len(self.posts)}"
-
-    async def update_team_post(self, team, reply, *, key, ref):
-        self._maybe_fail()
-        self.edits.append((team.key, reply))
-        return ref
-
-    async def notify(self, person, reply, *, key):
-        self._maybe_fail()
-        self.dms.append((person.handle, reply))
-        return f"dm-{len(self.dms)}"
-
-
 @pytest.fixture
 def app(engine, config_path, contacts_csv) -> App:
     """Demo teams and people, today's demo contacts, a clock at 08:00 on 24 Nov 2026."""
@@ -146,6 +120,12 @@ def app(engine, config_path, contacts_csv) -> App:
                transports=[Recorder()])
 
 
+@pytest.fixture
+def bot(app) -> Bot:
+    """The demo app driven like a chat (tests/driver.py): bot.say, bot.advance, bot.dms."""
+    return Bot(app)
+
+
 def run(app: App, handle: str, line: str, *, transport: str = "console", chat: str | None = None,
         private: bool = False) -> Reply:
     """Type a line as a person, through the real grammar and dispatcher."""
@@ -156,6 +136,14 @@ def run(app: App, handle: str, line: str, *, transport: str = "console", chat: s
 def count(engine, model, *where) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def contact(engine, source_id: str):
+    """A contact as stored, by its import file id."""
+    from storage.models import Contact
+
+    with Session(engine) as session:
+        return session.exec(select(Contact).where(Contact.source_id == source_id)).one()
 
 
 def link(engine, *, team: dict, people: dict[str, dict], key: str = "north") -> None:
@@ -182,6 +170,129 @@ def needs_note(app, code: str) -> None:
     app.config = app.config.model_copy(update={"reason_codes": codes})
     with session_scope(app.engine) as session:
         repo.sync_config(session, app.config)
+
+
+# ---- Slack: really signed requests into the bot's real HTTP server, a fake Web API out
+
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_USERS = {"amira": "U0AMIRA01", "ben": "U0BEN0001", "dan": "U0DAN0001"}
+
+
+@pytest.fixture
+def slack_env(app):
+    """The demo app bound to Slack: North in C0NORTH01, three people with Slack ids."""
+    link(app.engine, team={"slack_channel": "C0NORTH01"},
+         people={handle: {"slack_user": user} for handle, user in SLACK_USERS.items()})
+    fake = FakeSlack()
+    api = Served(fake.app)
+    app.settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SLACK_SECRET,
+                            SLACK_API_URL=f"{api.url}/api/")
+    plugin = slack_transport.build(app)
+    app.transports = [plugin.transport]
+    bot = Served(web_app(app, plugin.routes))
+    yield app, fake, api, bot
+    bot.stop()
+    api.stop()
+
+
+def post(bot, body: str, *, ts: int | None = None, secret: str = SLACK_SECRET, headers=None):
+    ts = str(int(time.time()) if ts is None else ts)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return httpx.post(f"{bot.url}/slack/events", content=body, timeout=30, headers={
+        "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+
+
+def command(api, text: str, user: str = "U0AMIRA01", channel: str = "C0NORTH01",
+            trigger: str = "t-1") -> str:
+    return urlencode({"command": "/care", "text": text, "user_id": user, "channel_id": channel,
+                      "team_id": "T1", "trigger_id": trigger, "token": "legacy",
+                      "response_url": f"{api.url}/respond/{trigger}"})
+
+
+def interaction(api, payload: dict, user: str = "U0AMIRA01", trigger: str = "t-2") -> str:
+    payload = {"team": {"id": "T1"}, "user": {"id": user}, "trigger_id": trigger,
+               "response_url": f"{api.url}/respond/{trigger}", **payload}
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def pressed(api, value: str, *, ephemeral: bool = False, trigger: str = "t-2",
+            user: str = "U0AMIRA01") -> str:
+    return interaction(api, {"type": "block_actions", "channel": {"id": "C0NORTH01"},
+                             "container": {"type": "message", "is_ephemeral": ephemeral},
+                             "actions": [{"type": "overflow", "action_id": "carebot:4:menu",
+                                          "block_id": "b", "action_ts": "1.2",
+                                          "selected_option": {"value": value}}]},
+                       user=user, trigger=trigger)
+
+
+# ---- Telegram: updates into the bot's real webhook (or long polling), a fake Bot API out
+
+GROUP = -1001234567890
+TG_USERS = {"amira": 5550001, "ben": 5550002, "dan": 5550003}
+TG_SECRET = "s3cret-token"
+
+
+def bind(app) -> None:
+    link(app.engine, team={"telegram_chat": GROUP},
+         people={handle: {"telegram_user": user} for handle, user in TG_USERS.items()})
+
+
+@pytest.fixture
+def tg(app, request):
+    """The demo app bound to Telegram; webhook mode unless the test is marked polling."""
+    bind(app)
+    fake = FakeTelegram()
+    api = Served(fake.app)
+    polling = request.node.get_closest_marker("polling") is not None
+    app.settings = Settings(TELEGRAM_BOT_TOKEN="123:abc", TELEGRAM_API_URL=f"{api.url}/bot",
+                            TELEGRAM_WEBHOOK_URL=None if polling else "https://carebot.example.org/telegram/webhook",
+                            TELEGRAM_WEBHOOK_SECRET=TG_SECRET)
+    plugin = telegram_transport.build(app)
+    app.transports = [plugin.transport]
+    bot = Served(web_app(app, plugin.routes))
+    bot.call(plugin.start())
+    yield app, fake, bot
+    bot.call(plugin.stop())
+    bot.stop()
+    api.stop()
+
+
+_ids = iter(range(1, 10_000))
+
+
+def user(handle: str) -> dict:
+    return {"id": TG_USERS.get(handle, 9999999), "is_bot": False, "first_name": handle.title()}
+
+
+def chat(chat_id: int = GROUP) -> dict:
+    return {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private", "title": "North"}
+
+
+def typed(text: str, handle: str = "amira", chat_id: int = GROUP) -> dict:
+    command = text.split()[0]
+    return {"update_id": next(_ids), "message": {
+        "message_id": next(_ids), "date": int(time.time()), "chat": chat(chat_id),
+        "from": user(handle), "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}]}}
+
+
+def tapped(data: str, handle: str = "amira", reply_to: int | None = None,
+           chat_id: int = GROUP) -> dict:
+    message = {"message_id": 500, "date": int(time.time()), "chat": chat(chat_id), "text": "list",
+               "from": {"id": 4242, "is_bot": True, "first_name": "carebot"}}
+    if reply_to:
+        message["reply_to_message"] = {**message, "message_id": reply_to}
+        message["message_id"] = 501
+    return {"update_id": next(_ids), "callback_query": {
+        "id": f"cb{next(_ids)}", "from": user(handle), "chat_instance": "ci", "data": data,
+        "message": message}}
+
+
+def deliver(bot, update: dict, secret: str | None = TG_SECRET) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return httpx.post(f"{bot.url}/telegram/webhook", json=update, headers=headers,
+                      timeout=30).status_code
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,6 +1,6 @@
 """The privacy corpus: what a person types in a free-text field, and what is stored
 and posted (`mask(text, today=TODAY)`). Masked and kept cases side by side; the rules
-are in messages/privacy.py and README "Privacy"."""
+are in storage/privacy.py and README "Privacy"."""
 from datetime import date
 
 TODAY = date(2026, 11, 24)  # a date on or after 24 Nov 2024 is recent
@@ -247,4 +247,7 @@ CASES = [
     ('learning due by Tue 1 Dec 08:00', 'learning due by Tue 1 Dec 08:00', 'kept: no NHS number or date of birth'),
     ('visit 3 Mar 10.30', 'visit 3 Mar 10.30', 'kept: no NHS number or date of birth'),
     ('seen 12/03 at 14:30', 'seen 12/03 at 14:30', 'kept: no NHS number or date of birth'),
+    ('on leave 28 Oct – 24 Nov, back after', 'on leave 28 Oct – 24 Nov, back after', 'kept: a range of days, not a year'),
+    ('pack for 28 Oct – 24 Nov 2026', 'pack for 28 Oct – 24 Nov 2026', 'kept: a range of days ending in a recent date'),
+    ('seen 28 Oct 54 – fine', 'seen [date removed] – fine', 'date of birth, two-digit year, older than 2 years'),
 ]

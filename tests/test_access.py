@@ -23,11 +23,8 @@ from storage.models import (Action, AuditEvent, Client, Contact, Escalation, Inc
                             LearningPoint, Team, at_least)
 from tests.conftest import count, link, run, write_csv
 from tests.fakes.servers import wait_for
-from tests.test_slack import command as slash
-from tests.test_slack import interaction, post, pressed
-from tests.test_slack import slack_env  # noqa: F401  (the fixture)
-from tests.test_telegram import deliver, tapped, typed
-from tests.test_telegram import tg  # noqa: F401  (the fixture)
+from tests.conftest import command as slash
+from tests.conftest import deliver, interaction, post, pressed, tapped, typed
 
 ROLES = {"staff": "ben", "supervisor": "amira", "manager": "mia", "nominated": "grace"}
 MIA = '''[[people]]

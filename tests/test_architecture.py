@@ -76,3 +76,26 @@ def test_the_sweep_lists_every_deadline_source_whatever_else_was_imported():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().split("|") == ["time-critical contacts", "medicines duties",
                                                 "incidents"]
+
+
+def modules(path: Path) -> set[str]:
+    """The full dotted names a module imports (absolute imports)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_storage_never_imports_messages_and_messages_only_the_privacy_rules():
+    """bot → handlers → storage, handlers → messages: the privacy rules both sides need live in
+    storage/privacy.py (pure), which is the one storage module messages may import."""
+    upward = [str(path.relative_to(ROOT)) for path in (ROOT / "storage").rglob("*.py")
+              if any(m.split(".")[0] in ("messages", "handlers") for m in modules(path))]
+    sideways = [f"{path.relative_to(ROOT)} imports {m}" for path in (ROOT / "messages").rglob("*.py")
+                for m in modules(path) if m.split(".")[0] in ("storage", "handlers")
+                and m != "storage.privacy"]
+    assert (upward, sideways) == ([], [])

@@ -14,8 +14,8 @@ from storage import repo
 from storage.db import session_scope
 from storage.models import Outbox
 from tests.fakes.servers import wait_for
-from tests.test_slack import command, post, slack_env  # noqa: F401 - slack_env is a fixture
-from tests.test_telegram import GROUP, USERS, deliver, tg, typed  # noqa: F401 - tg is a fixture
+from tests.conftest import GROUP, command, deliver, post, typed
+from tests.conftest import TG_USERS as USERS
 
 
 def png() -> bytes:

@@ -23,7 +23,7 @@ from storage.db import make_engine, session_scope
 from storage.models import Outbox
 from tests.conftest import MORNING
 from tests.fakes.servers import Served, wait_for
-from tests.test_slack import command, post, slack_env  # noqa: F401 - fixture
+from tests.conftest import command, post
 
 DEAD_PG = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"  # nothing listens on port 1
 

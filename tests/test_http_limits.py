@@ -16,8 +16,8 @@ from bot import slack
 from bot.server import MAX_BODY, web_app
 from storage.models import AuditEvent
 from tests.conftest import count
-from tests.test_slack import SECRET, command, contact, interaction, post, slack_env  # noqa: F401
-from tests.test_telegram import SECRET as TG_SECRET, tg  # noqa: F401 - fixtures
+from tests.conftest import SLACK_SECRET as SECRET
+from tests.conftest import TG_SECRET, command, contact, interaction, post
 
 CHUNK = 64 * 1024
 

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from messages import catalog
+from messages.privacy import mask_posted
 from storage.models import (Action, ActionEvidence, ActionVersion, AuditEvent, Client, Contact,
                             LearningPoint, Outbox)
 from tests.conftest import count, run
@@ -119,7 +120,8 @@ def test_an_id_out_of_range_is_no_such_like_an_unknown_id(app, line, unknown):
         -1 if "resolve" not in unknown else 1]
     if "evidence" in line:
         typed, other = line.split()[2], unknown.split()[2]
-    assert got.plain() == expected.plain().replace(other, typed)
+    # echoed as any post is: 2147483648 passes the NHS check digit, so it is masked
+    assert got.plain() == expected.plain().replace(other, mask_posted(typed))
 
 
 def test_the_owner_dm_example_is_built_from_the_action(app):

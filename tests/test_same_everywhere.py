@@ -8,10 +8,9 @@ import pytest
 from sqlmodel import Session, select
 
 from storage.models import AuditEvent, Contact, Escalation, Person, Reconciliation
-from tests.conftest import count, run
+from tests.conftest import command, count, deliver, post, pressed, run, tapped, typed
+from tests.conftest import TG_USERS as USERS
 from tests.fakes.servers import wait_for
-from tests.test_slack import command, post, pressed, slack_env  # noqa: F401  (fixture)
-from tests.test_telegram import USERS, deliver, tapped, tg, typed  # noqa: F401  (fixture)
 
 SCRIPT = ["done C-2M9Q", "missed C-7F3K hospital", "missed C-4T7P other family visiting", "reconcile"]
 _triggers = itertools.count()
@@ -42,8 +41,8 @@ EXPECTED_CONTACTS = {
 @pytest.mark.parametrize("transport", ["console", "slack", "telegram"])
 def test_the_same_day_through_every_transport(request, engine, transport):
     if transport == "console":
-        app = request.getfixturevalue("app")
-        say = lambda line: run(app, "amira", line)  # noqa: E731
+        driver = request.getfixturevalue("bot")
+        app, say = driver.app, lambda line: driver.say("amira", line)  # noqa: E731
     elif transport == "slack":
         app, fake, api, bot = request.getfixturevalue("slack_env")
         say = lambda line: post(bot, command(api, line, trigger=f"s-{next(_triggers)}"))  # noqa: E731
@@ -80,8 +79,8 @@ def test_ack_all_is_the_same_everywhere(request, engine, transport):
     from storage.models import Outbox
 
     if transport == "console":
-        app = request.getfixturevalue("app")
-        ack_all = lambda: run(app, "amira", "ack all")  # noqa: E731
+        driver = request.getfixturevalue("bot")
+        app, ack_all = driver.app, lambda: driver.say("amira", "ack all")  # noqa: E731
     elif transport == "slack":
         app, fake, api, bot = request.getfixturevalue("slack_env")
         ack_all = lambda: post(bot, pressed(api, "ack:all", trigger="s-ack-all"))  # noqa: E731

@@ -7,73 +7,15 @@ import time
 from urllib.parse import urlencode
 
 import httpx
-import pytest
-from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from bot import slack
-from bot.server import web_app
 from bot.settings import Settings
-from storage.models import AuditEvent, Contact, Outbox
-from tests.conftest import count, link, needs_note
-from tests.fakes.servers import Served, wait_for
-from tests.fakes.slack_api import FakeSlack
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-USERS = {"amira": "U0AMIRA01", "ben": "U0BEN0001", "dan": "U0DAN0001"}
-
-
-@pytest.fixture
-def slack_env(app):
-    """The demo app bound to Slack: North in C0NORTH01, three people with Slack ids."""
-    link(app.engine, team={"slack_channel": "C0NORTH01"},
-         people={handle: {"slack_user": user} for handle, user in USERS.items()})
-    fake = FakeSlack()
-    api = Served(fake.app)
-    app.settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET,
-                            SLACK_API_URL=f"{api.url}/api/")
-    plugin = slack.build(app)
-    app.transports = [plugin.transport]
-    bot = Served(web_app(app, plugin.routes))
-    yield app, fake, api, bot
-    bot.stop()
-    api.stop()
-
-
-def post(bot, body: str, *, ts: int | None = None, secret: str = SECRET, headers=None):
-    ts = str(int(time.time()) if ts is None else ts)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-    return httpx.post(f"{bot.url}/slack/events", content=body, timeout=30, headers={
-        "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
-
-
-def command(api, text: str, user: str = "U0AMIRA01", channel: str = "C0NORTH01",
-            trigger: str = "t-1") -> str:
-    return urlencode({"command": "/care", "text": text, "user_id": user, "channel_id": channel,
-                      "team_id": "T1", "trigger_id": trigger, "token": "legacy",
-                      "response_url": f"{api.url}/respond/{trigger}"})
-
-
-def interaction(api, payload: dict, user: str = "U0AMIRA01", trigger: str = "t-2") -> str:
-    payload = {"team": {"id": "T1"}, "user": {"id": user}, "trigger_id": trigger,
-               "response_url": f"{api.url}/respond/{trigger}", **payload}
-    return urlencode({"payload": json.dumps(payload)})
-
-
-def pressed(api, value: str, *, ephemeral: bool = False, trigger: str = "t-2",
-            user: str = "U0AMIRA01") -> str:
-    return interaction(api, {"type": "block_actions", "channel": {"id": "C0NORTH01"},
-                             "container": {"type": "message", "is_ephemeral": ephemeral},
-                             "actions": [{"type": "overflow", "action_id": "carebot:4:menu",
-                                          "block_id": "b", "action_ts": "1.2",
-                                          "selected_option": {"value": value}}]},
-                       user=user, trigger=trigger)
-
-
-def contact(engine, ref: str) -> Contact:
-    with Session(engine) as session:
-        return session.exec(select(Contact).where(Contact.source_id == ref)).one()
+from storage.models import AuditEvent, Outbox
+from tests.conftest import SLACK_SECRET as SECRET
+from tests.conftest import SLACK_USERS as USERS
+from tests.conftest import command, contact, count, interaction, link, needs_note, post, pressed
+from tests.fakes.servers import wait_for
 
 
 def test_slash_command_acks_with_the_reply_and_writes_the_row(slack_env):

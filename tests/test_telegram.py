@@ -1,90 +1,14 @@
 """Telegram end to end: updates into the bot's real webhook (or long polling), a fake Bot API out."""
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-from sqlmodel import Session, select
 
-from bot import telegram
-from bot.server import web_app
-from bot.settings import Settings
-from storage.models import AuditEvent, Contact
-from tests.conftest import count, link, needs_note
-from tests.fakes.servers import Served, wait_for
-from tests.fakes.telegram_api import FakeTelegram
-
-GROUP = -1001234567890
-USERS = {"amira": 5550001, "ben": 5550002, "dan": 5550003}
-SECRET = "s3cret-token"
-
-
-def bind(app) -> None:
-    link(app.engine, team={"telegram_chat": GROUP},
-         people={handle: {"telegram_user": user} for handle, user in USERS.items()})
-
-
-@pytest.fixture
-def tg(app, request):
-    """The demo app bound to Telegram; webhook mode unless the test is marked polling."""
-    bind(app)
-    fake = FakeTelegram()
-    api = Served(fake.app)
-    polling = request.node.get_closest_marker("polling") is not None
-    app.settings = Settings(TELEGRAM_BOT_TOKEN="123:abc", TELEGRAM_API_URL=f"{api.url}/bot",
-                            TELEGRAM_WEBHOOK_URL=None if polling else "https://carebot.example.org/telegram/webhook",
-                            TELEGRAM_WEBHOOK_SECRET=SECRET)
-    plugin = telegram.build(app)
-    app.transports = [plugin.transport]
-    bot = Served(web_app(app, plugin.routes))
-    bot.call(plugin.start())
-    yield app, fake, bot
-    bot.call(plugin.stop())
-    bot.stop()
-    api.stop()
-
-
-_ids = iter(range(1, 10_000))
-
-
-def user(handle: str) -> dict:
-    return {"id": USERS.get(handle, 9999999), "is_bot": False, "first_name": handle.title()}
-
-
-def chat(chat_id: int = GROUP) -> dict:
-    return {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private", "title": "North"}
-
-
-def typed(text: str, handle: str = "amira", chat_id: int = GROUP) -> dict:
-    command = text.split()[0]
-    return {"update_id": next(_ids), "message": {
-        "message_id": next(_ids), "date": int(time.time()), "chat": chat(chat_id),
-        "from": user(handle), "text": text,
-        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}]}}
-
-
-def tapped(data: str, handle: str = "amira", reply_to: int | None = None,
-           chat_id: int = GROUP) -> dict:
-    message = {"message_id": 500, "date": int(time.time()), "chat": chat(chat_id), "text": "list",
-               "from": {"id": 4242, "is_bot": True, "first_name": "carebot"}}
-    if reply_to:
-        message["reply_to_message"] = {**message, "message_id": reply_to}
-        message["message_id"] = 501
-    return {"update_id": next(_ids), "callback_query": {
-        "id": f"cb{next(_ids)}", "from": user(handle), "chat_instance": "ci", "data": data,
-        "message": message}}
-
-
-def deliver(bot, update: dict, secret: str | None = SECRET) -> int:
-    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-    return httpx.post(f"{bot.url}/telegram/webhook", json=update, headers=headers,
-                      timeout=30).status_code
-
-
-def contact(engine, source_id: str) -> Contact:
-    with Session(engine) as session:
-        return session.exec(select(Contact).where(Contact.source_id == source_id)).one()
+from storage.models import AuditEvent
+from tests.conftest import GROUP, bind, contact, count, deliver, needs_note, tapped, typed
+from tests.conftest import TG_SECRET as SECRET
+from tests.conftest import TG_USERS as USERS
+from tests.fakes.servers import wait_for
 
 
 def test_start_up_sets_the_command_menu_from_the_registry(tg):

@@ -14,7 +14,8 @@ from storage.models import AuditEvent, Outbox
 from tests.conftest import count, run
 from tests.fakes.servers import wait_for
 from tests.fakes.telegram_api import parse_html, units
-from tests.test_telegram import GROUP, USERS, contact, deliver, tg, typed  # noqa: F401 - tg
+from tests.conftest import GROUP, contact, deliver, typed
+from tests.conftest import TG_USERS as USERS
 
 
 def rows(engine) -> dict[str, Outbox]:
