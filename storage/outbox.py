@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from pydantic import BaseModel
 from sqlalchemy import case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -19,8 +20,7 @@ from sqlmodel import Session, select
 from storage.db import bulk_insert, lock_for_claim
 from storage.models import Outbox
 
-if TYPE_CHECKING:
-    from messages.reply import Reply
+Reply = BaseModel  # a post's content is messages.reply.Reply; storage does not import messages
 
 # ---------------------------------------------------------------- addresses
 

@@ -271,14 +271,14 @@ def test_config_reason_flag_and_policy_keys(tmp_path):
     assert (policy["final_repeat_minutes"], policy["final_repeat_hours"]) == (30, 4)
 
 
-def test_an_escalation_frozen_before_the_final_repeat_keys_still_pages_with_their_defaults(app):
-    run(app, "ben", "missed C-9X2P safety")  # 08:00, frozen with today's policy
-    with Session(app.engine) as session:  # as a row written before final_repeat_* existed
+def test_an_escalation_frozen_before_the_final_repeat_keys_still_pages_with_their_defaults(bot):
+    bot.say("ben", "missed C-9X2P safety")  # 08:00, frozen with today's policy
+    with Session(bot.engine) as session:  # as a row written before final_repeat_* existed
         session.exec(update(Escalation).values(policy={
             "ack_timeout_minutes": 20, "repeats": 0, "chain": ["oncall"], "legacy": True}))
         session.commit()
-    tick(app, 24 * 60)
-    times = [at.strftime("%H:%M") for _, at, _ in _pages(app.engine, 1)]
+    bot.advance(hours=24)
+    times = [at.strftime("%H:%M") for _, at, _ in _pages(bot.engine, 1)]
     # (08:15: the timer set before the rewrite) its own chain and 0 repeats, then the
     # default final stage: every 60 min for at most 4 h
     assert times == ["08:00", "08:15", "09:15", "10:15", "11:15"]
