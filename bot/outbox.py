@@ -9,7 +9,8 @@ marked failed, not retried, and the team's managers get a DM saying so. A crash 
 leaves the lease to expire and the row is tried again, skipping the transports whose receipts
 were stored; a transport with `find_post` (Slack: the key is in the message metadata) first
 looks for a post that went out without its receipt, so Slack is exactly once across crashes,
-Telegram (no history for bots) at least once. A team post whose revision moved on since a
+Telegram (no history for bots) at least once: a transport `in_parts` (Telegram) stores a
+partial receipt as each part of a split post goes, and a retry sends only the missing parts. A team post whose revision moved on since a
 transport sent it is edited in place through that transport.
 """
 from __future__ import annotations
@@ -94,7 +95,8 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
 
     async def via(t: Transport) -> None:
         sent = receipts.get(t.name)
-        if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
+        if target is None or (sent is not None and not sent.get("partial")
+                              and (sent["rev"] >= rev or not team_post)):
             return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             return
@@ -102,6 +104,11 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             await send(t, sent)
 
     async def send(t: Transport, sent: dict | None) -> None:
+        async def progress(partial: dict) -> None:  # a split post: each part stored as it goes
+            receipts[t.name] = {"ref": partial, "rev": rev, "partial": True}
+            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+
+        parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
             ref = None
             if sent is None and job["retried"] and getattr(t, "find_post", None):
@@ -112,12 +119,13 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
                 log.info("outbox %s: found already sent via %s", job["key"], t.name)
                 if team_post and rev:  # it may show an older revision: bring it up to date
                     ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
-            elif sent is not None:
-                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
+            elif sent is not None:  # an older revision, or (DMs too) a send cut short
+                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"],
+                                               **parts)
             elif team_post:
-                ref = await t.post_to_team(target, reply, key=job["key"])
+                ref = await t.post_to_team(target, reply, key=job["key"], **parts)
             else:
-                ref = await t.notify(target, reply, key=job["key"])
+                ref = await t.notify(target, reply, key=job["key"], **parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
             await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help

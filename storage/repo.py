@@ -313,10 +313,13 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
 
 def merge_receipts(stored: dict | None, new: dict) -> dict:
     """Per platform, the receipt showing the newer revision wins: two sweepers (one whose lease
-    ran out) never wipe each other's receipts."""
+    ran out) never wipe each other's receipts, and a partial one (a split post cut short) never
+    replaces a complete one of the same revision."""
     merged = dict(stored or {})
     for name, receipt in new.items():
-        if name not in merged or receipt["rev"] >= merged[name]["rev"]:
+        old = merged.get(name)
+        if old is None or receipt["rev"] > old["rev"] or receipt["rev"] == old["rev"] and \
+                (old.get("partial") or not receipt.get("partial")):
             merged[name] = receipt
     return merged
 
