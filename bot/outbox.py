@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Sequence
 
 from sqlalchemy.engine import Engine
@@ -35,11 +36,12 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
 
 
-async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
+async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport],
+                      lease: timedelta = repo.LEASE) -> int:
     """Send what is due now; return how many rows were completed."""
     done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
     while True:
-        leased = await asyncio.to_thread(_lease, engine, clock)
+        leased = await asyncio.to_thread(_lease, engine, clock, lease)
         if not leased:
             return done
         # Targets side by side, each target's rows in order (a channel's posts keep theirs).
@@ -53,9 +55,9 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
 
 
-def _lease(engine: Engine, clock: Clock) -> list[dict]:
+def _lease(engine: Engine, clock: Clock, lease: timedelta = repo.LEASE) -> list[dict]:
     with session_scope(engine) as session:
-        rows = repo.lease_due(session, now=clock.now())
+        rows = repo.lease_due(session, now=clock.now(), lease=lease)
         jobs = []
         for row in rows:
             kind, _, name = row.target.partition(":")

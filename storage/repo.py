@@ -292,7 +292,8 @@ def enqueue_many(session: Session, rows: list[dict]) -> None:
 LEASE = timedelta(minutes=2)
 
 
-def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
+def lease_due(session: Session, *, now: datetime, limit: int = 20,
+              lease: timedelta = LEASE) -> list[Outbox]:
     """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
     lock_for_claim(session)
     query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
@@ -305,7 +306,7 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
     for row in rows:
         if row.attempts or row.next_attempt_at > row.created_at:
             retried.add(row.id)
-        row.next_attempt_at = now + LEASE
+        row.next_attempt_at = now + lease
         session.add(row)
     session.flush()
     return rows
