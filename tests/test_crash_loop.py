@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import col
@@ -97,6 +97,7 @@ def test_a_dm_cut_short_resumes_in_the_same_chat(tg, monkeypatch):
 # Real processes: `carebot run` killed at random points of a morning fan-out
 
 SIGNING_SECRET = "crash-loop-secret"
+USER = 7_000_000  # team n's lead is Telegram user USER + n
 TEAMS, CONTACTS, KILLS = 30, 90, 20  # 90 contacts: a list of 3 Telegram messages
 POSTING = ("chat.postMessage", "chat.update", "sendMessage", "editMessageText")
 
@@ -117,21 +118,26 @@ def slow(asgi, delay: float):
     return app
 
 
-def morning_config(path, fire, teams: int = TEAMS):
-    """Every team's morning at `fire` (London time, just past), the other jobs 12 hours away."""
+def morning_config(path, fire, teams: int = TEAMS, pages: bool = False):
+    """Every team's morning at `fire` (London time, just past), the other jobs 12 hours away.
+    With pages, each team's lead is on call and reachable on both platforms."""
     other = (fire + timedelta(hours=12)).strftime("%H:%M")
+    reach = (lambda n: f'oncall = true\nslack_user = "U{n:04}"\ntelegram_user = {USER + n}\n') \
+        if pages else (lambda n: "")
     body = "".join(f'\n[[teams]]\nkey = "t{n:03}"\nname = "Team {n:03}"\n'
                    f'morning_post = "{fire:%H:%M}"\nreconcile = "{other}"\n'
                    f'slack_channel = "C{n:04}"\ntelegram_chat = -100{n:04}\n'
                    for n in range(teams))
     body += "".join(f'\n[[people]]\nhandle = "lead{n:03}"\nname = "Lead {n:03}"\n'
-                    f'role = "supervisor"\nteams = ["t{n:03}"]\n' for n in range(teams))
+                    f'role = "supervisor"\nteams = ["t{n:03}"]\n{reach(n)}' for n in range(teams))
     path.write_text('timezone = "Europe/London"\n' + body, encoding="utf-8")
     return path
 
 
-def morning_contacts(path, fire, teams: int = TEAMS, per_team: int = CONTACTS):
-    """Each team's contacts later on the morning's day (none overdue, so nothing escalates)."""
+def morning_contacts(path, fire, teams: int = TEAMS, per_team: int = CONTACTS,
+                     pages: bool = False):
+    """Each team's contacts later on the morning's day (none overdue, so nothing escalates);
+    with pages, one time-critical high-risk contact per team whose window ended an hour ago."""
     import csv
 
     from storage.importer import COLUMNS
@@ -147,6 +153,11 @@ def morning_contacts(path, fire, teams: int = TEAMS, per_team: int = CONTACTS):
                               start.strftime("%Y-%m-%dT%H:%M"),
                               min(start + timedelta(hours=1), day_end).strftime("%Y-%m-%dT%H:%M"),
                               "", "low", "false"])
+            if pages:
+                late = datetime.now(UTC) - timedelta(hours=1)
+                out.writerow([f"P-{t}", f"C-P{t:03}", f"t{t:03}", "home_visit",
+                              (late - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ"),
+                              late.strftime("%Y-%m-%dT%H:%MZ"), "", "high", "true"])
     return path
 
 
@@ -154,7 +165,7 @@ class Fleet:
     """The fakes as real HTTP servers, and `carebot run` processes started against them."""
 
     def __init__(self, tmp_path, url: str, delay: float, teams: int = TEAMS,
-                 lease_seconds: int = 2):
+                 lease_seconds: int = 2, pages: bool = False):
         import os
         from datetime import datetime
         from zoneinfo import ZoneInfo
@@ -174,12 +185,13 @@ class Fleet:
         fire = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
         if fire.date() != now.date():  # just after midnight: a morning at 00:00 today
             fire = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        self.config = morning_config(tmp_path / "morning.toml", fire, teams)
+        self.config = morning_config(tmp_path / "morning.toml", fire, teams, pages)
         self.keys = [f"morning:t{n:03}:{fire.date().isoformat()}" for n in range(teams)]
         self.engine = make_engine(url)
         with session_scope(self.engine) as session:
             repo.sync_config(session, load_config(self.config))
-        import_contacts(self.engine, morning_contacts(tmp_path / "contacts.csv", fire, teams))
+        import_contacts(self.engine, morning_contacts(tmp_path / "contacts.csv", fire, teams,
+                                                      pages=pages))
         self.env = {**os.environ, "CAREBOT_CONFIG": str(self.config), "DATABASE_URL": url,
                     "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                     "SLACK_API_URL": f"{self.served[0].url}/api/",
@@ -217,6 +229,15 @@ class Fleet:
         except Exception:  # noqa: BLE001
             return 0
 
+    def paged(self) -> int:
+        """Escalation pages sent (one per team here: nobody acknowledges within the test)."""
+        from bot.metrics import PAGE_KEY
+
+        try:
+            return sum(r.status == "sent" for r in self.rows() if PAGE_KEY.match(r.key))
+        except Exception:  # noqa: BLE001
+            return 0
+
     def wait(self, predicate, what: str, seconds: float = 60) -> None:
         import time
 
@@ -248,11 +269,19 @@ class Fleet:
             s.stop()
         self.engine.dispose()
 
-    def outcome(self) -> dict:
-        """Slack posts per outbox key; per Telegram group, how often each part of its list was
-        sent and which parts never were (the list as the outbox row holds it)."""
+    def rows(self) -> list[Outbox]:
+        """The morning lists and the escalation pages (what these tests count)."""
         from sqlmodel import Session, select
 
+        from bot.metrics import PAGE_KEY
+
+        with Session(self.engine) as session:
+            return [r for r in session.exec(select(Outbox))
+                    if r.key in self.keys or PAGE_KEY.match(r.key)]
+
+    def outcome(self) -> dict:
+        """Slack posts per outbox key; per Telegram chat, how often each part of each row was
+        sent, and the parts never sent (the rows' content as the outbox holds it)."""
         from messages import telegram as render
         from messages.reply import Reply
 
@@ -261,28 +290,30 @@ class Fleet:
         by_chat: dict[int, Counter] = {}
         for p in self.telegram.named("sendMessage"):
             by_chat.setdefault(int(p["chat_id"]), Counter())[p["text"]] += 1
-        with Session(self.engine) as session:
-            rows = {r.key: r for r in session.exec(select(Outbox).where(
-                col(Outbox.key).in_(self.keys)))}
-        missing, twice, parts = {}, 0, 0
-        for n, key in enumerate(self.keys):
-            texts = [m.text for m in render.render(Reply.model_validate(rows[key].payload))]
-            seen = by_chat.get(int(f"-100{n:04}"), Counter())
+        rows, missing, parts, counted = self.rows(), {}, 0, set()
+        for row in rows:
+            kind, _, name = row.target.partition(":")
+            n = int(name.removeprefix("t").removeprefix("lead"))
+            chat = int(f"-100{n:04}") if kind == "team" else USER + n
+            texts = [m.text for m in render.render(Reply.model_validate(row.payload))]
+            seen = by_chat.get(chat, Counter())
             parts += len(texts)
             gone = [i for i, t in enumerate(texts) if not seen[t]]
             if gone:
-                missing[key] = gone
-            twice += sum(seen[t] - 1 for t in texts if seen[t] > 1)
+                missing[row.key] = gone
+            counted |= {(chat, t) for t in texts}
+        twice = sum(by_chat[c][t] - 1 for c, t in counted if by_chat.get(c, {}).get(t, 0) > 1)
         return {"slack": slack, "telegram_missing": missing, "telegram_twice": twice,
-                "telegram_parts": parts, "statuses": Counter(r.status for r in rows.values())}
+                "telegram_parts": parts, "keys": [r.key for r in rows],
+                "statuses": Counter(r.status for r in rows)}
 
     def assert_once(self, label: str) -> dict:
         got = self.outcome()
         print(f"\n{label}: Telegram {got['telegram_twice']} duplicated messages of "
-              f"{got['telegram_parts']} list parts; Slack {sum(got['slack'].values())} posts "
-              f"for {len(self.keys)} teams")
-        assert got["statuses"] == {"sent": len(self.keys)}, got["statuses"]
-        lost = [k for k in self.keys if got["slack"][k] == 0]
+              f"{got['telegram_parts']} parts; Slack {sum(got['slack'].values())} posts "
+              f"for {len(got['keys'])} lists and pages")
+        assert got["statuses"] == {"sent": len(got["keys"])}, got["statuses"]
+        lost = [k for k in got["keys"] if got["slack"][k] == 0]
         doubled = {k: n for k, n in got["slack"].items() if n > 1}
         assert lost == [] and doubled == {}, (lost, doubled)  # Slack: exactly once
         assert got["telegram_missing"] == {}  # Telegram: nothing lost, no half list
@@ -320,3 +351,47 @@ def test_twenty_kills_during_a_morning_fan_out_lose_nothing_and_slack_never_doub
         fleet.stop()
     print(f"\n{kills} kills (seed {seed}), {fleet.sent()} of {TEAMS} lists sent")
     fleet.assert_once(f"{engine.url.get_backend_name()}, {kills} SIGKILLs")
+
+
+# Two `carebot run` on one PostgreSQL database, against the same fakes
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_two_carebot_runs_on_one_postgres_post_each_list_and_page_once(engine, tmp_path):
+    """No crash: every list and every escalation page once on each platform (the pages come
+    from the first escalation sweep, 15 s after start)."""
+    fleet = Fleet(tmp_path, engine.url.render_as_string(hide_password=False), delay=0.02,
+                  lease_seconds=30, pages=True)
+    try:
+        fleet.start()
+        fleet.start()
+        fleet.wait(lambda: fleet.sent() == TEAMS and fleet.paged() == TEAMS,
+                   "every list and page", seconds=120)
+    finally:
+        fleet.stop()
+    got = fleet.assert_once("two instances")
+    assert len(got["keys"]) == 2 * TEAMS and got["telegram_twice"] == 0
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_one_of_two_carebot_runs_killed_mid_fan_out_the_other_finishes_it(engine, tmp_path):
+    """The rows the killed one held wait out their lease; then the survivor sends them. Slack:
+    0 lost, 0 duplicated; Telegram: nothing lost, duplicates printed."""
+    import random
+    import signal
+    import time
+
+    fleet = Fleet(tmp_path, engine.url.render_as_string(hide_password=False), delay=0.05,
+                  lease_seconds=8)
+    try:
+        doomed, survivor = fleet.start(), fleet.start()
+        fleet.wait(lambda: fleet.posts() > 10, "the fan-out to begin")
+        time.sleep(random.uniform(0, 0.5))
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        killed_at = fleet.sent()
+        fleet.wait(lambda: fleet.sent() == TEAMS, "the survivor to finish", seconds=120)
+        assert survivor.poll() is None
+    finally:
+        fleet.stop()
+    print(f"\nkilled with {killed_at} of {TEAMS} lists sent")
+    fleet.assert_once("one of two killed")
