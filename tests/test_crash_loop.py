@@ -165,7 +165,7 @@ class Fleet:
     """The fakes as real HTTP servers, and `carebot run` processes started against them."""
 
     def __init__(self, tmp_path, url: str, delay: float, teams: int = TEAMS,
-                 lease_seconds: int = 2, pages: bool = False):
+                 lease_seconds: int = 2, pages: bool = False, per_team: int = CONTACTS):
         import os
         from datetime import datetime
         from zoneinfo import ZoneInfo
@@ -191,7 +191,7 @@ class Fleet:
         with session_scope(self.engine) as session:
             repo.sync_config(session, load_config(self.config))
         import_contacts(self.engine, morning_contacts(tmp_path / "contacts.csv", fire, teams,
-                                                      pages=pages))
+                                                      per_team, pages=pages))
         self.env = {**os.environ, "CAREBOT_CONFIG": str(self.config), "DATABASE_URL": url,
                     "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                     "SLACK_API_URL": f"{self.served[0].url}/api/",
