@@ -395,3 +395,39 @@ def test_one_of_two_carebot_runs_killed_mid_fan_out_the_other_finishes_it(engine
         fleet.stop()
     print(f"\nkilled with {killed_at} of {TEAMS} lists sent")
     fleet.assert_once("one of two killed")
+
+
+@pytest.mark.parametrize("engine", ["postgres", "sqlite"], indirect=True)
+def test_two_instances_starting_together_both_sync_the_config(engine, tmp_path):
+    """Each `carebot run` syncs the config at start; two at once must not collide (they both
+    rewrite the memberships)."""
+    import threading
+
+    from bot.config import load_config
+    from storage import repo
+    from storage.db import make_engine, session_scope
+    from storage.models import Membership
+
+    config = load_config(morning_config(tmp_path / "c.toml", datetime(2026, 11, 24, 7, 30), 40))
+    engines = [make_engine(engine.url.render_as_string(hide_password=False)) for _ in range(2)]
+    errors, go = [], threading.Barrier(2)
+
+    def start(eng) -> None:
+        try:
+            for _ in range(5):
+                go.wait(10)
+                with session_scope(eng) as session:
+                    repo.sync_config(session, config)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            go.abort()
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for e in engines:
+        e.dispose()
+    assert [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] == []
+    assert count(engine, Membership) == 40
