@@ -98,7 +98,7 @@ def test_a_dm_cut_short_resumes_in_the_same_chat(tg, monkeypatch):
 
 SIGNING_SECRET = "crash-loop-secret"
 USER = 7_000_000  # team n's lead is Telegram user USER + n
-TEAMS, CONTACTS, KILLS = 30, 90, 20  # 90 contacts: a list of 3 Telegram messages
+TEAMS, CONTACTS, KILLS = 30, 90, 20  # 90 contacts: a list of 2 Telegram messages
 POSTING = ("chat.postMessage", "chat.update", "sendMessage", "editMessageText")
 
 
@@ -167,7 +167,6 @@ class Fleet:
     def __init__(self, tmp_path, url: str, delay: float, teams: int = TEAMS,
                  lease_seconds: int = 2, pages: bool = False, per_team: int = CONTACTS):
         import os
-        from datetime import datetime
         from zoneinfo import ZoneInfo
 
         from bot.config import load_config
