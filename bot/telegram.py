@@ -146,11 +146,17 @@ class TelegramTransport:
         extra = {k: v for k, v in ref.items() if k not in ("chat", "messages", "files")}
         mode = ParseMode.HTML if html else None
 
+        messages = render.render(reply, html=html)
+        rest = reply.files[len(reply.files) if files is None else files:]
+        left = max(len(messages) - len(ids), 0) + len(rest)  # sends still to make
+
         async def report() -> None:  # stored before the next part goes: the smallest window
-            if progress is not None:
+            nonlocal left
+            left -= 1
+            if progress is not None and left > 0:  # after the last, the caller stores it all
                 await progress({**extra, "chat": chat, "messages": list(ids), "files": files})
 
-        for n, message in enumerate(render.render(reply, html=html)):
+        for n, message in enumerate(messages):
             if n < len(ids):
                 await self.edit(chat, ids[n], message, parse_mode=mode)
             else:
@@ -158,7 +164,7 @@ class TelegramTransport:
                                                    reply_markup=_markup(message))
                 ids.append(sent.message_id)
                 await report()
-        for file in reply.files[len(reply.files) if files is None else files:]:
+        for file in rest:
             await self.send_file(chat, file)
             files += 1
             await report()

@@ -14,7 +14,7 @@ from bot import outbox
 from messages.reply import Block, Reply
 from storage.models import Outbox
 from tests.conftest import count
-from tests.test_files_transport import queue, statuses
+from tests.test_files_transport import chart, queue, report, statuses  # noqa: F401 - a fixture
 from tests.test_telegram import GROUP, tg  # noqa: F401 - tg is a fixture
 
 
@@ -91,6 +91,19 @@ def test_a_dm_cut_short_resumes_in_the_same_chat(tg, monkeypatch):
     bot.call(app.deliver())
     chats = [m["chat_id"] for m in fake.named("sendMessage")]
     assert len(chats) == 3 and len(set(chats)) == 1 and chats[0] != GROUP
+    assert statuses(app) == ["sent"]
+
+
+def test_a_report_cut_short_after_its_text_sends_only_its_chart_after(tg, chart, monkeypatch):
+    app, fake, bot = tg
+    queue(app, "weekly:amira", "person:amira", report(chart))
+    crash_at(monkeypatch, 1, stored=True)  # the text sent and recorded, then the crash
+    with pytest.raises(BaseException):
+        bot.call(app.deliver())
+    assert len(texts(fake)) == 1 and fake.named("sendPhoto") == []
+    after_the_lease(app, monkeypatch)
+    bot.call(app.deliver())
+    assert len(texts(fake)) == 1 and len(fake.named("sendPhoto")) == 1
     assert statuses(app) == ["sent"]
 
 
