@@ -5,7 +5,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -122,7 +122,8 @@ class App:
             if self._answered >= mine:
                 return 0
             upto = self._asked
-            sent = await deliver_due(self.engine, self.clock, self.metrics.watch(self.transports))
+            sent = await deliver_due(self.engine, self.clock, self.metrics.watch(self.transports),
+                                     timedelta(seconds=self.settings.outbox_lease_seconds))
             self._answered = upto
             return sent
 

@@ -97,15 +97,16 @@ class Counted:
             self._m.pages.labels(platform).inc()
         return ref
 
-    async def post_to_team(self, team, reply, *, key):
-        return await self._count(self.inner.post_to_team(team, reply, key=key), key, "sent")
+    async def post_to_team(self, team, reply, *, key, **kw):  # kw: e.g. Telegram's progress
+        return await self._count(self.inner.post_to_team(team, reply, key=key, **kw), key, "sent")
 
-    async def update_team_post(self, team, reply, *, key, ref):
-        return await self._count(self.inner.update_team_post(team, reply, key=key, ref=ref),
+    async def update_team_post(self, team, reply, *, key, ref, **kw):
+        return await self._count(self.inner.update_team_post(team, reply, key=key, ref=ref, **kw),
                                  key, "edited")
 
-    async def notify(self, person, reply, *, key):
-        return await self._count(self.inner.notify(person, reply, key=key), key, "sent", True)
+    async def notify(self, person, reply, *, key, **kw):
+        return await self._count(self.inner.notify(person, reply, key=key, **kw), key, "sent",
+                                 True)
 
 
 class _Backlog:

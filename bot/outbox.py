@@ -9,7 +9,8 @@ marked failed, not retried, and the team's managers get a DM saying so. A crash 
 leaves the lease to expire and the row is tried again, skipping the transports whose receipts
 were stored; a transport with `find_post` (Slack: the key is in the message metadata) first
 looks for a post that went out without its receipt, so Slack is exactly once across crashes,
-Telegram (no history for bots) at least once. A team post whose revision moved on since a
+Telegram (no history for bots) at least once: a transport `in_parts` (Telegram) stores a
+partial receipt as each part of a split post goes, and a retry sends only the missing parts. A team post whose revision moved on since a
 transport sent it is edited in place through that transport.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import astuple
+from datetime import timedelta
 from typing import Sequence
 
 from sqlalchemy.engine import Engine
@@ -36,11 +38,12 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
 
 
-async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
+async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport],
+                      lease: timedelta = repo.LEASE) -> int:
     """Send what is due now; return how many rows were completed."""
     done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
     while True:
-        leased = await asyncio.to_thread(_lease, engine, clock)
+        leased = await asyncio.to_thread(_lease, engine, clock, lease)
         if not leased:
             return done
         # Targets side by side, each target's rows in order (a channel's posts keep theirs).
@@ -54,9 +57,9 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
 
 
-def _lease(engine: Engine, clock: Clock) -> list[dict]:
+def _lease(engine: Engine, clock: Clock, lease: timedelta = repo.LEASE) -> list[dict]:
     with session_scope(engine) as session:
-        rows = repo.lease_due(session, now=clock.now())
+        rows = repo.lease_due(session, now=clock.now(), lease=lease)
         jobs = []
         for row in rows:
             kind, name = astuple(Address.parse(row.target))
@@ -96,7 +99,8 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
 
     async def via(t: Transport) -> None:
         sent = receipts.get(t.name)
-        if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
+        if target is None or (sent is not None and not sent.get("partial")
+                              and (sent["rev"] >= rev or not team_post)):
             return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             return
@@ -104,6 +108,11 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
             await send(t, sent)
 
     async def send(t: Transport, sent: dict | None) -> None:
+        async def progress(partial: dict) -> None:  # a split post: each part stored as it goes
+            receipts[t.name] = {"ref": partial, "rev": rev, "partial": True}
+            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+
+        parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
             ref = None
             if sent is None and job["retried"] and getattr(t, "find_post", None):
@@ -114,12 +123,13 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
                 log.info("outbox %s: found already sent via %s", job["key"], t.name)
                 if team_post and rev:  # it may show an older revision: bring it up to date
                     ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
-            elif sent is not None:
-                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
+            elif sent is not None:  # an older revision, or (DMs too) a send cut short
+                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"],
+                                               **parts)
             elif team_post:
-                ref = await t.post_to_team(target, reply, key=job["key"])
+                ref = await t.post_to_team(target, reply, key=job["key"], **parts)
             else:
-                ref = await _notify(engine, clock, t, job, reply)
+                ref = await _notify(engine, clock, t, job, reply, parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
             await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
@@ -147,17 +157,18 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
     return 0 if errors else 1
 
 
-async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: Reply) -> dict:
+async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: Reply,
+                  parts: dict) -> dict:
     """A DM; one the platform cannot deliver (Unreachable) goes to the person's home team
     channel on that platform instead, first line naming nobody, and is audited."""
     person, home = job["target"], job["home"]
     try:
-        return await t.notify(person, reply, key=job["key"])
+        return await t.notify(person, reply, key=job["key"], **parts)
     except Unreachable:
         if home is None or not t.reaches_team(home):
             raise
     ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
-                               key=job["key"])
+                               key=job["key"], **parts)
     await asyncio.to_thread(_fell_back, engine, clock, job, t.name)
     return {"fallback": home.key, "post": ref}
 

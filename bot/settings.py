@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = _env("TELEGRAM_BOT_TOKEN")
     telegram_webhook_url: str | None = _env("TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str | None = _env("TELEGRAM_WEBHOOK_SECRET")
+    # How long a sweeper holds the rows it is sending before another may take them (a crashed
+    # process's rows wait this long). Shorter only for tests; longer than a sweep's batch takes.
+    outbox_lease_seconds: int = Field(
+        default=120, validation_alias=AliasChoices("CAREBOT_OUTBOX_LEASE_SECONDS")
+    )
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
     )

@@ -45,6 +45,7 @@ def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
 
 class TelegramTransport:
     name = "telegram"
+    in_parts = True  # the outbox passes `progress`: each part of a split post is recorded
 
     def __init__(self, application: Application):
         self.application = application
@@ -59,17 +60,21 @@ class TelegramTransport:
     def reaches_person(self, person: Person) -> bool:
         return person.telegram_user is not None
 
-    async def send(self, chat_id: int, reply: Reply) -> list[int]:
+    async def send(self, chat_id: int, reply: Reply, progress=None) -> list[int]:
         """The text, then each file. Only the text messages' ids are returned: they are what
         update_team_post edits, and the files are never sent again.
 
         A post Telegram refuses (400) is sent once more as plain text; refused again, it is
-        Refused, which the outbox does not retry."""
+        Refused, which the outbox does not retry. With `progress` (the outbox's), each part is
+        reported the moment it is sent, so a retry after a crash sends only the missing ones."""
+        if progress is not None:
+            ref = {"chat": chat_id, "messages": [], "files": 0}
+            return (await self._resumed("post", ref, reply, progress))["messages"]
         return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
 
     async def _send(self, chat_id: int, reply: Reply, *, html: bool) -> list[int]:
-        """All or nothing: if a later part fails, the parts already sent are deleted, because
-        the post is sent again as a whole (a long list must not appear twice in the group)."""
+        """All or nothing, for a reply nobody retries (a command's answer): if a later part
+        fails, the parts already sent are deleted, so no half list is left in the group."""
         ids: list[int] = []
         sent: list[int] = []
         try:
@@ -111,23 +116,56 @@ class TelegramTransport:
             log.warning("telegram: file %s refused: %s", file.path, exc)
             return (await self.send(chat_id, Reply.text(catalog.file_refused(name))))[0]
 
-    async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
-        return {"chat": team.telegram_chat, "messages": await self.send(team.telegram_chat, reply)}
+    async def post_to_team(self, team: Team, reply: Reply, *, key: str, progress=None) -> dict:
+        chat = team.telegram_chat
+        return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
 
-    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
-        return await _twice("edit", lambda html: self._update(ref, reply, html=html))
+    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict,
+                               progress=None) -> dict:
+        """Edit the parts sent, send the missing ones. A ref with "files" is a partial receipt
+        (a send cut short): the files not sent yet follow; otherwise files are never resent."""
+        return await self._resumed("edit", ref, reply, progress)
 
-    async def _update(self, ref: dict, reply: Reply, *, html: bool) -> dict:
-        ids = list(ref["messages"])
+    async def _resumed(self, what: str, ref: dict, reply: Reply, progress) -> dict:
+        """_resume as HTML, then (refused) as plain text from the parts the first try sent."""
+        done = dict(ref)
+
+        async def track(partial: dict) -> None:
+            done.update(partial)
+            if progress is not None:
+                await progress(partial)
+
+        return await _twice(what, lambda html: self._resume(dict(done), reply, html=html,
+                                                            progress=track))
+
+    async def _resume(self, ref: dict, reply: Reply, *, html: bool, progress=None) -> dict:
+        chat, ids, files = ref["chat"], list(ref["messages"]), ref.get("files")
+        extra = {k: v for k, v in ref.items() if k not in ("chat", "messages", "files")}
         mode = ParseMode.HTML if html else None
-        for n, message in enumerate(render.render(reply, html=html)):
+
+        messages = render.render(reply, html=html)
+        rest = reply.files[len(reply.files) if files is None else files:]
+        left = max(len(messages) - len(ids), 0) + len(rest)  # sends still to make
+
+        async def report() -> None:  # stored before the next part goes: the smallest window
+            nonlocal left
+            left -= 1
+            if progress is not None and left > 0:  # after the last, the caller stores it all
+                await progress({**extra, "chat": chat, "messages": list(ids), "files": files})
+
+        for n, message in enumerate(messages):
             if n < len(ids):
-                await self.edit(ref["chat"], ids[n], message, parse_mode=mode)
+                await self.edit(chat, ids[n], message, parse_mode=mode)
             else:
-                sent = await self.bot.send_message(ref["chat"], message.text, parse_mode=mode,
+                sent = await self.bot.send_message(chat, message.text, parse_mode=mode,
                                                    reply_markup=_markup(message))
                 ids.append(sent.message_id)
-        return {"chat": ref["chat"], "messages": ids}
+                await report()
+        for file in rest:
+            await self.send_file(chat, file)
+            files += 1
+            await report()
+        return {**extra, "chat": chat, "messages": ids}
 
     async def edit(self, chat_id: int, message_id: int, message: render.Message,
                    parse_mode: str | None = ParseMode.HTML) -> None:
@@ -138,12 +176,19 @@ class TelegramTransport:
             if "not modified" not in str(exc).lower():
                 raise
 
-    async def notify(self, person: Person, reply: Reply, *, key: str) -> dict:
+    async def notify(self, person: Person, reply: Reply, *, key: str, progress=None) -> dict:
         try:
-            return {"chat": person.telegram_user,
-                    "messages": await self.send(person.telegram_user, reply)}
+            chat = person.telegram_user
+            return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
         except Forbidden as exc:  # they never opened a chat with the bot: the outbox says it
             raise Unreachable(str(exc)) from exc  # in their team's group instead
+
+
+def _parts(progress, chat: int, **extra):
+    """The outbox's progress callback, told each partial ref as the parts go (None: none)."""
+    if progress is None:
+        return None
+    return lambda ref: progress({**ref, **extra, "chat": chat})
 
 
 async def _twice(what: str, attempt):

@@ -23,6 +23,10 @@ class Unreachable(TransportError):
 
 
 class Transport(Protocol):
+    """A transport that sends a post in several messages may set `in_parts = True`: the outbox
+    then also passes `progress=`, an async callback it awaits with the partial ref after each
+    part, and hands a partial ref back to update_team_post to finish the post."""
+
     name: str
 
     def reaches_team(self, team: Team) -> bool:

@@ -15,7 +15,8 @@ from storage.outbox import PAGE, PERSON_LIKE
 LEASE = timedelta(minutes=2)
 
 
-def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
+def lease_due(session: Session, *, now: datetime, limit: int = 20,
+              lease: timedelta = LEASE) -> list[Outbox]:
     """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
     lock_for_claim(session)
     query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
@@ -28,7 +29,7 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
     for row in rows:
         if row.attempts or row.next_attempt_at > row.created_at:
             retried.add(row.id)
-        row.next_attempt_at = now + LEASE
+        row.next_attempt_at = now + lease
         session.add(row)
     session.flush()
     return rows
@@ -36,10 +37,13 @@ def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbo
 
 def merge_receipts(stored: dict | None, new: dict) -> dict:
     """Per platform, the receipt showing the newer revision wins: two sweepers (one whose lease
-    ran out) never wipe each other's receipts."""
+    ran out) never wipe each other's receipts, and a partial one (a split post cut short) never
+    replaces a complete one of the same revision."""
     merged = dict(stored or {})
     for name, receipt in new.items():
-        if name not in merged or receipt["rev"] >= merged[name]["rev"]:
+        old = merged.get(name)
+        if old is None or receipt["rev"] > old["rev"] or receipt["rev"] == old["rev"] and \
+                (old.get("partial") or not receipt.get("partial")):
             merged[name] = receipt
     return merged
 

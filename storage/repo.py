@@ -26,7 +26,11 @@ def sync_config(session: Session, config: Any) -> None:
     """Make teams, people and reason codes match the config file (the config is the truth).
 
     People and codes that left the file are deactivated, not deleted: the log still names them.
+    One at a time: two instances starting together would both rewrite the memberships.
     """
+    lock_for_claim(session)  # SQLite: the write lock before reading
+    if session.connection().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SELECT pg_advisory_xact_lock(15015)")
     teams = {t.key: t for t in session.exec(select(Team))}
     for tc in config.teams:
         team = teams.get(tc.key) or Team(key=tc.key, name=tc.name)

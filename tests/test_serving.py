@@ -186,3 +186,47 @@ def test_a_real_carebot_run_posts_each_of_fifty_teams_same_minute_morning_once(t
     groups = Counter(int(p["chat_id"]) for p in telegram.named("sendMessage"))
     assert posts == {f"C{n:04}": 1 for n in range(50)}, err[-2000:]
     assert groups == {int(f"-100{n:03}"): 1 for n in range(50)}, err[-2000:]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+def test_a_real_restart_into_a_200_team_catch_up_answers_healthz_and_acks_slash_commands(engine,
+                                                                                          tmp_path):
+    """`carebot run` started after 200 teams' morning time: while it catches up (the lists
+    still going out to the fakes), GET /healthz answers 200 and a signed `/care due` is acked
+    within 3 s. The 3 s is Slack's own deadline for a real HTTP request to a real process, not
+    a speed measure: a slower ack is a command the user sees fail."""
+    import time
+
+    import httpx
+
+    from tests.test_crash_loop import SIGNING_SECRET, Fleet
+    from tests.test_slack import command, post
+
+    teams = 200
+    fleet = Fleet(tmp_path, engine.url.render_as_string(hide_password=False), delay=0.05,
+                  teams=teams, per_team=10, pages=True)
+    try:
+        proc = fleet.start()
+        base = f"http://127.0.0.1:{proc.port}"
+
+        def healthz() -> int:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=10).status_code
+            except httpx.HTTPError:
+                return 0
+
+        fleet.wait(lambda: fleet.posts() > 0, "the catch-up to start posting", seconds=120)
+        assert healthz() == 200
+        api = type("Api", (), {"url": fleet.served[0].url})  # where the command's response_url goes
+        started = time.monotonic()
+        acked = post(type("Bot", (), {"url": base}), command(api, "due", user="U0000",
+                                                               channel="C0000"),
+                     secret=SIGNING_SECRET)
+        took = time.monotonic() - started
+        still_catching_up = fleet.sent() < teams
+        assert acked.status_code == 200 and took < 3, (acked.status_code, round(took, 2))
+        assert still_catching_up  # the ack was served during the catch-up, not after it
+        fleet.wait(lambda: fleet.sent() == teams, "the catch-up to finish", seconds=180)
+    finally:
+        fleet.stop()
+    print(f"\n/care due acked in {took:.2f} s during a {teams}-team catch-up")
