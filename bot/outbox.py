@@ -31,37 +31,60 @@ from storage.db import session_scope
 from storage.escalations import with_role
 
 log = logging.getLogger(__name__)
-IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
+IN_FLIGHT = 20  # sends at once per platform (each transport paces within its platform's limits)
+LEASE = 20  # rows leased at a time
+AHEAD = 200  # rows leased and not finished yet: how far Slack may run ahead of Telegram's pacing
 
 
 async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport]) -> int:
-    """Send what is due now; return how many rows were completed."""
-    done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
+    """Send what is due now; return how many rows were completed.
+
+    Rows go side by side, each platform on its own: a row's Slack post does not wait for its
+    Telegram messages, nor for the rows before it on Telegram, only for the earlier posts to
+    the same target on the same platform (a channel's posts keep their order). More rows are
+    leased as soon as there is room, up to AHEAD unfinished, so a slow platform never holds
+    back a fast one; AHEAD also keeps a sweep's Telegram messages well inside the lease."""
+    limits = {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
+    turns: dict[tuple[str, str], asyncio.Future] = {}  # (target, platform) -> its last send
+    running: set[asyncio.Task] = set()
+    done, more = 0, True
     while True:
-        leased = await asyncio.to_thread(_lease, engine, clock)
-        if not leased:
-            return done
-        # Targets side by side, each target's rows in order (a channel's posts keep theirs).
-        by_target: dict[str, list[dict]] = {}
-        for job in leased:
-            by_target.setdefault(job["target_key"], []).append(job)
+        room = AHEAD - len(running)
+        if room > 0 and (more or not running):
+            want = min(LEASE, room)
+            leased = await asyncio.to_thread(_lease, engine, clock, want)
+            loop = asyncio.get_running_loop()
+            for job in leased:
+                order = {}
+                for t in transports:  # wait for the target's previous send on t, then go
+                    mine = loop.create_future()
+                    order[t.name] = (turns.get((job["target_key"], t.name)), mine)
+                    turns[(job["target_key"], t.name)] = mine
+                running.add(asyncio.create_task(
+                    _send(engine, clock, transports, job, limits, order)))
+            more = len(leased) == want
+            if not running:
+                return done
+            if more:
+                continue
+        finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        done += sum(task.result() for task in finished)
 
-        async def in_order(jobs: list[dict]) -> int:
-            return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
 
-        done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
-
-
-def _lease(engine: Engine, clock: Clock) -> list[dict]:
+def _lease(engine: Engine, clock: Clock, limit: int = LEASE) -> list[dict]:
     with session_scope(engine) as session:
-        rows = repo.lease_due(session, now=clock.now())
+        rows = repo.lease_due(session, now=clock.now(), limit=limit)
+        found: dict[str, tuple] = {}  # target -> (team or person, home team): once per lease
         jobs = []
         for row in rows:
             kind, _, name = row.target.partition(":")
-            target = (repo.team_by_key(session, name) if kind == "team"
-                      else repo.person_by_handle(session, name))
-            home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
-                else None
+            if row.target not in found:
+                target = (repo.team_by_key(session, name) if kind == "team"
+                          else repo.person_by_handle(session, name))
+                home = (repo.teams_of(session, target) or [None])[0] \
+                    if kind == "person" and target else None
+                found[row.target] = (target, home)
+            target, home = found[row.target]
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "target_key": row.target,
                          "home": home, "payload": row.payload,
@@ -79,7 +102,18 @@ def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
 
 
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
-                limits: dict[str, asyncio.Semaphore] | None = None) -> int:
+                limits: dict[str, asyncio.Semaphore] | None = None,
+                order: dict[str, tuple] | None = None) -> int:
+    try:
+        return await _send_row(engine, clock, transports, job, limits, order or {})
+    finally:  # whatever happened, the target's next posts must not wait for ever
+        for _, mine in (order or {}).values():
+            if not mine.done():
+                mine.set_result(None)
+
+
+async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
+                    limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple]) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
     reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
@@ -93,6 +127,16 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
         target, team_post = job["home"], True
 
     async def via(t: Transport) -> None:
+        before, mine = order.get(t.name, (None, None))
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            await after_turn(t)
+        finally:
+            if mine is not None and not mine.done():
+                mine.set_result(None)
+
+    async def after_turn(t: Transport) -> None:
         sent = receipts.get(t.name)
         if target is None or (sent is not None and (sent["rev"] >= rev or not team_post)):
             return

@@ -1,0 +1,206 @@
+"""Sending at the platforms' floor without tripping their flood limits.
+
+A Window lets at most `rate` sends through in any `period` seconds, counted from when each send
+*completed*: the platform counts arrivals, which fall between our start and our completion, so
+network jitter can never make two of our windows overlap one of theirs. Slack gets a Window per
+channel (1 post a second), Telegram one per group (20 a minute) and one overall (30 a second),
+the overall one split between the instances sharing the database (Budget).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+from storage import instances
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+# What Telegram's limits count: messages sent or edited (not callback answers, not getUpdates).
+TELEGRAM_PACED = {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage",
+                  "forwardMessage", "editMessageText", "editMessageCaption",
+                  "editMessageReplyMarkup"}
+
+
+class Window:
+    def __init__(self, rate: float | Callable[[], float], period: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self._rate, self.period, self.clock = rate, period, clock
+        self.recent: deque[float] = deque()  # completion times within the last period
+        self.busy = 0
+        self._loop = None
+
+    @property
+    def rate(self) -> float:
+        return self._rate() if callable(self._rate) else self._rate
+
+    def wait_time(self) -> float | None:
+        """0 when a send may start now; else seconds until a slot frees (None: when one of the
+        sends in flight completes, or the rate grows)."""
+        now = self.clock()
+        while self.recent and self.recent[0] <= now - self.period:
+            self.recent.popleft()
+        if self.busy + len(self.recent) < self.rate:
+            return 0.0
+        return self.recent[0] + self.period - now if self.recent else None
+
+    def idle(self) -> bool:
+        return self.busy == 0 and self.wait_time() == 0 and not self.recent
+
+    def _primitives(self) -> tuple[asyncio.Lock, asyncio.Event]:
+        loop = asyncio.get_running_loop()  # tests and the CLI may run several loops in turn
+        if self._loop is not loop:
+            self._loop, self._turn, self._freed = loop, asyncio.Lock(), asyncio.Event()
+        return self._turn, self._freed
+
+    async def __aenter__(self) -> None:
+        turn, freed = self._primitives()
+        async with turn:  # first come, first served
+            while (delay := self.wait_time()) != 0:
+                freed.clear()
+                with contextlib.suppress(TimeoutError):  # None: look again now and then
+                    await asyncio.wait_for(freed.wait(), 1.0 if delay is None else delay)
+            self.busy += 1
+
+    async def __aexit__(self, *exc) -> None:
+        self.busy -= 1
+        self.recent.append(self.clock())
+        self._primitives()[1].set()
+
+
+class Windows:
+    """A Window per key (a channel, a group), forgetting idle ones."""
+
+    def __init__(self, rate: float, period: float):
+        self.rate, self.period = rate, period
+        self.windows: dict[object, Window] = {}
+
+    def __call__(self, key: object) -> Window:
+        if len(self.windows) > 1000:
+            self.windows = {k: w for k, w in self.windows.items() if not w.idle()}
+        if key not in self.windows:
+            self.windows[key] = Window(self.rate, self.period)
+        return self.windows[key]
+
+
+class Budget:
+    """Telegram's overall budget, split between the live instances on one database.
+
+    Each instance beats every REFRESH s (a row in `instance`) and may send total // N a period,
+    N being the instances seen within TTL. A newcomer others have not counted yet sends nothing
+    until they all have (JOIN_WAIT); an instance whose last beat is older than STALE sends
+    nothing either, and the others take its share only after TTL. So the shares of one moment
+    never add up to more than the total (STALE ≤ JOIN_WAIT < TTL)."""
+
+    REFRESH, STALE, JOIN_WAIT, TTL = 5.0, 10.0, 11.0, 30.0
+
+    def __init__(self, engine: Engine, total: int = 30, period: float = 1.0, *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), scale: float = 1.0):
+        self.engine, self.total, self.period, self.now = engine, total, period, now
+        self.scale = scale  # tests shrink the timings
+        self.id = uuid.uuid4().hex
+        self.share, self.valid_until, self.waiting_until = 0, None, None
+        self._task: asyncio.Task | None = None
+
+    def _seconds(self, name: str) -> timedelta:
+        return timedelta(seconds=getattr(self, name) * self.scale)
+
+    def rate(self) -> int:
+        now = self.now()
+        if self.valid_until is None or now >= self.valid_until:
+            return 0
+        if self.waiting_until is not None and now < self.waiting_until:
+            return 0
+        return self.share
+
+    def beat(self) -> int:
+        """Tell the others this instance is alive; take its share. Returns the instances seen."""
+        now = self.now()
+        with session_scope(self.engine) as session:
+            known, live = instances.beat(session, instance=self.id, now=now,
+                                         ttl=self._seconds("TTL"))
+        if not known and live > 1:  # the others may not have counted us yet
+            self.waiting_until = now + self._seconds("JOIN_WAIT")
+        self.share = math.floor(self.total / live)
+        self.valid_until = now + self._seconds("STALE")
+        return live
+
+    async def start(self) -> None:
+        """Beat now, then every REFRESH s on this loop (again if the loop changed)."""
+        if self._task is not None and not self._task.done() and \
+                self._task.get_loop() is asyncio.get_running_loop():
+            return
+        await asyncio.to_thread(self.beat)
+        self._task = asyncio.create_task(self._beating())
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(self.REFRESH * self.scale)
+            try:
+                await asyncio.to_thread(self.beat)
+            except Exception as exc:  # noqa: BLE001 - the share lapses after STALE; keep trying
+                log.warning("telegram budget: heartbeat failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.valid_until = None
+        with contextlib.suppress(Exception):  # the others find out after TTL anyway
+            await asyncio.to_thread(self._leave)
+
+    def _leave(self) -> None:
+        with session_scope(self.engine) as session:
+            instances.leave(session, instance=self.id)
+
+
+class TelegramPacing(BaseRateLimiter):
+    """PTB's rate limiter slot: each message waits for its group's window and the overall one
+    before it is sent, so no 429 pauses the others. A 429 that still comes (another bot on the
+    token, a limit we do not know) is waited out for that request only."""
+
+    def __init__(self, budget: Budget, *, group: tuple[int, float] = (20, 60.0),
+                 max_retries: int = 3):
+        self.budget, self.max_retries = budget, max_retries
+        self.overall = Window(budget.rate, budget.period)
+        self.groups = Windows(*group)
+
+    async def initialize(self) -> None:
+        await self.budget.start()
+
+    async def shutdown(self) -> None:
+        await self.budget.stop()
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if endpoint not in TELEGRAM_PACED:
+            return await callback(*args, **kwargs)
+        await self.budget.start()  # a bot used before initialize(), or on another loop
+        chat = data.get("chat_id")
+        for attempt in range((rate_limit_args or self.max_retries) + 1):
+            async with self.groups(str(chat)) if _group(chat) else contextlib.nullcontext():
+                async with self.overall:
+                    try:
+                        return await callback(*args, **kwargs)
+                    except RetryAfter as exc:
+                        if attempt >= (rate_limit_args or self.max_retries):
+                            raise
+                        wait = exc._retry_after.total_seconds()  # noqa: SLF001 - as PTB's own
+            log.info("telegram: 429 on %s, retrying that one after %.1f s", endpoint, wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def _group(chat) -> bool:
+    """A group or channel (negative id, or "@name"), which Telegram limits per minute."""
+    text = str(chat or 0)
+    return not text.lstrip("-").isdigit() or int(text) < 0
