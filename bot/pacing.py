@@ -124,15 +124,19 @@ class Budget:
         return self.share
 
     def beat(self) -> int:
-        """Tell the others this instance is alive; take its share. Returns the instances seen."""
-        now = self.now()
+        """Tell the others this instance is alive; take its share. Returns the instances seen.
+
+        The share lapses STALE after the beat began; a wait for the others starts when it
+        ended: beats take a table lock, so a beat that missed us began before ours ended."""
+        began = self.now()
         with session_scope(self.engine) as session:
-            known, live = instances.beat(session, instance=self.id, now=now,
-                                         ttl=self._seconds("TTL"))
+            known, live = instances.beat(session, instance=self.id, now=began,
+                                         ttl=self._seconds("TTL"),
+                                         counted=self._seconds("TTL") - self._seconds("JOIN_WAIT"))
         if not known and live > 1:  # the others may not have counted us yet
-            self.waiting_until = now + self._seconds("JOIN_WAIT")
+            self.waiting_until = self.now() + self._seconds("JOIN_WAIT")
         self.share = math.floor(self.total / live)
-        self.valid_until = now + self._seconds("STALE")
+        self.valid_until = began + self._seconds("STALE")
         return live
 
     async def start(self) -> None:

@@ -11,15 +11,17 @@ from storage.db import lock_for_claim
 from storage.models import Instance
 
 
-def beat(session: Session, *, instance: str, now: datetime, ttl: timedelta) -> tuple[bool, int]:
-    """Mark `instance` alive now. Returns (whether the others have been counting it, i.e. its
-    last beat is within ttl; the instances alive now, itself included). Beats run one at a time
-    (the table is locked), so two instances starting together see each other."""
+def beat(session: Session, *, instance: str, now: datetime, ttl: timedelta,
+         counted: timedelta) -> tuple[bool, int]:
+    """Mark `instance` alive now. Returns (whether the others have surely been counting it: its
+    last beat is within `counted`, well inside ttl; the instances alive now, with itself: a beat
+    within ttl). Beats run one at a time (the table is locked): two starting together see each
+    other."""
     lock_for_claim(session)
     if session.connection().dialect.name == "postgresql":
         session.execute(text("LOCK TABLE instance IN EXCLUSIVE MODE"))
     row = session.get(Instance, instance)
-    known = row is not None and row.seen_at > now - ttl
+    known = row is not None and row.seen_at > now - counted
     row = row or Instance(id=instance, seen_at=now)
     row.seen_at = now
     session.add(row)
