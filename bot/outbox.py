@@ -115,16 +115,24 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
 async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
                     limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple]) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
-    reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
     team_post = job["kind"] == "team"
-    if target is not None and not team_post and job["home"] is not None and \
-            not any(t.reaches_person(target) for t in transports):
-        # No way to DM this person: say it in their home team's channel instead, first line
-        # naming nobody, and keep that in the receipts (the record of how they were told).
-        reply = catalog.dm_fallback(job["home"].name, target.name, reply)
+    made: list[Reply] = []  # the Reply, made when a platform's turn comes (not all rows at once)
+    fallback = target is not None and not team_post and job["home"] is not None and \
+        not any(t.reaches_person(target) for t in transports)
+    if fallback:
         target, team_post = job["home"], True
+
+    def the_reply() -> Reply:
+        if not made:
+            reply = Reply.model_validate(fresh or job["payload"])
+            if fallback:
+                # No way to DM this person: say it in their home team's channel instead, first
+                # line naming nobody, and keep that in the receipts (how they were told).
+                reply = catalog.dm_fallback(job["home"].name, job["target"].name, reply)
+            made.append(reply)
+        return made[0]
 
     async def via(t: Transport) -> None:
         before, mine = order.get(t.name, (None, None))
@@ -142,26 +150,28 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
             return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             return
-        async with (limits or {}).get(t.name) or contextlib.nullcontext():
-            await send(t, sent)
+        await send(t, sent)
 
     async def send(t: Transport, sent: dict | None) -> None:
         try:
-            ref = None
-            if sent is None and job["retried"] and getattr(t, "find_post", None):
-                # Tried before without a receipt: it may have gone out just before a crash.
-                ref = await t.find_post(target, key=job["key"], team_post=team_post,
-                                        since=job["created_at"])
-            if ref is not None:
-                log.info("outbox %s: found already sent via %s", job["key"], t.name)
-                if team_post and rev:  # it may show an older revision: bring it up to date
-                    ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
-            elif sent is not None:
-                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"])
-            elif team_post:
-                ref = await t.post_to_team(target, reply, key=job["key"])
-            else:
-                ref = await t.notify(target, reply, key=job["key"])
+            # The platform's slot is held for the send only, not for the receipt's write.
+            async with (limits or {}).get(t.name) or contextlib.nullcontext():
+                ref, reply = None, the_reply()
+                if sent is None and job["retried"] and getattr(t, "find_post", None):
+                    # Tried before without a receipt: it may have gone out just before a crash.
+                    ref = await t.find_post(target, key=job["key"], team_post=team_post,
+                                            since=job["created_at"])
+                if ref is not None:
+                    log.info("outbox %s: found already sent via %s", job["key"], t.name)
+                    if team_post and rev:  # it may show an older revision: bring it up to date
+                        ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
+                elif sent is not None:
+                    ref = await t.update_team_post(target, reply, key=job["key"],
+                                                   ref=sent["ref"])
+                elif team_post:
+                    ref = await t.post_to_team(target, reply, key=job["key"])
+                else:
+                    ref = await t.notify(target, reply, key=job["key"])
             receipts[t.name] = {"ref": ref, "rev": rev}
             await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help

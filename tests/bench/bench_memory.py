@@ -24,11 +24,13 @@ TEAMS, PER_TEAM = 100, 60
 NOW = datetime(2026, 11, 24, 7, 30, tzinfo=UTC)  # 07:30 in London: every team's morning post
 
 
-def write_files(tmp: Path) -> tuple[Path, Path]:
+def write_files(tmp: Path, n_teams: int = TEAMS, per_team: int = PER_TEAM) -> tuple[Path, Path]:
+    """carebot.toml (each team with a Slack channel and a Telegram group, and its lead) and
+    contacts.csv (per_team contacts each, due this morning)."""
     teams = "".join(f'[[teams]]\nkey = "t{t:03d}"\nname = "Team {t}"\nslack_channel = "C{t:08d}"\n'
-                    f"telegram_chat = {-1001000000000 - t}\n\n" for t in range(TEAMS))
+                    f"telegram_chat = {-1001000000000 - t}\n\n" for t in range(n_teams))
     people = "".join(f'[[people]]\nhandle = "lead{t:03d}"\nname = "Lead {t}"\nrole = "supervisor"\n'
-                     f'teams = ["t{t:03d}"]\noncall = true\n\n' for t in range(TEAMS))
+                     f'teams = ["t{t:03d}"]\noncall = true\n\n' for t in range(n_teams))
     config = tmp / "carebot.toml"
     config.write_text(f'timezone = "Europe/London"\n\n{teams}{people}')
     contacts = tmp / "contacts.csv"
@@ -36,8 +38,8 @@ def write_files(tmp: Path) -> tuple[Path, Path]:
         w = csv.writer(fh)
         w.writerow(["contact_id", "client_ref", "team", "kind", "due_start", "due_end",
                     "assignee", "risk", "time_critical"])
-        for t in range(TEAMS):
-            for n in range(PER_TEAM):
+        for t in range(n_teams):
+            for n in range(per_team):
                 start = datetime(2026, 11, 24, 8) + timedelta(minutes=8 * n)
                 w.writerow([f"M-{t}-{n}", f"C-M{t}X{n}", f"t{t:03d}", "home_visit",
                             start.isoformat(timespec="minutes"),
