@@ -17,16 +17,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import Session, select
 
-from tests.bench.bench_memory import write_files
+from tests.bench.bench_memory import NOW, bench_app, write_files
 from tests.bench.table import record
 
 TEAMS, PER_TEAM = 200, 60
-NOW = datetime(2026, 11, 24, 7, 30, tzinfo=UTC)  # 07:30 in London: every team's morning post
 PEERS = 20
 OVERALL, GROUP = (30, 1.0), (20, 60.0)  # Telegram's documented limits, as the fake enforces
 
@@ -51,28 +49,14 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
     """Queue every team's morning list, then deliver; returns seconds per platform (from the
     start of delivery to its last post) and each row's receipts."""
     from bot import slack, telegram
-    from bot.app import App
-    from bot.config import load_config
-    from bot.settings import Settings
     from handlers import jobs
-    from handlers.base import SimClock
-    from storage import repo
-    from storage.db import make_engine, session_scope
     from storage.importer import import_contacts
     from storage.models import Outbox
 
     write_files(tmp, teams, per_team)
-    settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s",
-                        SLACK_API_URL=slack_url, TELEGRAM_BOT_TOKEN="1:bench",
-                        TELEGRAM_API_URL=telegram_url,
-                        TELEGRAM_WEBHOOK_URL="https://x.example/telegram/webhook",
-                        TELEGRAM_WEBHOOK_SECRET="s")
-    config = load_config(tmp / "carebot.toml")
-    engine = make_engine(f"sqlite:///{tmp / 'carebot.db'}")
-    with session_scope(engine) as session:
-        repo.sync_config(session, config)
+    app = bench_app(tmp, slack_url, telegram_url)
+    config, engine = app.config, app.engine
     import_contacts(engine, tmp / "contacts.csv")
-    app = App(settings=settings, config=config, engine=engine, clock=SimClock(NOW))
     plugins = [slack.build(app), telegram.build(app)]
     timed = [Timed(p.transport) for p in plugins]
     app.transports = timed

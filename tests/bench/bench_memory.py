@@ -49,17 +49,15 @@ def write_files(tmp: Path, n_teams: int = TEAMS, per_team: int = PER_TEAM) -> tu
     return config, contacts
 
 
-def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
-    """The bot: config synced, contacts imported, both platforms started, the morning run."""
-    from bot import slack, telegram
+def bench_app(tmp: Path, slack_url: str, telegram_url: str):
+    """The app of write_files' config on a fresh SQLite database (config synced), both
+    platforms pointed at the fakes, the clock at NOW."""
     from bot.app import App
     from bot.config import load_config
-    from bot.server import web_app
     from bot.settings import Settings
     from handlers.base import SimClock
     from storage import repo
     from storage.db import make_engine, session_scope
-    from storage.importer import import_contacts
 
     settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s",
                         SLACK_API_URL=slack_url, TELEGRAM_BOT_TOKEN="1:bench",
@@ -70,7 +68,17 @@ def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
     engine = make_engine(f"sqlite:///{tmp / 'carebot.db'}")
     with session_scope(engine) as session:
         repo.sync_config(session, config)
-    app = App(settings=settings, config=config, engine=engine, clock=SimClock(NOW))
+    return App(settings=settings, config=config, engine=engine, clock=SimClock(NOW))
+
+
+def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
+    """The bot: config synced, contacts imported, both platforms started, the morning run."""
+    from bot import slack, telegram
+    from bot.server import web_app
+    from storage.importer import import_contacts
+
+    app = bench_app(tmp, slack_url, telegram_url)
+    config, engine = app.config, app.engine
     plugins = [slack.build(app), telegram.build(app, rate_limited=False)]
     app.transports = [p.transport for p in plugins]
     web_app(app, [r for p in plugins for r in p.routes])
