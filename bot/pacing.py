@@ -34,10 +34,13 @@ TELEGRAM_PACED = {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", 
 
 class Window:
     def __init__(self, rate: float | Callable[[], float], period: float,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, *, even: bool = False):
         self._rate, self.period, self.clock = rate, period, clock
         self.recent: deque[float] = deque()  # completion times within the last period
         self.busy = 0
+        # even: starts spaced period/rate apart, rather than a burst that queues at the server
+        # (each reply then comes later, and the window counts from it)
+        self.even, self.started = even, float("-inf")
         self._loop = None
 
     @property
@@ -50,8 +53,10 @@ class Window:
         now = self.clock()
         while self.recent and self.recent[0] <= now - self.period:
             self.recent.popleft()
-        if self.busy + len(self.recent) < self.rate:
-            return 0.0
+        rate = self.rate
+        if self.busy + len(self.recent) < rate:
+            gap = self.started + self.period / rate - now if self.even else 0.0
+            return max(gap, 0.0)
         return self.recent[0] + self.period - now if self.recent else None
 
     def idle(self) -> bool:
@@ -71,6 +76,7 @@ class Window:
                 with contextlib.suppress(TimeoutError):  # None: look again now and then
                     await asyncio.wait_for(freed.wait(), 1.0 if delay is None else delay)
             self.busy += 1
+            self.started = self.clock()
 
     async def __aexit__(self, *exc) -> None:
         self.busy -= 1
@@ -176,7 +182,7 @@ class TelegramPacing(BaseRateLimiter):
     def __init__(self, budget: Budget, *, group: tuple[int, float] = (20, 60.0),
                  max_retries: int = 3):
         self.budget, self.max_retries = budget, max_retries
-        self.overall = Window(budget.rate, budget.period)
+        self.overall = Window(budget.rate, budget.period, even=True)
         self.groups = Windows(*group)
 
     async def initialize(self) -> None:
