@@ -7,9 +7,12 @@ import asyncio
 
 import pytest
 
+from bot.outbox import deliver_due
 from bot.slack import SlackTransport, web_client
 from messages.reply import Reply
 from tests.bench.bench_fanout import fan_out, tally
+from tests.test_delivery_once import Platform, assert_once_each, queue_rows
+from tests.test_delivery_platforms import Telegram
 from tests.fakes.servers import Served
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
@@ -49,3 +52,26 @@ def test_posts_to_one_slack_channel_are_paced_not_throttled(limited):
     asyncio.run(burst())
     assert len(fake_slack.named("chat.postMessage")) == 4
     assert fake_slack.throttled == 0
+
+
+def test_slack_sends_every_row_while_telegram_is_still_on_the_first(app):
+    """Rows are leased ahead of the slowest platform: Slack is not held back by the rows
+    Telegram has not sent yet (nor by the first batch's)."""
+    slack, telegram = Platform("slack"), Telegram()
+    keys = queue_rows(app, 60)  # north, south and amira in turn
+
+    async def sweep() -> int:
+        telegram.hold = asyncio.Event()  # Telegram's channel posts wait until released
+        sweeping = asyncio.create_task(deliver_due(app.engine, app.clock, [slack, telegram]))
+        for _ in range(1000):  # bounded: until Slack has sent every row
+            if len(slack.sent) == len(keys):
+                break
+            await asyncio.sleep(0.01)
+        ahead = len(slack.sent)
+        telegram.hold.set()
+        await sweeping
+        return ahead
+
+    assert asyncio.run(sweep()) == len(keys), "Slack waited for Telegram"
+    assert_once_each([slack], keys, app)
+    assert sorted(telegram.sent) == sorted(keys) and set(telegram.sent.values()) == {1}
