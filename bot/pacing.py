@@ -41,6 +41,7 @@ class Window:
         # even: starts spaced period/rate apart, rather than a burst that queues at the server
         # (each reply then comes later, and the window counts from it)
         self.even, self.started = even, float("-inf")
+        self.max_wait: float | None = None  # then TimeoutError: the send is not made at all
         self._loop = None
 
     @property
@@ -70,11 +71,18 @@ class Window:
 
     async def __aenter__(self) -> None:
         turn, freed = self._primitives()
+        since = self.clock()
         async with turn:  # first come, first served
             while (delay := self.wait_time()) != 0:
+                wait = 1.0 if delay is None else delay  # None: look again now and then
+                if self.max_wait is not None:
+                    left = self.max_wait - (self.clock() - since)
+                    if left <= 0:
+                        raise TimeoutError(f"no send slot within {self.max_wait:g} s")
+                    wait = min(wait, left)
                 freed.clear()
-                with contextlib.suppress(TimeoutError):  # None: look again now and then
-                    await asyncio.wait_for(freed.wait(), 1.0 if delay is None else delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), wait)
             self.busy += 1
             self.started = self.clock()
 
@@ -87,8 +95,8 @@ class Window:
 class Windows:
     """A Window per key (a channel, a group), forgetting idle ones."""
 
-    def __init__(self, rate: float, period: float):
-        self.rate, self.period = rate, period
+    def __init__(self, rate: float, period: float, max_wait: float | None = None):
+        self.rate, self.period, self.max_wait = rate, period, max_wait
         self.windows: dict[object, Window] = {}
 
     def __call__(self, key: object) -> Window:
@@ -96,6 +104,7 @@ class Windows:
             self.windows = {k: w for k, w in self.windows.items() if not w.idle()}
         if key not in self.windows:
             self.windows[key] = Window(self.rate, self.period)
+            self.windows[key].max_wait = self.max_wait
         return self.windows[key]
 
 
@@ -177,13 +186,19 @@ class Budget:
 class TelegramPacing(BaseRateLimiter):
     """PTB's rate limiter slot: each message waits for its group's window and the overall one
     before it is sent, so no 429 pauses the others. A 429 that still comes (another bot on the
-    token, a limit we do not know) is waited out for that request only."""
+    token, a limit we do not know) is waited out for that request only. A message that finds
+    no slot within MAX_WAIT (a group over its 20 a minute, a share lapsed) is not sent: the
+    outbox tries the row again later, rather than sending it after its lease ran out and
+    another sweep took it."""
+
+    MAX_WAIT = 60.0  # half the outbox lease
 
     def __init__(self, budget: Budget, *, group: tuple[int, float] = (20, 60.0),
                  max_retries: int = 3):
         self.budget, self.max_retries = budget, max_retries
         self.overall = Window(budget.rate, budget.period, even=True)
-        self.groups = Windows(*group)
+        self.overall.max_wait = self.MAX_WAIT
+        self.groups = Windows(*group, max_wait=self.MAX_WAIT)
 
     async def initialize(self) -> None:
         await self.budget.start()

@@ -91,3 +91,20 @@ def test_two_paced_bots_on_one_database_never_trip_telegram_429s(engine):
         api.stop()
     assert len(fake.named("sendMessage")) == 2 * per_bot
     assert fake.throttled == 0
+
+
+def test_a_send_that_finds_no_slot_in_time_is_not_made():
+    window = Window(1, 60.0)
+    window.max_wait = 0.05
+    made = []
+
+    async def go():
+        async with window:
+            made.append(1)
+        try:
+            async with window:  # the next slot is a minute away
+                made.append(2)
+        except TimeoutError:
+            return "gave up"
+
+    assert asyncio.run(go()) == "gave up" and made == [1]
