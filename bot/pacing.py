@@ -126,6 +126,7 @@ class Budget:
         self.id = uuid.uuid4().hex
         self.share, self.valid_until, self.waiting_until = 0, None, None
         self._task: asyncio.Task | None = None
+        self._ready: asyncio.Future | None = None
 
     def _seconds(self, name: str) -> timedelta:
         return timedelta(seconds=getattr(self, name) * self.scale)
@@ -155,14 +156,21 @@ class Budget:
         return live
 
     async def start(self) -> None:
-        """Beat now, then every REFRESH s on this loop (again if the loop changed)."""
-        if self._task is not None and not self._task.done() and \
-                self._task.get_loop() is asyncio.get_running_loop():
-            return
-        await asyncio.to_thread(self.beat)
-        self._task = asyncio.create_task(self._beating())
+        """Beat now, then every REFRESH s on this loop: one heartbeat however many sends ask at
+        once (again on another loop, or after a first beat that failed)."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.get_loop() is not loop or self._task.done():
+            self._ready = loop.create_future()
+            self._task = asyncio.create_task(self._beating(self._ready))
+        await asyncio.shield(self._ready)
 
-    async def _beating(self) -> None:
+    async def _beating(self, ready: asyncio.Future) -> None:
+        try:
+            await asyncio.to_thread(self.beat)
+        except Exception as exc:
+            ready.set_exception(exc)  # the senders waiting see it; the next one tries again
+            return
+        ready.set_result(None)
         while True:
             await asyncio.sleep(self.REFRESH * self.scale)
             try:

@@ -108,3 +108,20 @@ def test_a_send_that_finds_no_slot_in_time_is_not_made():
             return "gave up"
 
     assert asyncio.run(go()) == "gave up" and made == [1]
+
+
+def test_sends_that_start_together_share_one_heartbeat(engine, monkeypatch):
+    from storage import instances
+
+    beats = []
+    real = instances.beat
+    monkeypatch.setattr(instances, "beat", lambda *a, **k: beats.append(1) or real(*a, **k))
+    budget = Budget(engine, TOTAL)
+
+    async def many():
+        await asyncio.gather(*(budget.start() for _ in range(20)))
+        rate = budget.rate()
+        await budget.stop()
+        return rate
+
+    assert asyncio.run(many()) == TOTAL and len(beats) == 1
