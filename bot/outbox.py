@@ -35,38 +35,62 @@ from storage.escalations import with_role
 from storage.outbox import Address
 
 log = logging.getLogger(__name__)
-IN_FLIGHT = 20  # sends at once per platform (Telegram's own rate limiter paces within that)
+IN_FLIGHT = 20  # sends at once per platform (each transport paces within its platform's limits)
+BATCH = 20  # rows leased at a time
+AHEAD = 200  # rows leased and not finished yet: how far Slack may run ahead of Telegram's pacing
 
 
 async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transport],
                       lease: timedelta = repo.LEASE) -> int:
-    """Send what is due now; return how many rows were completed."""
-    done, limits = 0, {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
+    """Send what is due now; return how many rows were completed.
+
+    Rows go side by side, each platform on its own: a row's Slack post does not wait for its
+    Telegram messages, nor for the rows before it on Telegram, only for the earlier posts to
+    the same target on the same platform (a channel's posts keep their order). More rows are
+    leased as soon as there is room, up to AHEAD unfinished, so a slow platform never holds
+    back a fast one; AHEAD also keeps a sweep's Telegram messages well inside the lease."""
+    limits = {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
+    turns: dict[tuple[str, str], asyncio.Future] = {}  # (target, platform) -> its last send
+    running: set[asyncio.Task] = set()
+    done, more = 0, True
     while True:
-        leased = await asyncio.to_thread(_lease, engine, clock, lease)
-        if not leased:
-            return done
-        # Targets side by side, each target's rows in order (a channel's posts keep theirs).
-        by_target: dict[str, list[dict]] = {}
-        for job in leased:
-            by_target.setdefault(job["target_key"], []).append(job)
+        room = AHEAD - len(running)
+        if room > 0 and (more or not running):
+            want = min(BATCH, room)
+            leased = await asyncio.to_thread(_lease, engine, clock, want, lease)
+            loop = asyncio.get_running_loop()
+            for job in leased:
+                order = {}
+                for t in transports:  # wait for the target's previous send on t, then go
+                    mine = loop.create_future()
+                    order[t.name] = (turns.get((job["target_key"], t.name)), mine)
+                    turns[(job["target_key"], t.name)] = mine
+                running.add(asyncio.create_task(
+                    _send(engine, clock, transports, job, limits, order)))
+            more = len(leased) == want
+            if not running:
+                return done
+            if more:
+                continue
+        finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        done += sum(task.result() for task in finished)
 
-        async def in_order(jobs: list[dict]) -> int:
-            return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
 
-        done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
-
-
-def _lease(engine: Engine, clock: Clock, lease: timedelta = repo.LEASE) -> list[dict]:
+def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
+           lease: timedelta = repo.LEASE) -> list[dict]:
     with session_scope(engine) as session:
-        rows = repo.lease_due(session, now=clock.now(), lease=lease)
+        rows = repo.lease_due(session, now=clock.now(), limit=limit, lease=lease)
+        found: dict[str, tuple] = {}  # target -> (team or person, home team): once per lease
         jobs = []
         for row in rows:
             kind, name = astuple(Address.parse(row.target))
-            target = (repo.team_by_key(session, name) if kind == "team"
-                      else repo.person_by_handle(session, name))
-            home = (repo.teams_of(session, target) or [None])[0] if kind == "person" and target \
-                else None
+            if row.target not in found:
+                target = (repo.team_by_key(session, name) if kind == "team"
+                          else repo.person_by_handle(session, name))
+                home = (repo.teams_of(session, target) or [None])[0] \
+                    if kind == "person" and target else None
+                found[row.target] = (target, home)
+            target, home = found[row.target]
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "target_key": row.target,
                          "home": home, "payload": row.payload,
@@ -84,28 +108,56 @@ def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
 
 
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
-                limits: dict[str, asyncio.Semaphore] | None = None) -> int:
+                limits: dict[str, asyncio.Semaphore] | None = None,
+                order: dict[str, tuple] | None = None) -> int:
+    try:
+        return await _send_row(engine, clock, transports, job, limits, order or {})
+    finally:  # whatever happened, the target's next posts must not wait for ever
+        for _, mine in (order or {}).values():
+            if not mine.done():
+                mine.set_result(None)
+
+
+async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
+                    limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple]) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
-    reply = Reply.model_validate(fresh or job["payload"])
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
     team_post = job["kind"] == "team"
-    if target is not None and not team_post and job["home"] is not None and \
-            not any(t.reaches_person(target) for t in transports):
-        # No way to DM this person: say it in their home team's channel instead, first line
-        # naming nobody, and keep that in the receipts (the record of how they were told).
-        reply = catalog.dm_fallback(job["home"].name, target.name, reply)
+    made: list[Reply] = []  # the Reply, made when a platform's turn comes (not all rows at once)
+    fallback = target is not None and not team_post and job["home"] is not None and \
+        not any(t.reaches_person(target) for t in transports)
+    if fallback:
         target, team_post = job["home"], True
 
+    def the_reply() -> Reply:
+        if not made:
+            reply = Reply.model_validate(fresh or job["payload"])
+            if fallback:
+                # No way to DM this person: say it in their home team's channel instead, first
+                # line naming nobody, and keep that in the receipts (how they were told).
+                reply = catalog.dm_fallback(job["home"].name, job["target"].name, reply)
+            made.append(reply)
+        return made[0]
+
     async def via(t: Transport) -> None:
+        before, mine = order.get(t.name, (None, None))
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            await after_turn(t)
+        finally:
+            if mine is not None and not mine.done():
+                mine.set_result(None)
+
+    async def after_turn(t: Transport) -> None:
         sent = receipts.get(t.name)
         if target is None or (sent is not None and not sent.get("partial")
                               and (sent["rev"] >= rev or not team_post)):
             return
         if not (t.reaches_team(target) if team_post else t.reaches_person(target)):
             return
-        async with (limits or {}).get(t.name) or contextlib.nullcontext():
-            await send(t, sent)
+        await send(t, sent)
 
     async def send(t: Transport, sent: dict | None) -> None:
         async def progress(partial: dict) -> None:  # a split post: each part stored as it goes
@@ -114,22 +166,24 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
 
         parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
-            ref = None
-            if sent is None and job["retried"] and getattr(t, "find_post", None):
-                # Tried before without a receipt: it may have gone out just before a crash.
-                ref = await t.find_post(target, key=job["key"], team_post=team_post,
-                                        since=job["created_at"])
-            if ref is not None:
-                log.info("outbox %s: found already sent via %s", job["key"], t.name)
-                if team_post and rev:  # it may show an older revision: bring it up to date
-                    ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
-            elif sent is not None:  # an older revision, or (DMs too) a send cut short
-                ref = await t.update_team_post(target, reply, key=job["key"], ref=sent["ref"],
-                                               **parts)
-            elif team_post:
-                ref = await t.post_to_team(target, reply, key=job["key"], **parts)
-            else:
-                ref = await _notify(engine, clock, t, job, reply, parts)
+            # The platform's slot is held for the send only, not for the receipt's write.
+            async with (limits or {}).get(t.name) or contextlib.nullcontext():
+                ref, reply = None, the_reply()
+                if sent is None and job["retried"] and getattr(t, "find_post", None):
+                    # Tried before without a receipt: it may have gone out just before a crash.
+                    ref = await t.find_post(target, key=job["key"], team_post=team_post,
+                                            since=job["created_at"])
+                if ref is not None:
+                    log.info("outbox %s: found already sent via %s", job["key"], t.name)
+                    if team_post and rev:  # it may show an older revision: bring it up to date
+                        ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
+                elif sent is not None:  # an older revision, or (DMs too) a send cut short
+                    ref = await t.update_team_post(target, reply, key=job["key"],
+                                                   ref=sent["ref"], **parts)
+                elif team_post:
+                    ref = await t.post_to_team(target, reply, key=job["key"], **parts)
+                else:
+                    ref = await _notify(engine, clock, t, job, reply, parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
             await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help

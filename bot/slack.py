@@ -8,6 +8,7 @@ through the outbox in the background.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import datetime
@@ -27,6 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
+from bot.pacing import Windows
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import clean, split_action
@@ -54,6 +56,7 @@ class SlackTransport:
 
     def __init__(self, client: AsyncWebClient):
         self.client = client
+        self.channels = Windows(1, 1.0)  # chat.postMessage: 1 a second per channel
 
     def reaches_team(self, team: Team) -> bool:
         return bool(team.slack_channel)
@@ -102,7 +105,10 @@ class SlackTransport:
         # The outbox key rides along as message metadata: after a crash, find_post finds it.
         meta = {"metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}}} \
             if key else {}
-        resp = await self.client.chat_postMessage(channel=channel, **meta, **render.render(reply))
+        # The outbox's posts are paced here rather than by 429s (each 429 waits a whole second).
+        async with self.channels(channel) if key else contextlib.nullcontext():
+            resp = await self.client.chat_postMessage(channel=channel, **meta,
+                                                      **render.render(reply))
         try:
             await upload(self.client, resp["channel"], reply.files)
         except Exception:

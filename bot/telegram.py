@@ -18,10 +18,11 @@ from starlette.routing import Route
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler,
-                          ContextTypes, MessageHandler, filters)
+from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes,
+                          MessageHandler, filters)
 
 from bot.app import App
+from bot.pacing import Budget, TelegramPacing
 from bot.transport import Plugin, Refused, Unreachable
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
@@ -314,8 +315,8 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(settings.telegram_api_url)
                .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot")))
-    if rate_limited:  # 429 retry_after honoured; per-group pacing within Telegram's limits
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if rate_limited:  # paced before sending: 20/min per group, 30/s split between instances
+        builder = builder.rate_limiter(TelegramPacing(Budget(app.engine)))
     webhook = settings.telegram_webhook_url
     if webhook:
         builder = builder.updater(None)

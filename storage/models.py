@@ -405,3 +405,11 @@ class PlanRequest(SQLModel, table=True):
     submitted_at: Optional[datetime] = None
     at: datetime
     by_id: int = Field(foreign_key="person.id")
+
+
+class Instance(SQLModel, table=True):
+    """A running `carebot run` (its Telegram heartbeat): the live ones split Telegram's overall
+    rate limit between them."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    seen_at: datetime

@@ -24,11 +24,13 @@ TEAMS, PER_TEAM = 100, 60
 NOW = datetime(2026, 11, 24, 7, 30, tzinfo=UTC)  # 07:30 in London: every team's morning post
 
 
-def write_files(tmp: Path) -> tuple[Path, Path]:
+def write_files(tmp: Path, n_teams: int = TEAMS, per_team: int = PER_TEAM) -> tuple[Path, Path]:
+    """carebot.toml (each team with a Slack channel and a Telegram group, and its lead) and
+    contacts.csv (per_team contacts each, due this morning)."""
     teams = "".join(f'[[teams]]\nkey = "t{t:03d}"\nname = "Team {t}"\nslack_channel = "C{t:08d}"\n'
-                    f"telegram_chat = {-1001000000000 - t}\n\n" for t in range(TEAMS))
+                    f"telegram_chat = {-1001000000000 - t}\n\n" for t in range(n_teams))
     people = "".join(f'[[people]]\nhandle = "lead{t:03d}"\nname = "Lead {t}"\nrole = "supervisor"\n'
-                     f'teams = ["t{t:03d}"]\noncall = true\n\n' for t in range(TEAMS))
+                     f'teams = ["t{t:03d}"]\noncall = true\n\n' for t in range(n_teams))
     config = tmp / "carebot.toml"
     config.write_text(f'timezone = "Europe/London"\n\n{teams}{people}')
     contacts = tmp / "contacts.csv"
@@ -36,8 +38,8 @@ def write_files(tmp: Path) -> tuple[Path, Path]:
         w = csv.writer(fh)
         w.writerow(["contact_id", "client_ref", "team", "kind", "due_start", "due_end",
                     "assignee", "risk", "time_critical"])
-        for t in range(TEAMS):
-            for n in range(PER_TEAM):
+        for t in range(n_teams):
+            for n in range(per_team):
                 start = datetime(2026, 11, 24, 8) + timedelta(minutes=8 * n)
                 w.writerow([f"M-{t}-{n}", f"C-M{t}X{n}", f"t{t:03d}", "home_visit",
                             start.isoformat(timespec="minutes"),
@@ -47,17 +49,15 @@ def write_files(tmp: Path) -> tuple[Path, Path]:
     return config, contacts
 
 
-def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
-    """The bot: config synced, contacts imported, both platforms started, the morning run."""
-    from bot import slack, telegram
+def bench_app(tmp: Path, slack_url: str, telegram_url: str):
+    """The app of write_files' config on a fresh SQLite database (config synced), both
+    platforms pointed at the fakes, the clock at NOW."""
     from bot.app import App
     from bot.config import load_config
-    from bot.server import web_app
     from bot.settings import Settings
     from handlers.base import SimClock
     from storage import repo
     from storage.db import make_engine, session_scope
-    from storage.importer import import_contacts
 
     settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s",
                         SLACK_API_URL=slack_url, TELEGRAM_BOT_TOKEN="1:bench",
@@ -68,7 +68,17 @@ def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
     engine = make_engine(f"sqlite:///{tmp / 'carebot.db'}")
     with session_scope(engine) as session:
         repo.sync_config(session, config)
-    app = App(settings=settings, config=config, engine=engine, clock=SimClock(NOW))
+    return App(settings=settings, config=config, engine=engine, clock=SimClock(NOW))
+
+
+def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
+    """The bot: config synced, contacts imported, both platforms started, the morning run."""
+    from bot import slack, telegram
+    from bot.server import web_app
+    from storage.importer import import_contacts
+
+    app = bench_app(tmp, slack_url, telegram_url)
+    config, engine = app.config, app.engine
     plugins = [slack.build(app), telegram.build(app, rate_limited=False)]
     app.transports = [p.transport for p in plugins]
     web_app(app, [r for p in plugins for r in p.routes])

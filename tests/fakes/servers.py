@@ -21,8 +21,11 @@ class Served:
     def __init__(self, asgi, port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Idle connections are kept longer than clients keep them (httpx: 5 s), as the real
+        # APIs do: else a client may reuse one the server is closing that instant (ReadError).
         self.server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
+                                                    log_level="warning", lifespan="off",
+                                                    timeout_keep_alive=30))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

@@ -1,8 +1,14 @@
-"""A fake Slack Web API on 127.0.0.1 that records every call and can fail on purpose."""
+"""A fake Slack Web API on 127.0.0.1 that records every call and can fail on purpose.
+
+With `limits=True` it enforces Slack's documented chat.postMessage limit: 1 message a second per
+channel, past a small burst (`burst`), answered with 429 and Retry-After like Slack; `throttled`
+counts those 429s (each is also in `calls` as "chat.postMessage!429")."""
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -12,7 +18,10 @@ from starlette.routing import Route
 
 
 class FakeSlack:
-    def __init__(self):
+    def __init__(self, *, limits: bool = False, burst: int = 2):
+        self.limits, self.burst = limits, burst
+        self.buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when counted)
+        self.throttled = 0
         self.calls: list[tuple[str, dict]] = []
         self.names: dict[str, str] = {}  # file id -> filename, from files.getUploadURLExternal
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
@@ -53,6 +62,12 @@ class FakeSlack:
                 self.calls.append((f"{method}!{status}", params))
                 return JSONResponse({"ok": False, "error": "ratelimited" if status == 429
                                      else "fatal_error"}, status_code=status, headers=headers)
+            wait = self._over_limit(params.get("channel")) if method == "chat.postMessage" else 0
+            if wait:
+                self.throttled += 1
+                self.calls.append((f"{method}!429", params))
+                return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                    headers={"Retry-After": str(wait)})
             self.calls.append((method, params))
             self.ts += 1
             ts = f"{self.ts}.000100"
@@ -82,6 +97,20 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return JSONResponse({"ok": True, "files": params.get("files", [])})
         return JSONResponse({"ok": True})
+
+    def _over_limit(self, channel: str | None) -> int:
+        """0 when a post to the channel may go now (a token taken), else the seconds to wait:
+        a bucket per channel of `burst` tokens, refilled at one a second."""
+        if not self.limits:
+            return 0
+        now = time.monotonic()
+        tokens, then = self.buckets.get(channel, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then))
+        if tokens < 1:
+            self.buckets[channel] = (tokens, now)
+            return max(1, math.ceil(1 - tokens))
+        self.buckets[channel] = (tokens - 1, now)
+        return 0
 
     def history(self, params: dict) -> dict:
         """Newest first; metadata only with include_all_metadata (as Slack). `oldest` is not

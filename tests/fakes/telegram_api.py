@@ -3,14 +3,21 @@ getUpdates, and can answer 429 (retry_after) or 403 (bot blocked) on purpose.
 
 Like the real one it refuses (400) a text over 4,096 UTF-16 units after the HTML is parsed, a
 caption over 1,024, an empty text, and HTML it cannot parse: a bare or cut `&`, `<` or `>`,
-an unknown tag or entity, tags not closed in order."""
+an unknown tag or entity, tags not closed in order.
+
+With `limits=True` it also enforces the documented flood limits on messages (sends and edits):
+`group` (20) a minute per group and `overall` (30) a second for the bot, each counted over a
+sliding window of arrivals; past them it answers 429 with `parameters.retry_after`. `throttled`
+counts those 429s (each is also in `calls` as "<method>!429")."""
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import threading
 import time
+from collections import deque
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -22,11 +29,16 @@ TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code",
         "tg-spoiler", "span", "blockquote", "tg-emoji"}
 ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z-]*)[^<>]*>|&(#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z]+);|[<>&]")
+LIMITED = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}  # what the limits count
 BOT = {"id": 4242, "is_bot": True, "first_name": "carebot", "username": "carebot_bot"}
 
 
 class FakeTelegram:
-    def __init__(self):
+    def __init__(self, *, limits: bool = False, overall: tuple[int, float] = (30, 1.0),
+                 group: tuple[int, float] = (20, 60.0)):
+        self.limits, self.overall, self.group = limits, overall, group
+        self.arrivals: dict[object, deque[float]] = {}  # "all" or a group's chat id -> times
+        self.throttled = 0
         self.calls: list[tuple[str, dict]] = []
         self.failures: dict[str, list[dict]] = {}
         self.updates: list[dict] = []
@@ -99,6 +111,13 @@ class FakeTelegram:
                                      "description": f"Too Many Requests: retry after {failure['retry_after']}",
                                      "parameters": {"retry_after": failure["retry_after"]}},
                                     status_code=429)
+            wait = self._over_limit(params) if method in LIMITED else 0
+            if wait:
+                self.throttled += 1
+                self.calls.append((f"{method}!429", params))
+                return JSONResponse({"ok": False, "error_code": 429,
+                                     "description": f"Too Many Requests: retry after {wait}",
+                                     "parameters": {"retry_after": wait}}, status_code=429)
             refusal = _refusal(method, params)
             if refusal:
                 self.calls.append((f"{method}!400", params))
@@ -115,6 +134,26 @@ class FakeTelegram:
         if method == "getMe":
             return JSONResponse({"ok": True, "result": BOT})
         return JSONResponse({"ok": True, "result": True})
+
+    def _over_limit(self, params: dict) -> int:
+        """0 when this message may go now (and it is counted), else the seconds to wait."""
+        if not self.limits:
+            return 0
+        now, chat = time.monotonic(), params.get("chat_id", 0)
+        chat = int(chat) if str(chat).lstrip("-").isdigit() else -1  # "@name": a channel
+        windows = [("all", *self.overall)] + ([(chat, *self.group)] if chat < 0 else [])
+        wait = 0.0
+        for key, rate, period in windows:
+            seen = self.arrivals.setdefault(key, deque())
+            while seen and seen[0] <= now - period:
+                seen.popleft()
+            if len(seen) >= rate:
+                wait = max(wait, seen[0] + period - now)
+        if wait:
+            return max(1, math.ceil(wait))
+        for key, _, _ in windows:
+            self.arrivals[key].append(now)
+        return 0
 
 
 def units(text: str) -> int:

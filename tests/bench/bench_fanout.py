@@ -1,0 +1,173 @@
+"""The morning fan-out: 200 teams × 60 contacts (SQLite, the default), every team's list through
+the real outbox to fake Slack and Telegram APIs that enforce the platforms' limits (Slack 1
+post a second per channel; Telegram 20 a minute per group, 30 a second overall) and count 429s.
+
+Figures, in one run:
+- Slack: the time until the last team's post is in, both platforms on, against a plain 20-way
+  concurrent client posting the same 200 messages to the same fake (goal ≤ 1.5×);
+- Telegram: the time until the last team's list is in, against its rate-limit floor, computed
+  from the limits and the number of messages (400: a 120-button list is 2 messages) (≤ 1.1×);
+- lost and duplicated posts per platform, read from the fakes (goal 0 and 0).
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from tests.bench.bench_memory import NOW, bench_app, write_files
+from tests.bench.table import record
+
+TEAMS, PER_TEAM = 200, 60
+PEERS = 20
+OVERALL, GROUP = (30, 1.0), (20, 60.0)  # Telegram's documented limits, as the fake enforces
+
+
+class Timed:
+    """A transport that notes when its last channel post completed."""
+
+    def __init__(self, transport):
+        self.transport, self.last = transport, 0.0
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+    async def post_to_team(self, team, reply, *, key):
+        ref = await self.transport.post_to_team(team, reply, key=key)
+        self.last = time.perf_counter()
+        return ref
+
+
+def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
+            per_team: int = PER_TEAM) -> dict:
+    """Queue every team's morning list, then deliver; returns seconds per platform (from the
+    start of delivery to its last post) and each row's receipts."""
+    from bot import slack, telegram
+    from handlers import jobs
+    from storage.importer import import_contacts
+    from storage.models import Outbox
+
+    write_files(tmp, teams, per_team)
+    app = bench_app(tmp, slack_url, telegram_url)
+    config, engine = app.config, app.engine
+    import_contacts(engine, tmp / "contacts.csv")
+    plugins = [slack.build(app), telegram.build(app)]
+    timed = [Timed(p.transport) for p in plugins]
+    app.transports = timed
+
+    async def run() -> dict:
+        await plugins[1].start()
+        try:
+            t0 = time.perf_counter()
+            for team in config.teams:
+                await asyncio.to_thread(jobs.run, engine, "morning", team.key, NOW)
+            queued = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            await app.deliver()
+            return {"queue_seconds": queued,
+                    **{f"{t.name}_seconds": t.last - t0 for t in timed}}
+        finally:
+            await plugins[1].stop()
+
+    out = asyncio.run(run())
+    with Session(engine) as session:
+        out["rows"] = {row.key: (row.status, row.receipts) for row in session.exec(select(Outbox))}
+    engine.dispose()
+    return out
+
+
+def tally(fake_slack, fake_telegram, rows: dict, teams: int) -> dict:
+    """Lost and duplicated per platform, from what the fakes received: each team's channel
+    should hold its one post; its group the list's parts once (the receipt says how many)."""
+    posts = Counter(p["channel"] for p in fake_slack.named("chat.postMessage"))
+    sends = Counter(int(p["chat_id"]) for p in fake_telegram.named("sendMessage"))
+    parts = {r["telegram"]["ref"]["chat"]: len(r["telegram"]["ref"]["messages"])
+             for status, r in rows.values() if "telegram" in r}
+    channels = [f"C{t:08d}" for t in range(teams)]
+    groups = [-1001000000000 - t for t in range(teams)]
+    return {"slack_lost": sum(1 for c in channels if posts[c] == 0),
+            "slack_duplicated": sum(max(0, posts[c] - 1) for c in channels),
+            "telegram_lost": sum(1 for g in groups if sends[g] == 0),
+            "telegram_duplicated": sum(max(0, sends[g] - parts.get(g, 0)) for g in groups),
+            "slack_429": fake_slack.throttled, "telegram_429": fake_telegram.throttled,
+            "slack_posts": sum(posts.values()), "telegram_messages": sum(sends.values()),
+            "groups": sends}
+
+
+def telegram_floor(per_group: Counter) -> float:
+    """Seconds from the first message to the last at the limits, sent as fast as they allow."""
+    overall = (math.ceil(sum(per_group.values()) / OVERALL[0]) - 1) * OVERALL[1]
+    group = max(((math.ceil(n / GROUP[0]) - 1) * GROUP[1] for n in per_group.values()), default=0)
+    return max(overall, group, 0.0)
+
+
+def plain_client(url: str, posts: list[dict]) -> float:
+    """A plain 20-way concurrent slack_sdk client posting the same messages; its seconds."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    async def run() -> float:
+        client, gate = AsyncWebClient(token="xoxb-peer", base_url=url), asyncio.Semaphore(PEERS)
+
+        async def post(p: dict) -> None:
+            async with gate:
+                await client.chat_postMessage(channel=p["channel"], text=p.get("text"),
+                                              blocks=p.get("blocks"), metadata=p.get("metadata"))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(post(p) for p in posts))
+        return time.perf_counter() - t0
+
+    return asyncio.run(run())
+
+
+def main(teams: int = TEAMS) -> None:
+    from tests.fakes.servers import Served
+    from tests.fakes.slack_api import FakeSlack
+    from tests.fakes.telegram_api import FakeTelegram
+
+    fake_slack = FakeSlack(limits=True)
+    fake_telegram = FakeTelegram(limits=True, overall=OVERALL, group=GROUP)
+    slack_api, telegram_api = Served(fake_slack.app), Served(fake_telegram.app)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            out = fan_out(Path(d), f"{slack_api.url}/api/", f"{telegram_api.url}/bot", teams=teams)
+        got = tally(fake_slack, fake_telegram, out["rows"], teams)
+        ours = fake_slack.named("chat.postMessage")
+        time.sleep(2.5)  # each channel's burst back, as it was for carebot
+        peer = plain_client(f"{slack_api.url}/api/", ours)
+    finally:
+        slack_api.stop()
+        telegram_api.stop()
+    floor = telegram_floor(got["groups"])
+    slack_s, telegram_s = out["slack_seconds"], out["telegram_seconds"]
+    print(f"{teams} teams × {PER_TEAM} contacts: lists queued in {out['queue_seconds']:.1f} s; "
+          f"{got['slack_posts']} Slack posts, {got['telegram_messages']} Telegram messages; "
+          f"429s: Slack {got['slack_429']}, Telegram {got['telegram_429']}")
+    print(f"Slack: last post after {slack_s:.2f} s; a plain {PEERS}-way client: {peer:.2f} s")
+    print(f"Telegram: last message after {telegram_s:.2f} s; rate-limit floor {floor:.2f} s")
+    print("lost / duplicated: Slack {slack_lost} / {slack_duplicated}, "
+          "Telegram {telegram_lost} / {telegram_duplicated}".format(**got))
+    slack_ratio = slack_s / peer
+    record(f"morning fan-out, {teams} teams: Slack", f"{slack_s:.2f} s",
+           f"{peer:.2f} s plain {PEERS}-way client", slack_ratio, "≤ 1.5×", slack_ratio <= 1.5)
+    tg_ratio = telegram_s / floor if floor else None
+    record(f"morning fan-out, {teams} teams: Telegram ({got['telegram_messages']} messages)",
+           f"{telegram_s:.2f} s", f"{floor:.2f} s rate-limit floor", tg_ratio, "≤ 1.1×",
+           tg_ratio is not None and tg_ratio <= 1.1)
+    lost = got["slack_lost"] + got["telegram_lost"]
+    dup = got["slack_duplicated"] + got["telegram_duplicated"]
+    record("morning fan-out: lost / duplicated (both platforms)", f"{lost} / {dup}", "", None,
+           "0 / 0", lost == 0 and dup == 0)
+    record("morning fan-out: 429s (Slack / Telegram)",
+           f"{got['slack_429']} / {got['telegram_429']}", "", None, "0 / 0",
+           got["slack_429"] + got["telegram_429"] == 0)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else TEAMS)
