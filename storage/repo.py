@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage import audit, cache
+from storage.db import lock_for_claim
 # The outbox's queries live in storage/outbox.py and storage/delivery.py; these names stay
 # importable from here.
 from storage.delivery import (LEASE, fail_delivery, failed_posts, finish_delivery,  # noqa: F401
