@@ -38,8 +38,8 @@ class Timed:
     def __getattr__(self, name):
         return getattr(self.transport, name)
 
-    async def post_to_team(self, team, reply, *, key):
-        ref = await self.transport.post_to_team(team, reply, key=key)
+    async def post_to_team(self, team, reply, *, key, **kw):  # kw: e.g. Telegram's progress
+        ref = await self.transport.post_to_team(team, reply, key=key, **kw)
         self.last = time.perf_counter()
         return ref
 
