@@ -6,7 +6,7 @@ as YYYY-MM-DD, yes/no for booleans. Column names are a contract (DESIGN.md): add
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from storage.actions import rag  # the one RAG rule
 
 from storage.models import (Action, ActionEvidence, ActionVersion, Client, Contact, Escalation,
                             EscalationEvent, Incident, LearningAck, LearningPoint, MedsCheck,
-                            MedsDuty, MedsException, Person, Reconciliation, Team)
+                            MedsDuty, MedsException, Person, PlanRequest, Reconciliation,
+                            Team)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Table:
     title: str  # the HTML section's heading
     columns: list[str]
     rows: list[list[str]]
+    values: list[list[Any]] = field(default_factory=list, repr=False)  # as stored, for the report
 
 
 def text(value: Any) -> str:
@@ -64,7 +66,14 @@ def write_csv(path: Path, t: Table) -> None:
 
 
 def table(name: str, title: str, columns: list[str], rows) -> Table:
-    return Table(name, title, columns, [[text(v) for v in row] for row in rows])
+    values = [list(row) for row in rows]
+    return Table(name, title, columns, [[text(v) for v in row] for row in values], values)
+
+
+def plan_requests(session: Session, *, last: date) -> list[PlanRequest]:
+    """The regulator's requests for an action plan received by the period's end, newest first."""
+    return list(session.exec(select(PlanRequest).where(col(PlanRequest.received) <= last)
+                             .order_by(col(PlanRequest.received).desc())))
 
 
 def tables(session: Session, *, team_ids: list[int], start: datetime, end: datetime,
