@@ -2,8 +2,8 @@
 for a period (daily reconciliations, contacts, escalations with their timelines, medicines
 exceptions and checks, learning points with acknowledgements, incidents with their clocks,
 actions with versions and evidence, weekly metrics, the audit log with its chain head).
-`carebot export` writes it to a folder; `status export` in chat sends the last 4 full weeks as one
-zip."""
+`carebot export` writes it to a folder; `status export` in chat sends the last 4 full weeks
+(Monday to Sunday) as one zip."""
 from __future__ import annotations
 
 import shutil
@@ -160,8 +160,8 @@ def _rate_text(value: float | None) -> str:
 
 
 @command("status export", min_role="manager",
-         summary="The evidence pack for the last 4 full weeks, Monday to Sunday (CSV files + "
-                 "HTML report, zipped)",
+         summary="The evidence pack for the last 4 full weeks, Mon–Sun (CSV files + HTML "
+                 "report, zipped)",
          example="status export")
 def status_export(ctx: Context, args) -> Reply:
     teams = ctx.visible_teams

@@ -169,7 +169,7 @@ def cqc_lines(requests: list, today: date, zone: ZoneInfo) -> list[str]:
     lines = []
     for r in requests:
         if r.submitted_at is not None:
-            sent = r.submitted_at.replace(tzinfo=r.submitted_at.tzinfo or UTC).astimezone(zone).date()
+            sent = r.submitted_at.astimezone(zone).date()
             late = (sent - r.submit_by).days
             state = f"submitted {plan_day(sent)}" + (f", {late} days late" if late > 0 else "")
         elif today <= r.submit_by:
