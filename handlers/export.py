@@ -125,18 +125,22 @@ def headline(tables: list[store.Table], teams: list[Team], totals: list[dict], n
     late, unrecorded = (sum(w[k] for w in weekly) for k in ("meds_late", "meds_not_recorded"))
     rates.append(html_pack.Rate("Medicines late entries", str(late),
                                 f"late or missed entries; {unrecorded} duties not recorded"))
-    timeout = {t.key: int((t.escalation or {}).get("ack_timeout_minutes", 15)) for t in teams}
+    team_timeout = {t.key: (t.escalation or {}).get("ack_timeout_minutes") for t in teams}
     acked = judged = 0
+    minutes = set()
     for e in _records(by_name["escalations"]):
-        limit = timedelta(minutes=timeout.get(e["team"], 15))
+        # Each escalation against the timeout it ran under (its frozen policy).
+        timeout = int(e["ack_timeout_minutes"] or team_timeout.get(e["team"]) or 15)
+        limit = timedelta(minutes=timeout)
         if e["acked_at"] is None and now - e["opened_at"] < limit:
             continue  # still inside its timeout: neither met nor missed yet
         judged += 1
+        minutes.add(timeout)
         acked += e["acked_at"] is not None and e["acked_at"] - e["opened_at"] <= limit
-    minutes = sorted(set(timeout.values())) or [15]
     rates.append(html_pack.Rate("Escalations acknowledged in time", _share(acked, judged),
-                                f"{acked} of {judged} within the ack timeout "
-                                f"({' / '.join(map(str, minutes))} min)"))
+                                f"{acked} of {judged} within the ack timeout"
+                                + (f" ({' / '.join(map(str, sorted(minutes)))} min)"
+                                   if minutes else "")))
     learned = judged = 0
     for i in _records(by_name["incidents"]):
         if i["closed_at"] is None and now < i["due_at"]:

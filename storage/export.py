@@ -111,10 +111,12 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
         col(Escalation.opened_at) < end).order_by(col(Escalation.opened_at))))
     out.append(table("escalations", "Escalations",
                       ["escalation", "team", "ref", "trigger", "summary", "state", "opened_at",
-                       "acked_at", "acked_by", "resolved_at", "resolved_by", "note"],
+                       "acked_at", "acked_by", "resolved_at", "resolved_by", "note",
+                       "ack_timeout_minutes"],  # the policy frozen when it opened
                       [(f"E-{e.id}", team[e.team_id], e.ref, e.trigger, e.summary, e.state,
                         e.opened_at, e.acked_at, person.get(e.acked_by_id), e.resolved_at,
-                        person.get(e.resolved_by_id), e.note) for e in escs]))
+                        person.get(e.resolved_by_id), e.note,
+                        (e.policy or {}).get("ack_timeout_minutes")) for e in escs]))
     events = session.exec(select(EscalationEvent).where(
         col(EscalationEvent.escalation_id).in_([e.id for e in escs]))
         .order_by(col(EscalationEvent.escalation_id), col(EscalationEvent.at), col(EscalationEvent.id)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ import pytest
 from handlers.export import build_pack
 from storage import repo
 from storage.db import session_scope
+from storage.models import Escalation, Reconciliation
 
 from tests.conftest import run
 from tests.test_cli import carebot
@@ -170,6 +171,18 @@ def report(app, tmp_path) -> str:
     assert run(app, "dan", "plan cqc 20 Nov 2026").ok
     with session_scope(app.engine) as session:
         [north] = [t for t in repo.all_teams(session) if t.key == "north"]
+        # A summer reconciliation at 17:30 BST, and an escalation that ran under a 5-minute
+        # timeout frozen when it opened, acknowledged after 8 (in time for the team's 15).
+        session.add(Reconciliation(team_id=north.id, day=date(2026, 9, 30), planned=10,
+                                   completed=9, missed=1, run_at=datetime(2026, 9, 30, 16, 30,
+                                                                          tzinfo=UTC),
+                                   run_by="scheduler"))
+        opened = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+        session.add(Escalation(team_id=north.id, subject="contact:x9", trigger="reconcile",
+                               ref="C-E9", summary="open", opened_at=opened, opened_by="scheduler",
+                               state="acknowledged", policy={"ack_timeout_minutes": 5},
+                               acked_at=opened + timedelta(minutes=8)))
+        session.flush()
         build_pack(session, [north], date(2026, 9, 28), date(2026, 11, 22), app.clock.now(),
                    ZoneInfo("Europe/London"), tmp_path / "pack")
     return (tmp_path / "pack" / "report.html").read_text(encoding="utf-8")
@@ -179,14 +192,16 @@ def test_report_reads_as_an_inspector_asks(report, tmp_path):
     # Times in the team's zone, the zone named: 09:00 UTC in summer is 10:00 BST.
     assert "Europe/London" in report and "+00:00" not in report
     assert "<td>30 Sep 2026 10:00 BST</td>" in report and "<td>18 Nov 2026 11:00 GMT</td>" in report
+    assert "<td>30 Sep 2026 17:30 BST</td>" in report  # the reconciliation's run
     # The headline's rates come first, before the contents and every section.
     headline = report[report.index('id="headline"'):report.index('id="contents"')]
     for label, value in [("Missed-visit rate", "28.8 %"), ("On-time rate", "93.0 %"),
                          ("Medicines late entries", "3"),
-                         ("Escalations acknowledged in time", "66.7 %"),
+                         ("Escalations acknowledged in time", "50.0 %"),
                          ("Incidents learned within 7 days", "50.0 %")]:
         assert f'<div class="label">{label}</div>\n<div class="value">{value}</div>' in headline
     assert "1 of 2 closed with their learning in 7 days" in headline  # INC-3: clock running
+    assert "2 of 4 within the ack timeout (5 / 15 min)" in headline  # E-3: never acknowledged
     order = [report.index(f'<section id="{s}">') for s in
              ("headline", "escalations", "incidents", "medicines", "actions", "reconciliations",
               "contacts")]
