@@ -97,7 +97,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
         subtitle=f"{', '.join(t.name for t in teams)} · {first:%-d %b %Y} – {last:%-d %b %Y}",
         generated=html_pack.when(now, zone), zone=zone, tables=tables,
         chart_png=chart.read_bytes(), chart_title=chart_title,
-        headline=headline(tables, teams, totals, now, requests[:1], today),
+        headline=html_pack.headline(figures(tables, teams, totals, now,
+                                            requests[0] if requests else None, today)),
         facts=facts, cqc=html_pack.cqc_lines(requests, today, zone)), encoding="utf-8")
     return [*paths, chart, report]
 
@@ -106,25 +107,16 @@ def _records(table: store.Table) -> list[dict]:
     return [dict(zip(table.columns, row)) for row in table.values]
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f} %" if whole else "—"
-
-
-def headline(tables: list[store.Table], teams: list[Team], totals: list[dict], now: datetime,
-             request: list, today: date) -> list[html_pack.Rate]:
-    """The rates an inspector asks for first, from the pack's own tables."""
+def figures(tables: list[store.Table], teams: list[Team], totals: list[dict], now: datetime,
+            request, today: date) -> dict:
+    """What the headline's rates are made of, from the pack's own tables."""
     by_name = {t.name: t for t in tables}
-    week = add_up(totals)
-    rates = [html_pack.Rate("Missed-visit rate", _rate_text(missed_rate(week)),
-                            f"{week.get('missed', 0) + week.get('unrecorded', 0)} of "
-                            f"{week.get('planned', 0)} planned contacts missed or not recorded"),
-             html_pack.Rate("On-time rate", _rate_text(on_time_rate(week)),
-                            f"{week.get('on_time', 0)} of {week.get('done', 0)} completed "
-                            "contacts within their window")]
+    c = {k: 0 for k in ("planned", "done", "missed", "unrecorded", "on_time", "pending")}
+    c.update(add_up(totals))  # the whole period, all the pack's teams
     weekly = _records(by_name["weekly_metrics"])
-    late, unrecorded = (sum(w[k] for w in weekly) for k in ("meds_late", "meds_not_recorded"))
-    rates.append(html_pack.Rate("Medicines late entries", str(late),
-                                f"late or missed entries; {unrecorded} duties not recorded"))
+    out = {"contacts": c, "today": today, "request": request,
+           "meds_late": sum(w["meds_late"] for w in weekly),
+           "meds_unrecorded": sum(w["meds_not_recorded"] for w in weekly)}
     team_timeout = {t.key: (t.escalation or {}).get("ack_timeout_minutes") for t in teams}
     acked = judged = 0
     minutes = set()
@@ -137,30 +129,15 @@ def headline(tables: list[store.Table], teams: list[Team], totals: list[dict], n
         judged += 1
         minutes.add(timeout)
         acked += e["acked_at"] is not None and e["acked_at"] - e["opened_at"] <= limit
-    rates.append(html_pack.Rate("Escalations acknowledged in time", _share(acked, judged),
-                                f"{acked} of {judged} within the ack timeout"
-                                + (f" ({' / '.join(map(str, sorted(minutes)))} min)"
-                                   if minutes else "")))
+    out["escalations"] = (acked, judged, sorted(minutes))
     learned = judged = 0
     for i in _records(by_name["incidents"]):
         if i["closed_at"] is None and now < i["due_at"]:
             continue  # its 7 days are still running
         judged += 1
         learned += bool(i["within_7_days"])
-    rates.append(html_pack.Rate("Incidents learned within 7 days", _share(learned, judged),
-                                f"{learned} of {judged} closed with their learning in 7 days"))
-    if request:
-        r = request[0]
-        left = (r.submit_by - today).days
-        rates.append(html_pack.Rate(
-            "CQC action plan", f"due {r.submit_by:%-d %b %Y}",
-            "submitted" if r.submitted_at else
-            f"{left} days left" if left >= 0 else f"{-left} days late"))
-    return rates
-
-
-def _rate_text(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} %"
+    out["incidents"] = (learned, judged)
+    return out
 
 
 @command("status export", min_role="manager",

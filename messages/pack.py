@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from messages.actions import day as plan_day
+from messages.status import missed_rate, on_time_rate
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=True, undefined=StrictUndefined, trim_blocks=True,
@@ -60,15 +61,18 @@ class Section:
     chart: str | None = None
 
 
+NBSP = "\u00a0"  # a date or time never wraps across lines in a narrow column
+
+
 def when(value: datetime, zone: ZoneInfo) -> str:
     """A moment in the team's zone, its abbreviation named (BST / GMT)."""
     if value.tzinfo is None:  # stored as UTC
         value = value.replace(tzinfo=UTC)
-    return f"{value.astimezone(zone):%-d %b %Y %H:%M %Z}"
+    return f"{value.astimezone(zone):%-d %b %Y %H:%M %Z}".replace(" ", NBSP)
 
 
 def day(value: date) -> str:
-    return f"{value:%-d %b %Y}"
+    return f"{value:%-d %b %Y}".replace(" ", NBSP)
 
 
 def cell(value, zone: ZoneInfo) -> str:
@@ -151,6 +155,38 @@ def html(*, title: str, subtitle: str, generated: str, zone: ZoneInfo, tables: l
         title=title, subtitle=subtitle, generated=generated,
         zone_named=f"{zone.key} time ({zone_names(zone)})", headline=headline, facts=facts,
         sections=sections(tables, zone, chart_png, cqc), chart_title=chart_title)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def headline(f: dict) -> list[Rate]:
+    """The rates an inspector asks for first (figures: handlers/export.py `figures`)."""
+    c = f["contacts"]
+    acked, judged, minutes = f["escalations"]
+    learned, closed = f["incidents"]
+    rates = [Rate("Missed-visit rate", _pct(missed_rate(c)),
+                  f"{c['missed'] + c['unrecorded']} of {c['planned'] - c['pending']} contacts "
+                  "due missed or not recorded"),
+             Rate("On-time rate", _pct(on_time_rate(c)),
+                  f"{c['on_time']} of {c['done']} completed contacts within their window"),
+             Rate("Medicines late entries", str(f["meds_late"]),
+                  f"late or missed entries; {f['meds_unrecorded']} duties not recorded"),
+             Rate("Escalations acknowledged in time",
+                  _pct(100 * acked / judged if judged else None),
+                  f"{acked} of {judged} within the ack timeout"
+                  + (f" ({' / '.join(map(str, minutes))} min)" if minutes else "")),
+             Rate("Incidents learned within 7 days",
+                  _pct(100 * learned / closed if closed else None),
+                  f"{learned} of {closed} closed with their learning in 7 days")]
+    r, today = f["request"], f["today"]
+    if r is not None:
+        left = (r.submit_by - today).days
+        rates.append(Rate("CQC action plan", f"due {r.submit_by:%-d %b %Y}",
+                          "submitted" if r.submitted_at else
+                          f"{left} days left" if left >= 0 else f"{-left} days late"))
+    return rates
 
 
 def zone_names(zone: ZoneInfo) -> str:
