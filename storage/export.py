@@ -1,7 +1,7 @@
 """The evidence pack's tables: what an inspector asks to see, one query each, for a period.
 
 Each table is (columns, rows) with values already as text: datetimes in ISO 8601 UTC, days
-as YYYY-MM-DD, yes/no for booleans. Column names are a contract (DESIGN.md): add, never rename.
+as YYYY-MM-DD, yes/no for booleans; and the same values as stored, for the HTML report. Column names are a contract (DESIGN.md): add, never rename.
 """
 from __future__ import annotations
 
