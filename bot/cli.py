@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD")
     exp.add_argument("--out", required=True, help="folder to write, e.g. pack/")
     exp.add_argument("--team", action="append", help="only this team (repeatable); default all")
+    exp.add_argument("--force", action="store_true",
+                     help="write into --out even if it already holds files")
     aud = sub.add_parser("audit", help="check the hash-chained audit log")
     aud.add_argument("action", choices=["verify"])
     aud.add_argument("--from", dest="first", help="first day, YYYY-MM-DD (default: all)")
@@ -212,6 +214,16 @@ def _export(args) -> int:
         return EXIT_USAGE
     if last < first:
         print("carebot: export: --to is before --from", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"carebot: export: --out {out} is a file; give a folder, e.g. --out pack/",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        # An earlier pack is evidence too: never overwrite it by accident.
+        print(f"carebot: export: {out} is not empty; choose a new folder or add --force to "
+              "write over it", file=sys.stderr)
         return EXIT_USAGE
     app = build_app()
     with session_scope(app.engine) as session:

@@ -2,8 +2,8 @@
 for a period (daily reconciliations, contacts, escalations with their timelines, medicines
 exceptions and checks, learning points with acknowledgements, incidents with their clocks,
 actions with versions and evidence, weekly metrics, the audit log with its chain head).
-`carebot export` writes it to a folder; `status export` in chat sends the last 4 weeks as one
-zip."""
+`carebot export` writes it to a folder; `status export` in chat sends the last 4 full weeks
+(Monday to Sunday) as one zip."""
 from __future__ import annotations
 
 import shutil
@@ -26,7 +26,7 @@ from storage import status as metrics
 from storage.db import files_dir
 from storage.models import Team
 
-PACK_DAYS = 28  # `status export`: the last 4 weeks
+PACK_DAYS = 28  # `status export`: the last 4 full weeks, Monday to Sunday
 
 
 def _rate(value: float | None) -> str:
@@ -68,9 +68,12 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                zone: ZoneInfo, out: Path) -> list[Path]:
     """Write the CSV files and report.html into out; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
+    zones = {t.zone for t in teams}
+    zone = ZoneInfo(zones.pop()) if len(zones) == 1 else zone  # the team's own zone
     start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
+    today = now.astimezone(zone).date()
     tables = store.tables(session, team_ids=[t.id for t in teams], start=start, end=end,
-                          first=first, last=last, today=now.astimezone(zone).date())
+                          first=first, last=last, today=today)
     weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
     tables.append(weekly)
     tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
@@ -80,31 +83,72 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
         path = out / f"{table.name}.csv"
         store.write_csv(path, table)  # formula cells neutralised
         paths.append(path)
-    chart = contacts_chart(out / "weekly_trend.png", "All teams in the pack: contacts by week",
-                           mondays, totals, None,
-                           partial=now.astimezone(zone) if last >= now.astimezone(zone).date() else None)
-    planned = sum(w["planned"] for w in totals)
-    summary = [("Teams", ", ".join(t.name for t in teams)),
-               ("Period", f"{first:%-d %b %Y} to {last:%-d %b %Y} ({zone.key})"),
-               ("Contacts planned", str(planned)),
-               ("Missed or not recorded", str(sum(w["missed"] + w["unrecorded"] for w in totals))),
-               ("Audit chain head", f"#{chain.head_seq} {chain.head_hash}"),
-               ("Audit chain, this period", chain.line())]
+    who = teams[0].name if len(teams) == 1 else "All teams in the pack"
+    chart_title = f"{who}: contacts by week"
+    chart = contacts_chart(out / "weekly_trend.png", chart_title, mondays, totals, None,
+                           partial=now.astimezone(zone) if last >= today else None)
+    facts = [("Teams", ", ".join(t.name for t in teams)),
+             ("Period", f"{first:%a %-d %b %Y} to {last:%a %-d %b %Y} ({zone.key})"),
+             ("Audit chain head", f"#{chain.head_seq} {chain.head_hash}"),
+             ("Audit chain, this period", chain.line())]
+    requests = store.plan_requests(session, last=last)
     report = out / "report.html"
     report.write_text(html_pack.html(
-        "carebot evidence pack", f"{', '.join(t.name for t in teams)} · {first:%-d %b %Y} – "
-        f"{last:%-d %b %Y}", now.astimezone(zone).strftime("%-d %b %Y %H:%M %Z"), tables,
-        chart.read_bytes(), summary), encoding="utf-8")
+        title="carebot evidence pack",
+        subtitle=f"{', '.join(t.name for t in teams)} · {first:%-d %b %Y} – {last:%-d %b %Y}",
+        generated=html_pack.when(now, zone), zone=zone, tables=tables,
+        chart_png=chart.read_bytes(), chart_title=chart_title,
+        headline=html_pack.headline(figures(tables, teams, totals, now,
+                                            requests[0] if requests else None, today)),
+        facts=facts, cqc=html_pack.cqc_lines(requests, today, zone)), encoding="utf-8")
     return [*paths, chart, report]
 
 
+def _records(table: store.Table) -> list[dict]:
+    return [dict(zip(table.columns, row)) for row in table.values]
+
+
+def figures(tables: list[store.Table], teams: list[Team], totals: list[dict], now: datetime,
+            request, today: date) -> dict:
+    """What the headline's rates are made of, from the pack's own tables."""
+    by_name = {t.name: t for t in tables}
+    c = {k: 0 for k in ("planned", "done", "missed", "unrecorded", "on_time", "pending")}
+    c.update(add_up(totals))  # the whole period, all the pack's teams
+    weekly = _records(by_name["weekly_metrics"])
+    out = {"contacts": c, "today": today, "request": request,
+           "meds_late": sum(w["meds_late"] for w in weekly),
+           "meds_unrecorded": sum(w["meds_not_recorded"] for w in weekly)}
+    team_timeout = {t.key: (t.escalation or {}).get("ack_timeout_minutes") for t in teams}
+    acked = judged = 0
+    minutes = set()
+    for e in _records(by_name["escalations"]):
+        # Each escalation against the timeout it ran under (its frozen policy).
+        timeout = int(e["ack_timeout_minutes"] or team_timeout.get(e["team"]) or 15)
+        limit = timedelta(minutes=timeout)
+        if e["acked_at"] is None and now - e["opened_at"] < limit:
+            continue  # still inside its timeout: neither met nor missed yet
+        judged += 1
+        minutes.add(timeout)
+        acked += e["acked_at"] is not None and e["acked_at"] - e["opened_at"] <= limit
+    out["escalations"] = (acked, judged, sorted(minutes))
+    learned = judged = 0
+    for i in _records(by_name["incidents"]):
+        if i["closed_at"] is None and now < i["due_at"]:
+            continue  # its 7 days are still running
+        judged += 1
+        learned += bool(i["within_7_days"])
+    out["incidents"] = (learned, judged)
+    return out
+
+
 @command("status export", min_role="manager",
-         summary="The evidence pack for the last 4 weeks (CSV files + HTML report, zipped)",
+         summary="The evidence pack for the last 4 full weeks, Mon–Sun (CSV files + HTML "
+                 "report, zipped)",
          example="status export")
 def status_export(ctx: Context, args) -> Reply:
     teams = ctx.visible_teams
-    last = ctx.today
-    first = last - timedelta(days=PACK_DAYS - 1)
+    last = monday(ctx.today) - timedelta(days=1)  # last Sunday: whole weeks only
+    first = last - timedelta(days=PACK_DAYS - 1)  # a Monday
     stem = f"evidence-pack-{first:%Y%m%d}-{last:%Y%m%d}-{ctx.now:%H%M%S}"
     folder = files_dir() / stem
     paths = build_pack(ctx.session, teams, first, last, ctx.now, ctx.zone, folder)
@@ -112,7 +156,8 @@ def status_export(ctx: Context, args) -> Reply:
     shutil.rmtree(folder)
     ctx.audit("status:export", first=first.isoformat(), last=last.isoformat(),
               teams=[t.key for t in teams])
-    reply = Reply.text(f"Evidence pack for {first:%-d %b} – {last:%-d %b %Y}: "
+    reply = Reply.text(f"Evidence pack for the last 4 full weeks, Mon {first:%-d %b} – Sun "
+                       f"{last:%-d %b %Y} (this week so far is not in it): "
                        f"{len(paths) - 2} CSV files, the chart and report.html (opens in any "
                        "browser), in one zip.", ephemeral=True)
     reply.files = [Attachment(path=str(archive), filename=archive.name, mime="application/zip",

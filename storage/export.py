@@ -1,12 +1,12 @@
 """The evidence pack's tables: what an inspector asks to see, one query each, for a period.
 
 Each table is (columns, rows) with values already as text: datetimes in ISO 8601 UTC, days
-as YYYY-MM-DD, yes/no for booleans. Column names are a contract (DESIGN.md): add, never rename.
+as YYYY-MM-DD, yes/no for booleans; and the same values as stored, for the HTML report. Column names are a contract (DESIGN.md): add, never rename.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from storage.actions import rag  # the one RAG rule
 
 from storage.models import (Action, ActionEvidence, ActionVersion, Client, Contact, Escalation,
                             EscalationEvent, Incident, LearningAck, LearningPoint, MedsCheck,
-                            MedsDuty, MedsException, Person, Reconciliation, Team)
+                            MedsDuty, MedsException, Person, PlanRequest, Reconciliation,
+                            Team)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Table:
     title: str  # the HTML section's heading
     columns: list[str]
     rows: list[list[str]]
+    values: list[list[Any]] = field(default_factory=list, repr=False)  # as stored, for the report
 
 
 def text(value: Any) -> str:
@@ -64,7 +66,14 @@ def write_csv(path: Path, t: Table) -> None:
 
 
 def table(name: str, title: str, columns: list[str], rows) -> Table:
-    return Table(name, title, columns, [[text(v) for v in row] for row in rows])
+    values = [list(row) for row in rows]
+    return Table(name, title, columns, [[text(v) for v in row] for row in values], values)
+
+
+def plan_requests(session: Session, *, last: date) -> list[PlanRequest]:
+    """The regulator's requests for an action plan received by the period's end, newest first."""
+    return list(session.exec(select(PlanRequest).where(col(PlanRequest.received) <= last)
+                             .order_by(col(PlanRequest.received).desc())))
 
 
 def tables(session: Session, *, team_ids: list[int], start: datetime, end: datetime,
@@ -102,10 +111,12 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
         col(Escalation.opened_at) < end).order_by(col(Escalation.opened_at))))
     out.append(table("escalations", "Escalations",
                       ["escalation", "team", "ref", "trigger", "summary", "state", "opened_at",
-                       "acked_at", "acked_by", "resolved_at", "resolved_by", "note"],
+                       "acked_at", "acked_by", "resolved_at", "resolved_by", "note",
+                       "ack_timeout_minutes"],  # the policy frozen when it opened
                       [(f"E-{e.id}", team[e.team_id], e.ref, e.trigger, e.summary, e.state,
                         e.opened_at, e.acked_at, person.get(e.acked_by_id), e.resolved_at,
-                        person.get(e.resolved_by_id), e.note) for e in escs]))
+                        person.get(e.resolved_by_id), e.note,
+                        (e.policy or {}).get("ack_timeout_minutes")) for e in escs]))
     events = session.exec(select(EscalationEvent).where(
         col(EscalationEvent.escalation_id).in_([e.id for e in escs]))
         .order_by(col(EscalationEvent.escalation_id), col(EscalationEvent.at), col(EscalationEvent.id)))

@@ -261,7 +261,7 @@ def test_the_pack_holds_the_audit_and_its_chain_head(app, tmp_path):
         assert audit.digest(r["prev_hash"], values) == r["hash"], r
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"<th>Audit chain head</th><td>#{seq} {head}</td>" in page
-    assert "<h2>Audit log (hash-chained)</h2>" in page
+    assert '<h3 id="t-audit">Audit log (hash-chained)</h3>' in page
     assert f"audit chain OK: {seq} rows checked, head #{seq} {head}" in page
 
 
