@@ -7,19 +7,19 @@ Outcomes already logged are never touched by a re-import.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select as core_select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
-from storage.privacy import ref_problem
+from storage.csvfile import (ImportRejected, ImportResult, checked, personal_refs,  # noqa: F401
+                             rows, when)
 from storage.db import bulk_insert, session_scope
+from storage.privacy import ref_problem
 from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 
 _UTC_ZONE = ZoneInfo("UTC")
@@ -28,26 +28,6 @@ COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "
 PLAN_FIELDS = ("client_id", "team_id", "kind", "due_start", "due_end", "assignee_id",
                "time_critical")
 BATCH = 2000
-MAX_LISTED = 200
-
-
-class ImportRejected(Exception):
-    def __init__(self, problems: list[str], total_bad: int):
-        self.problems, self.total_bad = problems, total_bad
-        super().__init__("\n".join(problems))
-
-
-@dataclass
-class ImportResult:
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    clients_written: int = 0
-
-    @property
-    def written(self) -> int:
-        return self.inserted + self.updated
 
 
 @dataclass
@@ -64,10 +44,10 @@ class _Lookups:
     stored: dict[datetime, str] = field(default_factory=dict)  # its SQLite form, once
 
     def when(self, text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
-        """_when(text, zone) and the same instant in UTC."""
+        """when(text, zone) and the same instant in UTC."""
         key = (text, zone)
         if (hit := self.times.get(key)) is None:
-            value = _when(text, zone)
+            value = when(text, zone)
             hit = self.times[key] = (value, value.astimezone(UTC))
         return hit
 
@@ -76,11 +56,6 @@ class _Lookups:
         if key not in self.refs:
             self.refs[key] = ref_problem(ref, day)
         return self.refs[key]
-
-
-def _when(text: str, zone: ZoneInfo) -> datetime:
-    value = datetime.fromisoformat(text.strip())
-    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _parse(row: dict, lk: _Lookups) -> dict:
@@ -136,48 +111,6 @@ def _parse(row: dict, lk: _Lookups) -> dict:
             "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
 
 
-def personal_refs(refs: dict[str, str], when: datetime | None, check=ref_problem) -> list[str]:
-    """Refs shaped like an NHS number or a date of birth (judged against the row's own date),
-    named without echoing them: they would travel into every post and audit row."""
-    day = when.date() if when else None
-    return [f"{name} {why}; use an opaque ref like C-7F3K" for name, value in refs.items()
-            if value and (why := check(value, day))]
-
-
-def _rows(path: Path, columns: list[str] = COLUMNS) -> Iterator[tuple[int, dict]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImportRejected([f"{path.name}: line 1: missing column(s) {', '.join(missing)}; "
-                                  f"expected {','.join(columns)}"], 1)
-        for row in reader:
-            yield reader.line_num, row
-
-
-def _checked(path: Path, columns: list[str], parse) -> Iterator[dict]:
-    """Parsed rows while the file is clean; at the end, ImportRejected listing every bad row.
-
-    Callers write inside one transaction, so the rejection rolls back what was written.
-    """
-    problems: list[str] = []
-    bad = 0
-    for line, row in _rows(path, columns):
-        try:
-            parsed = parse(row)
-        except ValueError as exc:
-            bad += 1
-            if len(problems) < MAX_LISTED:
-                problems.append(f"{path.name}: line {line}: {exc}")
-            continue
-        if not bad:  # once the file is rejected, only keep checking the rest
-            yield parsed
-    if bad:
-        if bad > MAX_LISTED:
-            problems.append(f"… and {bad - MAX_LISTED} more bad rows")
-        raise ImportRejected(problems, bad)
-
-
 def _lookups(session: Session) -> _Lookups:
     teams = {t.key: (t.id, ZoneInfo(t.zone)) for t in session.exec(select(Team))}
     people = {p.handle: p.id for p in session.exec(select(Person).where(Person.active == True))}  # noqa: E712
@@ -192,7 +125,7 @@ def import_contacts(engine: Engine, path: str | Path) -> ImportResult:
     result = ImportResult()
     with session_scope(engine) as session:
         batch: list[dict] = []
-        for parsed in _checked(path, COLUMNS, lambda row: _parse(row, lk)):
+        for parsed in checked(path, COLUMNS, lambda row: _parse(row, lk)):
             batch.append(parsed)
             if len(batch) >= BATCH:
                 _write(session, batch, result, lk)
@@ -213,7 +146,7 @@ def import_rota(engine: Engine, path: str | Path) -> ImportResult:
         lk = _lookups(session)
     result = ImportResult()
     with session_scope(engine) as session:
-        for shift in _checked(path, ROTA_COLUMNS, lambda row: _parse_shift(row, lk)):
+        for shift in checked(path, ROTA_COLUMNS, lambda row: _parse_shift(row, lk)):
             result.rows += 1
             row = session.exec(select(OnCallShift).where(
                 OnCallShift.person_id == shift["person_id"], OnCallShift.team_id == shift["team_id"],
@@ -241,7 +174,7 @@ def _parse_shift(row: dict, lk: _Lookups) -> dict:
     times = {}
     for name in ("starts_at", "ends_at"):
         try:
-            times[name] = _when(row.get(name) or "", team[1] if team else ZoneInfo("UTC"))
+            times[name] = when(row.get(name) or "", team[1] if team else ZoneInfo("UTC"))
         except ValueError:
             problems.append(f"{name} {row.get(name)!r} is not an ISO 8601 date-time "
                             f"(e.g. 2026-11-24T17:00)")

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage.db import session_scope
-from storage.importer import ImportResult, _checked, _when, personal_refs
+from storage.csvfile import ImportResult, checked, personal_refs, when
 from storage.models import MedsCheck, MedsDuty, MedsException, Team
 
 MEDS_COLUMNS = ["duty_id", "team", "round", "client_ref", "due_at", "window_minutes",
@@ -47,7 +47,7 @@ def _parse_duty(row: dict, teams: dict[str, tuple[int, ZoneInfo, set[str]]], see
         problems.append(f"client_ref {ref!r} must be an opaque ref like C-7F3K (no spaces)")
     due = None
     try:
-        due = _when(row.get("due_at") or "", team[1] if team else ZoneInfo("UTC"))
+        due = when(row.get("due_at") or "", team[1] if team else ZoneInfo("UTC"))
     except ValueError:
         problems.append(f"due_at {row.get('due_at')!r} is not an ISO 8601 date-time "
                         f"(e.g. 2026-11-24T08:00)")
@@ -75,7 +75,7 @@ def import_meds(engine: Engine, path: str | Path) -> ImportResult:
                  for t in session.exec(select(Team))}
     result, seen = ImportResult(), set()
     with session_scope(engine) as session:
-        for duty in _checked(path, MEDS_COLUMNS, lambda row: _parse_duty(row, teams, seen)):
+        for duty in checked(path, MEDS_COLUMNS, lambda row: _parse_duty(row, teams, seen)):
             result.rows += 1
             row = session.exec(select(MedsDuty).where(MedsDuty.duty_id == duty["duty_id"])).first()
             if row is None:
