@@ -47,6 +47,7 @@ IDENTIFIERS = {
     "person.slack_user": "a Slack user id",
     "reasoncode.code": "a reason code from the config",
     "reasoncode.aliases": "other spellings of the reason code, from the config",
+    "instance.id": "a running process's random id (its heartbeat row)",
     "reasoncode.label": "the reason code's label from the config",
     "reasoncode.side": "client | service",
     "team.key": "a team key from the config",
