@@ -50,6 +50,11 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
             return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
 
         done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
+        if len(leased) < repo.LEASE_BATCH:
+            # A short batch took every row due when it was leased; rows queued or marked stale
+            # since are the next sweep's (their command asked for one). Leasing on while commands
+            # keep marking a live list would edit it once per command and never end.
+            return done
 
 
 def _lease(engine: Engine, clock: Clock) -> list[dict]:

@@ -290,9 +290,10 @@ def enqueue_many(session: Session, rows: list[dict]) -> None:
 
 
 LEASE = timedelta(minutes=2)
+LEASE_BATCH = 20  # rows one lease takes
 
 
-def lease_due(session: Session, *, now: datetime, limit: int = 20) -> list[Outbox]:
+def lease_due(session: Session, *, now: datetime, limit: int = LEASE_BATCH) -> list[Outbox]:
     """Take pending rows whose time has come; another sweeper skips them (locked, then leased)."""
     lock_for_claim(session)
     query = (select(Outbox).where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
