@@ -98,31 +98,37 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
 
 
 def sweep(engine: Engine, now: datetime) -> int:
-    """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
-    with session_scope(engine) as session:
-        session.info["esc_defer"] = True  # paged below, with everything else due
-        teams = repo.all_teams(session)
-        by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
-        for team in teams:
-            by_grace.setdefault(grace_minutes(team), []).append(team)
-        for minutes, group in by_grace.items():
-            by_id = {t.id: t for t in group}
-            for contact, client in store.overdue_time_critical(
-                    session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
-                open_escalation(session, team=by_id[contact.team_id],
-                                subject=f"contact:{contact.source_id}",
-                                trigger="time_critical", ref=client.ref, now=now,
-                                summary="time-critical, no outcome", opened_by="scheduler")
-        for open_overdue, _ in DEADLINE_CHECKS:
-            open_overdue(session, teams, now)
-    fired = 0
+    """Open what is newly overdue, fire what is due. Safe with several sweepers at once.
+    The opening shares the first batch's transaction (one commit less a sweep)."""
+    fired, first = 0, True
     while True:
         with session_scope(engine) as session:
+            if first:
+                _open_overdue(session, now)
+                first = False
             due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
             fire_many(session, due, now)
             fired += len(due)
         if len(due) < SWEEP_BATCH:
             return fired
+
+
+def _open_overdue(session: Session, now: datetime) -> None:
+    session.info["esc_defer"] = True  # paged below, with everything else due
+    teams = repo.all_teams(session)
+    by_grace: dict[int, list[Team]] = {}  # one scan per distinct grace, usually one
+    for team in teams:
+        by_grace.setdefault(grace_minutes(team), []).append(team)
+    for minutes, group in by_grace.items():
+        by_id = {t.id: t for t in group}
+        for contact, client in store.overdue_time_critical(
+                session, team_ids=list(by_id), now=now, grace=timedelta(minutes=minutes)):
+            open_escalation(session, team=by_id[contact.team_id],
+                            subject=f"contact:{contact.source_id}",
+                            trigger="time_critical", ref=client.ref, now=now,
+                            summary="time-critical, no outcome", opened_by="scheduler")
+    for open_overdue, _ in DEADLINE_CHECKS:
+        open_overdue(session, teams, now)
 
 
 def next_due(engine: Engine, now: datetime) -> datetime | None:
