@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (ARRAY, Integer, any_, case, cast, exists, func, inspect,
+from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, inspect,
                         literal, or_, text)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -43,8 +43,12 @@ def with_role(session: Session, *, team_id: int, role: str) -> list[Person]:
 
 
 def latest_for_subject(session: Session, subject: str) -> Escalation | None:
-    return session.exec(select(Escalation).where(Escalation.subject == subject)
-                        .order_by(col(Escalation.id).desc())).first()
+    return session.exec(_LATEST_FOR_SUBJECT, params={"subject": subject}).first()
+
+
+# Built once (on the command path: a statement built anew costs more than running it).
+_LATEST_FOR_SUBJECT = (select(Escalation).where(Escalation.subject == bindparam("subject"))
+                       .order_by(col(Escalation.id).desc()))
 
 
 def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
@@ -110,8 +114,8 @@ _ADD_PAGES = text(
     "CAST(:r AS text[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
 
 
-_ADD_PAGES_ROWS = ("INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, detail) "
-                   "VALUES (?, ?, 'paged', ?, ?, ?)")
+_ADD_PAGES_ROWS = ("INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, "
+                   "detail) VALUES (?, ?, 'paged', ?, ?, ?)")
 
 
 def add_pages(session: Session, *, at: datetime,
