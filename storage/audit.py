@@ -56,6 +56,7 @@ _BUMP = (_HEAD.update().where(_HEAD.c.id == 1)
          .values(seq=_HEAD.c.seq + bindparam("n", type_=Integer))
          .returning(_HEAD.c.seq, _HEAD.c.hash))
 _SET_HASH = _HEAD.update().where(_HEAD.c.id == 1).values(hash=bindparam("b_hash"))
+_INSERT_ROWS = AuditEvent.__table__.insert()
 
 
 def _claim(session: Session, n: int) -> tuple[int, str]:
@@ -101,11 +102,12 @@ def _chain_pending(session: OrmSession) -> None:
     if not pending:
         return
     seq, prev = _claim(session, len(pending))
+    rows = []
     for values in pending:
         values = {**values, "seq": seq}
-        row = AuditEvent(**values, prev_hash=prev, hash=digest(prev, values))
-        session.add(row)
-        seq, prev = seq + 1, row.hash
+        rows.append({**values, "prev_hash": prev, "hash": digest(prev, values)})
+        seq, prev = seq + 1, rows[-1]["hash"]
+    session.execute(_INSERT_ROWS, rows)  # Core: no ORM unit of work for rows nobody reads back
     session.execute(_SET_HASH, {"b_hash": prev})
     session.flush()
 
