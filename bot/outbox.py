@@ -49,11 +49,13 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         async def in_order(jobs: list[dict]) -> int:
             return sum([await _send(engine, clock, transports, job, limits) for job in jobs])
 
-        done += sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
-        if len(leased) < repo.LEASE_BATCH:
+        completed = sum(await asyncio.gather(*(in_order(jobs) for jobs in by_target.values())))
+        done += completed
+        if len(leased) < repo.LEASE_BATCH and completed == len(leased):
             # A short batch took every row due when it was leased; rows queued or marked stale
             # since are the next sweep's (their command asked for one). Leasing on while commands
-            # keep marking a live list would edit it once per command and never end.
+            # keep marking a live list would edit it once per command and never end. (A row not
+            # completed may have queued its managers' DMs: those go out in this sweep.)
             return done
 
 
