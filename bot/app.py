@@ -83,7 +83,8 @@ class App:
         instead of each ack racing a sweep of its own; asked for while it runs, it sweeps once
         more GAP later, so the last command of a burst is delivered too."""
         self._again = True
-        if self._sweep is None or self._sweep.done():
+        sweep = self._sweep  # one of another loop (tests and the CLI run several) counts as gone
+        if sweep is None or sweep.done() or sweep.get_loop() is not asyncio.get_running_loop():
             self._sweep = asyncio.create_task(self._background())
 
     async def _background(self) -> None:
