@@ -24,6 +24,10 @@ from storage.db import make_engine, session_scope, use_files_dir
 
 log = logging.getLogger(__name__)
 SOON = 0.2  # seconds a background sweep waits, to gather a burst of commands
+# Seconds between two background sweeps while commands keep coming: a live list is edited about
+# once a second, not once per tap (each edit costs the acks CPU and the SQLite write lock, and
+# both platforms rate-limit edits), and a burst of taps ends with one last edit.
+GAP = 1.0
 
 
 @dataclass
@@ -34,6 +38,7 @@ class App:
     clock: Clock
     transports: list[Transport] = field(default_factory=list)
     _sweep: asyncio.Task | None = field(default=None, repr=False)
+    _again: bool = field(default=False, repr=False)  # asked for while the background sweep ran
     # deliver() calls asked / answered so far, and the per-loop lock that lets one sweep run.
     _asked: int = field(default=0, repr=False)
     _answered: int = field(default=0, repr=False)
@@ -75,13 +80,20 @@ class App:
     async def deliver_soon(self) -> None:
         """Start a delivery sweep in the background unless one is already running. It starts a
         moment later (SOON), so a burst of commands shares one sweep and one edit of a live list
-        instead of each ack racing a sweep of its own."""
-        if self._sweep is None or self._sweep.done():
-            self._sweep = asyncio.create_task(self._deliver_after(SOON))
+        instead of each ack racing a sweep of its own; asked for while it runs, it sweeps once
+        more GAP later, so the last command of a burst is delivered too."""
+        self._again = True
+        sweep = self._sweep  # one of another loop (tests and the CLI run several) counts as gone
+        if sweep is None or sweep.done() or sweep.get_loop() is not asyncio.get_running_loop():
+            self._sweep = asyncio.create_task(self._background())
 
-    async def _deliver_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.deliver()
+    async def _background(self) -> None:
+        delay = SOON
+        while self._again:
+            await asyncio.sleep(delay)
+            self._again = False
+            await self.deliver()
+            delay = GAP
 
     async def run_job(self, job: str, team_key: str, now: datetime | None = None, *,
                       wait: bool = True) -> bool:

@@ -52,10 +52,11 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
     limits = {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
     turns: dict[tuple[str, str], asyncio.Future] = {}  # (target, platform) -> its last send
     running: set[asyncio.Task] = set()
-    done, more = 0, True
+    done, more, incomplete = 0, True, False
     while True:
         room = AHEAD - len(running)
-        if room > 0 and (more or not running):
+        if room > 0 and (more or (not running and incomplete)):
+            incomplete = False  # a row not completed may have queued its managers' DMs: one more pass
             want = min(BATCH, room)
             leased = await asyncio.to_thread(_lease, engine, clock, want, lease)
             loop = asyncio.get_running_loop()
@@ -72,8 +73,15 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
                 return done
             if more:
                 continue
+        if not running:
+            # A short lease took every row due when it was leased, and all completed: rows queued
+            # or marked stale since are the next sweep's (their command asked for one). Leasing on
+            # while commands keep marking a live list would edit it once per command, never ending.
+            return done
         finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        done += sum(task.result() for task in finished)
+        results = [task.result() for task in finished]
+        done += sum(results)
+        incomplete = incomplete or 0 in results
 
 
 def _lease(engine: Engine, clock: Clock, limit: int = BATCH,

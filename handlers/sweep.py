@@ -41,15 +41,17 @@ SOURCES = (
 
 
 def sweep(engine: Engine, now: datetime) -> int:
-    """Open what is newly overdue, fire what is due. Safe with several sweepers at once."""
-    with session_scope(engine) as session:
-        session.info["esc_defer"] = True  # paged below, with everything else due
-        teams = repo.all_teams(session)
-        for source in SOURCES:
-            source.open_overdue(session, teams, now)
-    fired = 0
+    """Open what is newly overdue, fire what is due. Safe with several sweepers at once.
+    The opening shares the first batch's transaction (one commit less a sweep)."""
+    fired, first = 0, True
     while True:
         with session_scope(engine) as session:
+            if first:
+                session.info["esc_defer"] = True  # paged below, with everything else due
+                teams = repo.all_teams(session)
+                for source in SOURCES:
+                    source.open_overdue(session, teams, now)
+                first = False
             due = store.claim_due(session, now=now, limit=SWEEP_BATCH)
             fire_many(session, due, now)
             fired += len(due)

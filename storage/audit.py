@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import Integer, bindparam, event
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, func, select
@@ -50,6 +50,16 @@ def _fields(row: AuditEvent) -> dict[str, Any]:
     return {k: getattr(row, k) for k in FIELDS}
 
 
+# Built once: every command that writes runs both (built anew, a statement costs more than
+# running it). RETURNING (PostgreSQL, SQLite >= 3.35): the bump and the read in one round trip.
+_HEAD = AuditHead.__table__
+_BUMP = (_HEAD.update().where(_HEAD.c.id == 1)
+         .values(seq=_HEAD.c.seq + bindparam("n", type_=Integer))
+         .returning(_HEAD.c.seq, _HEAD.c.hash))
+_SET_HASH = _HEAD.update().where(_HEAD.c.id == 1).values(hash=bindparam("b_hash"))
+_INSERT_ROWS = AuditEvent.__table__.insert()
+
+
 def _claim(session: Session, n: int) -> tuple[int, str]:
     """Move the chain head on by n rows; return (the first of our seqs, the hash before it).
 
@@ -57,11 +67,10 @@ def _claim(session: Session, n: int) -> tuple[int, str]:
     to commit, so a second writer waits and then reads our rows as its previous ones; on
     SQLite it takes the write lock, so the read cannot be stale.
     """
-    head = AuditHead.__table__
-    bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + n)
-    # RETURNING (PostgreSQL, SQLite ≥ 3.35): the bump and the read in one round trip.
-    moved = session.execute(bump.returning(head.c.seq, head.c.hash)).first()
+    moved = session.execute(_BUMP, {"n": n}).first()
     if moved is None:  # no head row yet (an empty database)
+        head = AuditHead.__table__
+        bump = head.update().where(head.c.id == 1).values(seq=head.c.seq + n)
         if session.connection().dialect.name == "postgresql":
             session.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         if session.execute(bump).rowcount == 0:
@@ -97,13 +106,13 @@ def _chain_pending(session: OrmSession) -> None:
     if not pending:
         return
     seq, prev = _claim(session, len(pending))
+    rows = []
     for values in pending:
         values = {**values, "seq": seq}
-        row = AuditEvent(**values, prev_hash=prev, hash=digest(prev, values))
-        session.add(row)
-        seq, prev = seq + 1, row.hash
-    head = AuditHead.__table__
-    session.execute(head.update().where(head.c.id == 1).values(hash=prev))
+        rows.append({**values, "prev_hash": prev, "hash": digest(prev, values)})
+        seq, prev = seq + 1, rows[-1]["hash"]
+    session.execute(_INSERT_ROWS, rows)  # Core: no ORM unit of work for rows nobody reads back
+    session.execute(_SET_HASH, {"b_hash": prev})
     session.flush()
 
 

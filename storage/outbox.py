@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import case
+from sqlalchemy import bindparam, case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -203,13 +204,21 @@ def refresh_post(session: Session, *, key: str, payload: Reply | dict, now: date
 def mark_stale(session: Session, *, key: str, now: datetime) -> bool:
     """Like refresh_post, but the delivery sweep renders the new content (one UPDATE here).
     False if no such post."""
-    table = Outbox.__table__
-    later = case((table.c.next_attempt_at > now, table.c.next_attempt_at), else_=now)
-    done = session.execute(table.update().where(table.c.key == key).values(
-        revision=table.c.revision + 1, status="pending", stale=True, next_attempt_at=later))
+    done = session.execute(_mark_stale_statement(), {"b_key": key, "b_now": now})
     if done.rowcount:
         _queued(session)
     return bool(done.rowcount)
+
+
+@cache
+def _mark_stale_statement():
+    """Built once per process (on the command path, building the statement cost more than
+    running it)."""
+    table = Outbox.__table__
+    now = bindparam("b_now", type_=table.c.next_attempt_at.type)
+    later = case((table.c.next_attempt_at > now, table.c.next_attempt_at), else_=now)
+    return table.update().where(table.c.key == bindparam("b_key")).values(
+        revision=table.c.revision + 1, status="pending", stale=True, next_attempt_at=later)
 
 
 def outbox_exists(session: Session, key: str) -> bool:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from functools import cache as built_once
 from typing import Any, Iterable, NamedTuple
 
-from sqlalchemy import and_, case, delete, false, func, or_
+from sqlalchemy import and_, bindparam, case, delete, false, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -121,19 +122,23 @@ def caller(session: Session, transport: str, user_id: str, chat_transport: str,
     """Who is asking and the team of the chat they ask in (a team removed from the config has
     none), in one query, the command path's only lookup; it also reads the config token the cached
     rows are checked against."""
-    if transport == "slack":
-        who = Person.slack_user == user_id
-    elif transport == "telegram":
+    user: str | int = user_id
+    if transport == "telegram":
         if not user_id.lstrip("-").isdigit():
             return Caller(None, None)
-        who = Person.telegram_user == int(user_id)
+        user = int(user_id)
+    chat: str | int | None = chat_id
+    if chat_id is None:
+        by_chat = None
+    elif chat_transport == "slack":
+        by_chat = "slack"
+    elif chat_transport == "telegram" and chat_id.lstrip("-").isdigit():
+        by_chat, chat = "telegram", int(chat_id)
     else:
-        who = Person.handle == user_id
-    query = (select(Person, Team, ConfigState.token).select_from(Person)
-             .outerjoin(Team, and_(Team.active == True, _chat_is(chat_transport, chat_id)))  # noqa: E712
-             .outerjoin(ConfigState, ConfigState.id == 1)
-             .where(Person.active == True, who).limit(1))  # noqa: E712
-    row = session.exec(query).first()
+        by_chat = "key"
+    query = _caller_query(transport if transport in ("slack", "telegram") else "handle", by_chat)
+    params = {"user": user, "chat": chat} if by_chat else {"user": user}
+    row = session.exec(query, params=params).first()
     if row is None:
         return Caller(None, None)
     session.info[cache.TOKEN] = row[2]
@@ -155,6 +160,22 @@ def _chat_is(chat_transport: str, chat_id: str | None):
     if chat_transport == "telegram" and chat_id.lstrip("-").isdigit():
         return Team.telegram_chat == int(chat_id)
     return Team.key == chat_id
+
+
+@built_once
+def _caller_query(by_user: str, by_chat: str | None):
+    """caller's statement for one kind of user id and of chat id, built once per process and run
+    with parameters: built anew, an ORM statement cost more than running it (its cache key is
+    worked out again on every execution)."""
+    who = {"slack": Person.slack_user, "telegram": Person.telegram_user,
+           "handle": Person.handle}[by_user] == bindparam("user")
+    where = false() if by_chat is None else {
+        "slack": Team.slack_channel, "telegram": Team.telegram_chat,
+        "key": Team.key}[by_chat] == bindparam("chat")
+    return (select(Person, Team, ConfigState.token).select_from(Person)
+            .outerjoin(Team, and_(Team.active == True, where))  # noqa: E712
+            .outerjoin(ConfigState, ConfigState.id == 1)
+            .where(Person.active == True, who).limit(1))  # noqa: E712
 
 
 def team_ids_of(session: Session, person: Person) -> tuple[int, ...]:
@@ -205,7 +226,12 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
     ids = set(ids)
     if not ids:
         return {}
-    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+    return {p.id: p for p in session.exec(_people_by_id_query(), params={"ids": list(ids)})}
+
+
+@built_once
+def _people_by_id_query():
+    return select(Person).where(col(Person.id).in_(bindparam("ids", expanding=True)))
 
 
 def reason_codes(session: Session) -> list[ReasonCode]:
@@ -219,13 +245,17 @@ def reason_codes(session: Session) -> list[ReasonCode]:
 def contacts_for_day(session: Session, *, team_id: int, start: datetime,
                      end: datetime) -> list[tuple[Contact, Client]]:
     """Contacts due in [start, end), plus earlier ones still open (overdue): the day's list."""
-    query = (
+    return list(session.exec(_contacts_for_day_query(),
+                             params={"team_id": team_id, "start": start, "end": end}).all())
+
+
+@built_once
+def _contacts_for_day_query():
+    return (
         select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(Contact.team_id == team_id, col(Contact.due_start) < end,
-               or_(col(Contact.due_end) >= start, Contact.status == "open"))
-        .order_by(col(Contact.due_start), col(Client.ref))
-    )
-    return list(session.exec(query).all())
+        .where(Contact.team_id == bindparam("team_id"), col(Contact.due_start) < bindparam("end"),
+               or_(col(Contact.due_end) >= bindparam("start"), Contact.status == "open"))
+        .order_by(col(Contact.due_start), col(Client.ref)))
 
 
 def find_contact(session: Session, *, ref: str, team_ids: list[int], start: datetime,
@@ -235,15 +265,23 @@ def find_contact(session: Session, *, ref: str, team_ids: list[int], start: date
     One query: an exact contact id wins, then an open contact over one already logged, then
     the earliest due. Client refs are stored upper-case, so `c-7f3k` finds C-7F3K.
     """
-    by_ref = and_(Client.ref == ref.upper(), col(Contact.due_start) < end,
-                  or_(col(Contact.due_end) >= start, Contact.status == "open"))
-    query = (
+    return session.exec(_find_contact_query(), params={
+        "ref": ref, "upper": ref.upper(), "team_ids": list(team_ids), "start": start,
+        "end": end}).first()
+
+
+@built_once
+def _find_contact_query():
+    ref = bindparam("ref")
+    by_ref = and_(Client.ref == bindparam("upper"), col(Contact.due_start) < bindparam("end"),
+                  or_(col(Contact.due_end) >= bindparam("start"), Contact.status == "open"))
+    return (
         select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
-        .where(col(Contact.team_id).in_(team_ids), or_(Contact.source_id == ref, by_ref))
+        .where(col(Contact.team_id).in_(bindparam("team_ids", expanding=True)),
+               or_(Contact.source_id == ref, by_ref))
         .order_by(case((Contact.source_id == ref, 0), else_=1),
                   case((Contact.status == "open", 0), else_=1), col(Contact.due_start))
         .limit(1))
-    return session.exec(query).first()
 
 
 def refs_between(session: Session, *, team_ids: list[int], start: datetime,
@@ -308,15 +346,17 @@ def purge_chat_artefacts(session: Session, *, before: datetime) -> dict[str, int
     return {"posts": sent, "events": events}
 
 
+_INSERT_EVENT = InboundEvent.__table__.insert()
+
+
 def first_time(session: Session, *, key: str, now: datetime) -> bool:
     """Remember a platform event id; False if it was already handled (same transaction as its work)."""
     # No read first: a redelivery is rare, and the primary key refuses it.
-    # A plain flush, not a SAVEPOINT: on SQLite (pysqlite) a savepoint opened before any other
-    # write is the outermost transaction and its release commits, so a refused or failed
+    # A plain INSERT, not in a SAVEPOINT: on SQLite (pysqlite) a savepoint opened before any
+    # other write is the outermost transaction and its release commits, so a refused or failed
     # command would still leave its event id and a retry would be taken for a duplicate.
-    session.add(InboundEvent(key=key, at=now))
     try:
-        session.flush()
+        session.execute(_INSERT_EVENT, {"key": key, "at": now})
     except IntegrityError:  # the same event, handled before (or a moment ago by another worker)
         session.rollback()  # nothing else is written yet in this unit of work
         return False

@@ -217,3 +217,40 @@ def test_a_dm_a_platform_cannot_deliver_goes_to_the_home_channel_once_and_is_aud
     assert dm.status == "sent" and dm.receipts["recorder"]["ref"] == {"fallback": "north",
                                                                      "post": "msg-1"}
     assert count(app.engine, AuditEvent, AuditEvent.action == "notify:fallback") == 1
+
+
+def test_a_burst_of_acked_commands_edits_the_list_a_few_times_ending_on_the_last(app, monkeypatch):
+    """Acks deliver in the background (Slack, Telegram taps): a burst of taps must not edit the
+    live list once per tap (each edit costs the acks CPU and counts against platform limits),
+    and the burst's last tap must still reach the list."""
+    from bot import app as app_module
+    from handlers.base import Actor, Chat
+
+    monkeypatch.setattr(app_module, "SOON", 0.02)
+    monkeypatch.setattr(app_module, "GAP", 0.3)
+    recorder = app.transports[0]
+    slow_edit = recorder.update_team_post
+
+    async def platform_edit(team, reply, *, key, ref):
+        await asyncio.sleep(0.02)  # a platform round trip
+        return await slow_edit(team, reply, key=key, ref=ref)
+
+    recorder.update_team_post = platform_edit
+    amira = (Actor("console", "amira"), Chat("console", None))
+
+    async def burst() -> None:
+        await app.run_job("morning", "north")
+        for i in range(20):
+            line = f"missed C-7F3K {('hospital', 'unavailable')[i % 2]}"
+            assert (await app.handle_line(*amira, line, wait=False)).ok
+            await asyncio.sleep(0.02)
+        assert (await app.handle_line(*amira, "done C-2M9Q", wait=False)).ok
+        for _ in range(300):  # bounded: until the list shows the last tap
+            if outbox(app.engine)[0].status == "sent":
+                break
+            await asyncio.sleep(0.02)
+
+    asyncio.run(burst())
+    edits = [reply.plain() for _, reply in recorder.edits]
+    assert 1 <= len(edits) <= 5  # once per tap would be 21
+    assert "1 done · 1 missed" in edits[-1]
