@@ -1,0 +1,189 @@
+"""Telegram out: messages, edits, files and DMs through the Bot API (python-telegram-bot 22),
+split to Telegram's limits, each part recorded as it goes (a retry sends only what is missing),
+and a 400 retried once as plain text before the post is Refused."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application
+
+from bot.transport import Refused, Unreachable
+from messages import catalog
+from messages import telegram as render
+from messages.reply import Attachment, Reply
+from storage.models import Person, Team
+
+log = logging.getLogger(__name__)
+PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
+
+
+def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
+    if not message.keyboard:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"])
+                                  for b in row] for row in message.keyboard])
+
+
+class TelegramTransport:
+    name = "telegram"
+    in_parts = True  # the outbox passes `progress`: each part of a split post is recorded
+
+    def __init__(self, application: Application):
+        self.application = application
+
+    @property
+    def bot(self):
+        return self.application.bot
+
+    def reaches_team(self, team: Team) -> bool:
+        return team.telegram_chat is not None
+
+    def reaches_person(self, person: Person) -> bool:
+        return person.telegram_user is not None
+
+    async def send(self, chat_id: int, reply: Reply, progress=None) -> list[int]:
+        """The text, then each file. Only the text messages' ids are returned: they are what
+        update_team_post edits, and the files are never sent again.
+
+        A post Telegram refuses (400) is sent once more as plain text; refused again, it is
+        Refused, which the outbox does not retry. With `progress` (the outbox's), each part is
+        reported the moment it is sent, so a retry after a crash sends only the missing ones."""
+        if progress is not None:
+            ref = {"chat": chat_id, "messages": [], "files": 0}
+            return (await self._resumed("post", ref, reply, progress))["messages"]
+        return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
+
+    async def _send(self, chat_id: int, reply: Reply, *, html: bool) -> list[int]:
+        """All or nothing, for a reply nobody retries (a command's answer): if a later part
+        fails, the parts already sent are deleted, so no half list is left in the group."""
+        ids: list[int] = []
+        sent: list[int] = []
+        try:
+            for message in render.render(reply, html=html):
+                msg = await self.bot.send_message(chat_id, message.text,
+                                                  parse_mode=ParseMode.HTML if html else None,
+                                                  reply_markup=_markup(message))
+                ids.append(msg.message_id)
+                sent.append(msg.message_id)
+            for file in reply.files:
+                sent.append(await self.send_file(chat_id, file))
+        except Exception:
+            for message_id in sent:
+                try:
+                    await self.bot.delete_message(chat_id, message_id)
+                except TelegramError as exc:  # best effort: the retry still goes ahead
+                    log.warning("telegram: could not take back message %s: %s", message_id, exc)
+            raise
+        return ids
+
+    async def send_file(self, chat_id: int, file: Attachment) -> int:
+        """Send one file; return the id of the message that carries it (or says it is gone)."""
+        name = file.title or file.filename
+        try:
+            data = await asyncio.to_thread(Path(file.path).read_bytes)
+        except OSError as exc:
+            # A file gone from disk must not keep its outbox row failing for ever.
+            log.warning("telegram: file %s not sent: %s", file.path, exc)
+            return (await self.send(chat_id, Reply.text(catalog.file_missing(name))))[0]
+        try:
+            if file.mime in PHOTOS:
+                msg = await self.bot.send_photo(chat_id, photo=data, filename=file.filename,
+                                                caption=render.caption(name))
+            else:
+                msg = await self.bot.send_document(chat_id, document=data, filename=file.filename,
+                                                   caption=render.caption(name))
+            return msg.message_id
+        except BadRequest as exc:  # e.g. too large: retrying would send the text again, in vain
+            log.warning("telegram: file %s refused: %s", file.path, exc)
+            return (await self.send(chat_id, Reply.text(catalog.file_refused(name))))[0]
+
+    async def post_to_team(self, team: Team, reply: Reply, *, key: str, progress=None) -> dict:
+        chat = team.telegram_chat
+        return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
+
+    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict,
+                               progress=None) -> dict:
+        """Edit the parts sent, send the missing ones. A ref with "files" is a partial receipt
+        (a send cut short): the files not sent yet follow; otherwise files are never resent."""
+        return await self._resumed("edit", ref, reply, progress)
+
+    async def _resumed(self, what: str, ref: dict, reply: Reply, progress) -> dict:
+        """_resume as HTML, then (refused) as plain text from the parts the first try sent."""
+        done = dict(ref)
+
+        async def track(partial: dict) -> None:
+            done.update(partial)
+            if progress is not None:
+                await progress(partial)
+
+        return await _twice(what, lambda html: self._resume(dict(done), reply, html=html,
+                                                            progress=track))
+
+    async def _resume(self, ref: dict, reply: Reply, *, html: bool, progress=None) -> dict:
+        chat, ids, files = ref["chat"], list(ref["messages"]), ref.get("files")
+        extra = {k: v for k, v in ref.items() if k not in ("chat", "messages", "files")}
+        mode = ParseMode.HTML if html else None
+
+        messages = render.render(reply, html=html)
+        rest = reply.files[len(reply.files) if files is None else files:]
+        left = max(len(messages) - len(ids), 0) + len(rest)  # sends still to make
+
+        async def report() -> None:  # stored before the next part goes: the smallest window
+            nonlocal left
+            left -= 1
+            if progress is not None and left > 0:  # after the last, the caller stores it all
+                await progress({**extra, "chat": chat, "messages": list(ids), "files": files})
+
+        for n, message in enumerate(messages):
+            if n < len(ids):
+                await self.edit(chat, ids[n], message, parse_mode=mode)
+            else:
+                sent = await self.bot.send_message(chat, message.text, parse_mode=mode,
+                                                   reply_markup=_markup(message))
+                ids.append(sent.message_id)
+                await report()
+        for file in rest:
+            await self.send_file(chat, file)
+            files += 1
+            await report()
+        return {**extra, "chat": chat, "messages": ids}
+
+    async def edit(self, chat_id: int, message_id: int, message: render.Message,
+                   parse_mode: str | None = ParseMode.HTML) -> None:
+        try:
+            await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
+                                             parse_mode=parse_mode, reply_markup=_markup(message))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def notify(self, person: Person, reply: Reply, *, key: str, progress=None) -> dict:
+        try:
+            chat = person.telegram_user
+            return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
+        except Forbidden as exc:  # they never opened a chat with the bot: the outbox says it
+            raise Unreachable(str(exc)) from exc  # in their team's group instead
+
+
+def _parts(progress, chat: int, **extra):
+    """The outbox's progress callback, told each partial ref as the parts go (None: none)."""
+    if progress is None:
+        return None
+    return lambda ref: progress({**ref, **extra, "chat": chat})
+
+
+async def _twice(what: str, attempt):
+    """attempt(html=True); on a 400 once more as plain text; a second 400 is Refused."""
+    try:
+        return await attempt(True)
+    except BadRequest as exc:
+        log.warning("telegram refused a %s (%s): trying it as plain text", what, exc)
+    try:
+        return await attempt(False)
+    except BadRequest as exc:
+        raise Refused(f"{what} refused twice (HTML, then plain text): {exc.message}") from exc
