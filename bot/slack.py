@@ -31,6 +31,7 @@ from messages.reply import NotePrompt, Reply
 
 log = logging.getLogger(__name__)
 NOTE_VIEW = "carebot_note"
+HOME_BLOCKS = 100  # what a Home tab view holds
 def malformed(raw: bytes, content_type: str | None) -> str | None:
     """Why a body cannot be a Slack request we handle, or None. Read with Bolt's own parser, so
     what passes here is what the listeners get; Bolt would answer these with a 500."""
@@ -148,8 +149,19 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
             await ack()
             return
         await ack()  # the row is written; what the caller sees follows via response_url
-        if not reply.duplicate:
-            later.run(_after_press(app, respond, body, actor, chat, reply))
+        if reply.duplicate:
+            return
+        if (body.get("view") or {}).get("type") == "home":  # pressed on the App Home tab
+            if not reply.ok:  # the Home tab has no reply line: say it in the app's DM
+                later.run(client.chat_postMessage(channel=actor.user_id, **render.render(reply)))
+            later.run(publish_home(app, client, actor.user_id))
+            return
+        later.run(_after_press(app, respond, body, actor, chat, reply))
+
+    @bolt.event("app_home_opened")
+    async def home(event, client):
+        if event.get("tab", "home") == "home":
+            later.run(publish_home(app, client, event["user"]))
 
     @bolt.view(NOTE_VIEW)
     async def noted(ack, body, view, client):
@@ -176,6 +188,15 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
         log.exception("slack request failed: %s", error)
 
     return bolt
+
+
+async def publish_home(app: App, client: AsyncWebClient, user: str) -> None:
+    """The App Home tab: the person's own day (`mine`: their contacts and the pages they hold),
+    with its buttons; for someone carebot does not know, the line saying who can add them."""
+    reply = await app.handle_line(Actor("slack", user), Chat("slack", None, private=True), "mine",
+                                  wait=False)
+    await client.views_publish(user_id=user, view={
+        "type": "home", "blocks": render.render(reply)["blocks"][:HOME_BLOCKS]})
 
 
 async def _command_files(client: AsyncWebClient, body: dict, reply: Reply) -> None:

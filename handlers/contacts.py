@@ -14,6 +14,7 @@ from handlers.registry import command
 from messages import catalog
 from messages import escalation as esc_words
 from messages.reply import Block, Reply
+from storage import escalations as store_escalations
 from storage import outbox, repo
 from storage.models import Client, Contact, Escalation, ReasonCode, Team
 
@@ -23,12 +24,16 @@ from storage.models import Client, Contact, Escalation, ReasonCode, Team
 ESCALATING_REASONS = ("reason:safety", "reason:no_reply")
 
 
-def day_items(session: Session, team: Team, now: datetime) -> tuple[list[catalog.Item], date]:
-    """The team's list for its local today: due today, plus earlier contacts still open."""
+def day_items(session: Session, team: Team, now: datetime,
+              assignee_id: int | None = None) -> tuple[list[catalog.Item], date]:
+    """The team's list for its local today: due today, plus earlier contacts still open (only
+    one person's, given `assignee_id`)."""
     zone = ZoneInfo(team.zone)
     day = now.astimezone(zone).date()
     start, end = day_bounds(day, zone)
     rows = repo.contacts_for_day(session, team_id=team.id, start=start, end=end)
+    if assignee_id is not None:
+        rows = [(c, client) for c, client in rows if c.assignee_id == assignee_id]
     people = repo.people_by_id(session, (c.assignee_id for c, _ in rows if c.assignee_id))
     items = [catalog.Item(ref=client.ref, kind=c.kind, risk=client.risk, start=c.due_start,
                           end=c.due_end, status=c.status, reason=c.reason_code,
@@ -43,10 +48,25 @@ def due_reply(session: Session, team: Team, now: datetime) -> Reply:
     return catalog.due_list(team.name, day, ZoneInfo(team.zone), items)
 
 
-@command("due", args="team?", summary="Today's contacts-due list for your team", example="due north")
+@command("due", args="team?", summary="Today's contacts-due list for your team (`due mine`: "
+         "yours)", example="due north")
 def due(ctx: Context, args) -> Reply:
+    if (args.team or "").lower() == "mine":
+        return mine(ctx, args)
     team = ctx.named_team(args.team) if args.team else ctx.team
     return due_reply(ctx.session, team, ctx.now)
+
+
+@command("mine", summary="Your own day: your contacts in every team, the pages you hold",
+         example="mine")
+def mine(ctx: Context, args) -> Reply:
+    """Also the Slack App Home: the shortest thing staff type on a phone."""
+    items = [item for team in ctx.teams
+             for item in day_items(ctx.session, team, ctx.now, assignee_id=ctx.person.id)[0]]
+    held = store_escalations.held_by(ctx.session, person_id=ctx.person.id,
+                                     team_ids=ctx.visible_team_ids)
+    return catalog.my_day(ctx.today, ctx.zone, items, [(e.id, e.ref, e.summary, e.state)
+                                                       for e in held])
 
 
 @team_job("morning", times=lambda team: [team.morning_post])

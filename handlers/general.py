@@ -11,8 +11,8 @@ from storage.models import at_least
 # What each role uses day to day, shown first by `help` (the rest: `help all`). A role sees
 # its own and those of the roles below it.
 EVERYDAY = {
-    "staff": ("due", "done", "missed", "meds", "meds done", "meds late", "learn ack", "ack",
-              "escalations", "whoami"),
+    "staff": ("mine", "due", "done", "missed", "meds", "meds done", "meds late", "learn ack",
+              "ack", "escalations", "whoami"),
     "supervisor": ("reconcile", "learn", "incident open", "plan", "status"),
     "manager": ("status export", "action close", "incident close"),
 }

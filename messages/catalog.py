@@ -91,6 +91,30 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
     return Reply(blocks=blocks)
 
 
+def my_day(day: date, zone: ZoneInfo, items: list[Item],
+           held: list[tuple[int, str, str, str]]) -> Reply:
+    """`mine` and the Slack App Home: the person's own contacts today (every team) and the
+    escalations they hold, (id, ref, summary, state), paging ones first."""
+    counts = {s: sum(1 for i in items if i.status == s) for s in ("done", "missed", "open")}
+    blocks = [Block(kind="header", text=f"Your day · {day_label(day)}"),
+              Block(text=f"{len(items)} yours · {counts['done']} done · {counts['missed']} "
+                         f"missed · {counts['open']} open")]
+    blocks += _group("Your contacts", items, zone, day) if items else \
+        [Block(text="No contacts assigned to you today. The team's list: due")]
+    if held:
+        blocks.append(Block(text=f"\nPages you hold ({len(held)})"))
+    for esc_id, ref, summary, state in held:
+        paging = state == "open"
+        blocks.append(Block(
+            text=f"E-{esc_id} · {ref} · {summary} · {'paging you' if paging else 'yours'}",
+            ref=f"E-{esc_id}", status=state,
+            buttons=[Button(label="Acknowledge", action=f"ack:{esc_id}", mark="✓",
+                            style="primary")] if paging else []))
+    blocks.append(Block(kind="context",
+                        text="Log: done REF · missed REF REASON · own a page: ack ID"))
+    return Reply(blocks=blocks, ephemeral=True)
+
+
 def _group(title: str, items: list[Item], zone: ZoneInfo, day: date) -> list[Block]:
     blocks = [Block(text=f"\n{title}")]
     for item in _order(items):

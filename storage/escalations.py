@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (ARRAY, Integer, any_, bindparam, case, cast, exists, func, inspect,
-                        literal, or_, text)
+from sqlalchemy import (ARRAY, Integer, and_, any_, bindparam, case, cast, exists, func,
+                        inspect, literal, or_, text)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -153,6 +153,17 @@ def unowned_for(session: Session, *, person_id: int, team_ids: list[int]) -> lis
         select(Escalation).where(Escalation.state == "open",
                                  or_(col(Escalation.team_id).in_(team_ids), paged))
         .order_by(col(Escalation.id)).with_for_update()))
+
+
+def held_by(session: Session, *, person_id: int, team_ids: list[int]) -> list[Escalation]:
+    """What a person holds now: escalations paging them (open) and those they own."""
+    paged = exists().where(EscalationEvent.escalation_id == Escalation.id,
+                           EscalationEvent.kind == "paged", EscalationEvent.person_id == person_id)
+    return list(session.exec(
+        select(Escalation).where(col(Escalation.team_id).in_(team_ids), or_(
+            and_(Escalation.state == "open", paged),
+            and_(Escalation.state == "acknowledged", Escalation.acked_by_id == person_id)))
+        .order_by(col(Escalation.state).desc(), col(Escalation.id))))
 
 
 def pages(session: Session, *, escalation_id: int) -> list[tuple[EscalationEvent, Person]]:

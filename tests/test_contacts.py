@@ -156,3 +156,16 @@ def test_help_explains_every_command_with_an_example(app):
                            ("reconcile [TEAM]", "reconcile"), ("whoami", "whoami")]:
         assert usage in text and f"e.g. {example}" in text
     assert "reconcile" not in run(app, "ben", "help").plain()  # staff see what they can use
+
+
+def test_mine_lists_only_the_callers_contacts_and_the_pages_they_hold(app):
+    run(app, "ben", "missed C-9X2P safety")  # pages amira, the on-call lead
+    text = run(app, "amira", "mine").plain()
+    assert text.startswith("Your day · Tue 24 Nov")
+    assert "C-7F3K" in text and "C-2M9Q" not in text  # hers, not ben's
+    assert "E-1 · C-9X2P · missed: Safety concern · paging you" in text
+    assert run(app, "amira", "due mine").plain() == text
+    run(app, "amira", "ack 1")
+    assert "E-1 · C-9X2P · missed: Safety concern · yours" in run(app, "amira", "mine").plain()
+    bens = run(app, "ben", "mine").plain()
+    assert "C-2M9Q" in bens and "C-7F3K" not in bens and "Pages you hold" not in bens

@@ -250,3 +250,43 @@ def test_socket_mode_has_no_route_and_connects_on_start(app):
     plugin = asyncio.run(build())
     assert plugin.routes == [] and plugin.start is not None and plugin.stop is not None
     assert plugin.transport.name == "slack"
+
+
+def _event(bot, event: dict, *, secret: str = SECRET):
+    """A signed Events API callback, as Slack sends it (JSON)."""
+    body = json.dumps({"token": "legacy", "team_id": "T1", "api_app_id": "A1",
+                       "type": "event_callback", "event_id": f"Ev{time.time_ns()}",
+                       "event_time": int(time.time()), "event": event})
+    return post(bot, body, headers={"Content-Type": "application/json"}, secret=secret)
+
+
+def test_the_app_home_shows_the_persons_own_day_and_its_buttons_work(slack_env):
+    app, fake, api, bot = slack_env
+    post(bot, command(api, "missed C-9X2P safety", user="U0BEN0001"))  # pages amira
+    assert _event(bot, {"type": "app_home_opened", "user": "U0AMIRA01", "channel": "D1",
+                        "tab": "home", "event_ts": "1.1"}).status_code == 200
+    [published] = wait_for(lambda: fake.named("views.publish"), "views.publish")
+    assert published["user_id"] == "U0AMIRA01" and published["view"]["type"] == "home"
+    shown = json.dumps(published["view"]["blocks"])
+    assert "Your day" in shown and "C-7F3K" in shown  # amira's own contact
+    assert "C-2M9Q" not in shown  # ben's, not hers
+    assert "E-1" in shown and "ack:1" in shown  # the page she holds, with Acknowledge
+    # Pressing Acknowledge on the Home tab owns it and redraws the tab.
+    press = interaction(api, {"type": "block_actions", "view": {"id": "V1", "type": "home"},
+                              "container": {"type": "view", "view_id": "V1"},
+                              "actions": [{"type": "button", "action_id": "carebot:9:ack",
+                                           "block_id": "b", "action_ts": "1.3",
+                                           "value": "ack:1"}]}, trigger="t-9")
+    assert post(bot, press).status_code == 200
+    again = wait_for(lambda: fake.named("views.publish")[1:], "the redrawn Home tab")[0]
+    assert "yours" in json.dumps(again["view"]["blocks"])  # E-1 is now hers, not paging
+    with Session(app.engine) as session:
+        from storage.models import Escalation
+        assert session.get(Escalation, 1).state == "acknowledged"
+
+
+def test_the_app_home_of_someone_unknown_says_who_can_add_them(slack_env):
+    app, fake, api, bot = slack_env
+    _event(bot, {"type": "app_home_opened", "user": "U0STRANGER", "tab": "home", "event_ts": "1"})
+    [published] = wait_for(lambda: fake.named("views.publish"), "views.publish")
+    assert 'slack_user = \\"U0STRANGER\\"' in json.dumps(published["view"]["blocks"])
