@@ -13,7 +13,7 @@ from storage.models import at_least
 EVERYDAY = {
     "staff": ("mine", "due", "done", "missed", "meds", "meds done", "meds late", "learn ack",
               "ack", "escalations", "whoami"),
-    "supervisor": ("reconcile", "learn", "incident open", "plan", "status"),
+    "supervisor": ("cover", "reconcile", "learn", "incident open", "plan", "status"),
     "manager": ("status export", "action close", "incident close"),
 }
 

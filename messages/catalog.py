@@ -85,7 +85,8 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
     for name in sorted(groups):
         blocks += _group(f"{name} ({len(groups[name])})", groups[name], zone, day)
     if gaps:
-        blocks += _group(f"Needs cover: no one assigned ({len(gaps)})", gaps, zone, day)
+        blocks += _group(f"Needs cover: no one assigned ({len(gaps)})", gaps, zone, day,
+                         cover=True)
     blocks.append(Block(kind="context",
                         text="Log: done REF · missed REF REASON (e.g. missed C-7F3K hospital)"))
     return Reply(blocks=blocks)
@@ -115,7 +116,8 @@ def my_day(day: date, zone: ZoneInfo, items: list[Item],
     return Reply(blocks=blocks, ephemeral=True)
 
 
-def _group(title: str, items: list[Item], zone: ZoneInfo, day: date) -> list[Block]:
+def _group(title: str, items: list[Item], zone: ZoneInfo, day: date,
+           cover: bool = False) -> list[Block]:
     blocks = [Block(text=f"\n{title}")]
     for item in _order(items):
         buttons = []
@@ -123,6 +125,8 @@ def _group(title: str, items: list[Item], zone: ZoneInfo, day: date) -> list[Blo
             buttons = [Button(label=label, action=f"{verb}:{item.ref}", mark=mark,
                               style="primary" if verb == "done" else None)
                        for verb, (label, mark) in LIST_BUTTONS.items()]
+            if item.assignee is None and cover:  # a gap: a supervisor picks who covers it
+                buttons.append(Button(label="Cover…", action=f"cover:{item.ref}", mark="👤"))
         blocks.append(Block(text=item_line(item, zone, day), ref=item.ref, status=item.status,
                             buttons=buttons))
     return blocks
@@ -158,6 +162,33 @@ def reason_picker(ref: str, codes: list[tuple[str, str]]) -> Reply:
     return Reply(ephemeral=True, blocks=[Block(
         text=f"Why was {ref} missed? Pick a reason, or type e.g. `missed {ref} hospital`.",
         select=Select(placeholder="Reason codes", options=options))])
+
+
+def cover_picker(ref: str, people: list[tuple[str, str]]) -> Reply:
+    options = [Option(label=name, action=f"cover:{ref}:{handle}", code=handle)
+               for handle, name in people]
+    return Reply(ephemeral=True, blocks=[Block(
+        text=f"Who covers {ref}? Pick a colleague, or type e.g. `cover {ref} @{people[0][0] if people else 'ben'}`.",
+        select=Select(placeholder="The team's people", options=options))])
+
+
+def cover_not_open(ref: str, status: str) -> str:
+    return (f"{ref} is already logged {status}: cover is for open contacts. "
+            f"Example: cover C-9X2P @ben")
+
+
+def cover_who(who: str, team_name: str, ref: str, handles: list[str]) -> str:
+    return (f"No one {who[:40]!r} in {team_name} to cover it. People: "
+            f"{', '.join('@' + h for h in handles)}. Example: cover {ref} @{handles[0] if handles else 'ben'}")
+
+
+def covered(team_name: str, ref: str, start: datetime, end: datetime, by: str) -> Reply:
+    """To the person now covering a contact: the ref and window only."""
+    return Reply(blocks=[Block(text=f"carebot: a contact for you — {team_name}"),
+                         Block(text=f"{ref} · {start:%H:%M}–{end:%H:%M} today, from {by}.",
+                               ref=ref, status="open",
+                               buttons=[Button(label=label, action=f"{verb}:{ref}", mark=mark)
+                                        for verb, (label, mark) in LIST_BUTTONS.items()])])
 
 
 def unknown_reason(reason: str, ref: str, codes: list[str], near: list[str] | None = None) -> str:

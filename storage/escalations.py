@@ -42,6 +42,14 @@ def with_role(session: Session, *, team_id: int, role: str) -> list[Person]:
     return people
 
 
+def members(session: Session, *, team_id: int) -> list[Person]:
+    """The team's active people, by name (who can cover a gap)."""
+    return list(session.exec(
+        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.team_id == team_id, Person.active == True)  # noqa: E712
+        .order_by(col(Person.name))))
+
+
 def latest_for_subject(session: Session, subject: str) -> Escalation | None:
     return session.exec(_LATEST_FOR_SUBJECT, params={"subject": subject}).first()
 

@@ -59,7 +59,8 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "help": ("help", None),
     "whoami": ("whoami", None),
     "due": ("due {team}", None),
-    "mine": ("mine", None),  # only the caller's own contacts and pages: nothing of another team
+    "mine": ("mine", None),
+    "cover": ("cover {ref} @{owner}", None),  # only the caller's own contacts and pages: nothing of another team
     "done": ("done {ref} visited", None),
     "missed": ("missed {ref} hospital", None),
     "reconcile": ("reconcile {team}", None),

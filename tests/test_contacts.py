@@ -1,6 +1,8 @@
 """due / done / missed through the real dispatcher, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import json
+
 from sqlmodel import Session, select
 
 from storage.models import AuditEvent, Contact, Outbox
@@ -169,3 +171,24 @@ def test_mine_lists_only_the_callers_contacts_and_the_pages_they_hold(app):
     assert "E-1 · C-9X2P · missed: Safety concern · yours" in run(app, "amira", "mine").plain()
     bens = run(app, "ben", "mine").plain()
     assert "C-2M9Q" in bens and "C-7F3K" not in bens and "Pages you hold" not in bens
+
+
+def test_cover_gives_a_gap_to_a_colleague_updates_the_list_and_dms_them(app):
+    from storage.models import Outbox
+
+    run(app, "amira", "due")  # nothing posted yet: the morning list is queued by the job
+    assert run(app, "amira", "cover C-9X2P").plain().startswith("Who covers C-9X2P? Pick")
+    reply = run(app, "amira", "cover C-9X2P @ben")
+    assert reply.ok and reply.plain().startswith("C-9X2P is now covered by Ben Okafor")
+    assert "C-9X2P" in run(app, "ben", "mine").plain()
+    with Session(app.engine) as s:
+        dm = s.exec(select(Outbox).where(Outbox.key.like("cover:%"))).one()
+        assert dm.target == "person:ben" and "C-9X2P" in json.dumps(dm.payload)
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:cover") == 1
+    # Refused, nothing written: staff, someone outside the team, a contact already logged.
+    assert "supervisor" in run(app, "ben", "cover C-4T7P @chloe").plain()
+    assert run(app, "amira", "cover C-4T7P @femi").plain().startswith(
+        "No one '@femi' in North Community Team to cover it.")
+    run(app, "amira", "done C-4T7P")
+    assert "cover is for open contacts" in run(app, "amira", "cover C-4T7P @ben").plain()
+    assert count(app.engine, AuditEvent, AuditEvent.action == "contact:cover") == 1

@@ -46,6 +46,7 @@ PINNED = [
     ("TOLD", dict(esc=12, what="owned", handle="ben"), "esc:12:owned:ben"),
     ("TOLD", dict(esc=12, what="resolved", handle="ben"), "esc:12:resolved:ben"),
     ("FAILED", dict(row=99, handle="dan"), "failed:99:dan"),
+    ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
 ]
 
 

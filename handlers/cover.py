@@ -1,0 +1,57 @@
+"""Cover for gaps (CAP: "confirm routes, assign coverage for gaps"): `cover REF @handle` gives
+an open contact to someone in its team; the channel's list is updated in place and they get a DM.
+`cover REF` alone offers the team's people to pick from (the list's **Cover…** control)."""
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from handlers.base import Context, UserError
+from handlers.contacts import _find, _refresh_morning_post
+from handlers.registry import command
+from messages import catalog
+from messages.reply import Reply
+from storage import escalations as store
+from storage import outbox, repo
+from storage.models import Person, Team
+
+_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+@command("cover", args="ref who?", min_role="supervisor", example="cover C-9X2P @ben",
+         summary="Give an open contact to a colleague in its team (cover for a gap)")
+def cover(ctx: Context, args) -> Reply:
+    contact, client = _find(ctx, args.ref)
+    team = ctx.session.get(Team, contact.team_id)
+    if contact.status != "open":
+        raise UserError(catalog.cover_not_open(client.ref, contact.status))
+    staff = store.members(ctx.session, team_id=team.id)
+    if args.who is None:
+        return catalog.cover_picker(client.ref, [(p.handle, p.name) for p in staff])
+    person = _person(ctx, args.who)
+    if person is None or person.id not in {p.id for p in staff}:
+        raise UserError(catalog.cover_who(args.who, team.name, client.ref,
+                                          [p.handle for p in staff]))
+    if contact.assignee_id == person.id:
+        return Reply.text(f"{client.ref} is already {person.name}'s; nothing changed.",
+                          ephemeral=True)
+    before = repo.people_by_id(ctx.session, [contact.assignee_id] if contact.assignee_id else [])
+    contact.assignee_id = person.id
+    ctx.session.add(contact)
+    ctx.audit("contact:cover", subject=contact.source_id, team_id=team.id, to=person.handle,
+              previous=next((p.handle for p in before.values()), None))
+    _refresh_morning_post(ctx.session, team.id, ctx.now)
+    zone = ZoneInfo(team.zone)
+    ctx.notify(person, outbox.COVER.key(contact=contact.id, handle=person.handle,
+                                        at=int(ctx.now.timestamp())),
+               catalog.covered(team.name, client.ref, contact.due_start.astimezone(zone),
+                               contact.due_end.astimezone(zone), ctx.person.name))
+    return Reply.text(f"{client.ref} is now covered by {person.name}: they have a DM, and the "
+                      f"list shows it.", ephemeral=True)
+
+
+def _person(ctx: Context, text: str) -> Person | None:
+    mention = _SLACK_MENTION.match(text)
+    if mention:
+        return repo.person_by_identity(ctx.session, "slack", mention[1])
+    return repo.person_by_handle(ctx.session, text.lstrip("@").lower())
