@@ -1,7 +1,7 @@
 """The contacts-due list, and logging a contact done or missed with a reason code."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -94,7 +94,8 @@ def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
     raise UserError(catalog.unknown_ref(ref, ctx.today, closest(ref_variants(ref)[-1], refs)))
 
 
-def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None) -> str:
+def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None,
+            at: datetime | None = None) -> str:
     """Set the outcome; the latest log wins and the audit trail keeps every earlier one."""
     previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
                 else contact.status)
@@ -103,11 +104,12 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     elif (status, reason) != (contact.status, contact.reason_code):
         contact.note = None
     contact.status, contact.reason_code = status, reason
-    contact.outcome_at, contact.logged_by_id, contact.logged_via = ctx.now, ctx.person.id, ctx.transport
+    contact.outcome_at = at or ctx.now
+    contact.logged_by_id, contact.logged_via = ctx.person.id, ctx.transport
     ctx.session.add(contact)
     ctx.audit(f"contact:{status}", subject=contact.source_id, team_id=contact.team_id,
-              reason=reason, previous=previous,
-              note=contact.note)
+              reason=reason, previous=previous, note=contact.note,
+              **({"at": at.isoformat()} if at else {}))
     _refresh_morning_post(ctx.session, contact.team_id, ctx.now)
     return previous
 
@@ -131,16 +133,33 @@ def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
     return outbox.payload_of(due_reply(session, team, now))
 
 
-@command("done", args="ref note*", summary="Log a contact as completed",
-         example="done C-2M9Q")
+@command("done", args="ref note*", options=("at",), example="done C-2M9Q",
+         summary="Log a contact as completed (at=HH:MM: when the visit really happened)")
 def done(ctx: Context, args) -> Reply:
     contact, client = _find(ctx, args.ref)
-    if contact.status == "done" and not args.note:  # a second tap changes nothing
+    at = _visit_time(ctx, args.at, client.ref) if args.at is not None else None
+    if contact.status == "done" and not args.note and at is None:  # a second tap changes nothing
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, "done"))
-    previous = _record(ctx, contact, "done", None, args.note)
+    previous = _record(ctx, contact, "done", None, args.note, at=at)
     escalation.settle(ctx, f"contact:{contact.source_id}", "contact logged done",
                       keep=ESCALATING_REASONS)
-    return _shown_on(ctx, contact, catalog.logged_done(client.ref, previous, ctx.now, ctx.zone))
+    return _shown_on(ctx, contact, catalog.logged_done(client.ref, previous, at or ctx.now,
+                                                       ctx.zone))
+
+
+def _visit_time(ctx: Context, text: str, ref: str) -> datetime:
+    """`at=09:40` today in the team's zone: on-time is judged on it, not on when it was typed."""
+    example = f"Example: done {ref} at=09:40"
+    try:
+        moment = time.fromisoformat(text.strip().zfill(5))
+    except ValueError:
+        raise UserError(f"Can't read at={text[:20]!r} as a time today (HH:MM). {example}") from None
+    when = datetime.combine(ctx.today, moment, ctx.zone).astimezone(UTC)
+    if when > ctx.now:
+        raise UserError(f"at={moment:%H:%M} is later than now "
+                        f"({ctx.now.astimezone(ctx.zone):%H:%M}): give when the visit happened. "
+                        f"{example}")
+    return when
 
 
 @command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",

@@ -192,3 +192,17 @@ def test_cover_gives_a_gap_to_a_colleague_updates_the_list_and_dms_them(app):
     run(app, "amira", "done C-4T7P")
     assert "cover is for open contacts" in run(app, "amira", "cover C-4T7P @ben").plain()
     assert count(app.engine, AuditEvent, AuditEvent.action == "contact:cover") == 1
+
+
+def test_done_at_records_when_the_visit_happened_and_refuses_a_time_to_come(app):
+    reply = run(app, "amira", "done C-2M9Q at=7:40 seen early, by arrangement")
+    assert reply.ok and reply.plain().startswith("✓ C-2M9Q done at 07:40")
+    with Session(app.engine) as s:
+        row = s.exec(select(Contact).where(Contact.source_id == "N-20261124-002")).one()
+        assert row.outcome_at.strftime("%H:%M") == "07:40" and row.note == "seen early, by arrangement"
+    before = count(app.engine, AuditEvent)
+    for line, said in (("done C-7F3K at=09:40", "at=09:40 is later than now (08:00)"),
+                       ("done C-7F3K at=9h", "Can't read at='9h' as a time today (HH:MM).")):
+        text = run(app, "amira", line).plain()
+        assert text.startswith(said) and text.endswith("Example: done C-7F3K at=09:40"), text
+    assert count(app.engine, AuditEvent) == before
