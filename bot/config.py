@@ -103,6 +103,8 @@ class TeamConfig(_Strict, MedicinesConfig):
     meds_rounds: list[MedsRound] = Field(default_factory=list)
     # The weekly status report (handlers/status.py): "mon 09:00" in the team's zone, "" = never.
     weekly_status: str = "mon 09:00"
+    # Today's routes confirmed (`routes ok`) by this time, or the supervisors are reminded; "" = never.
+    routes_by: str = "09:00"
     baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
     min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
 
@@ -115,6 +117,13 @@ class TeamConfig(_Strict, MedicinesConfig):
         if not _HHMM.match(v):
             raise ValueError(f"expected HH:MM (24-hour), got {v!r}")
         return v
+
+    @field_validator("routes_by")
+    @classmethod
+    def _routes_by(cls, v: str) -> str:
+        if v.strip() and not _HHMM.match(v.strip()):
+            raise ValueError(f"expected HH:MM (24-hour) or \"\", got {v!r}")
+        return v.strip()
 
     @field_validator("timezone")
     @classmethod

@@ -1,18 +1,23 @@
 """Cover for gaps (CAP: "confirm routes, assign coverage for gaps"): `cover REF @handle` gives
 an open contact to someone in its team; the channel's list is updated in place and they get a DM.
-`cover REF` alone offers the team's people to pick from (the list's **Cover…** control)."""
+`cover REF` alone offers the team's people to pick from (the list's **Cover…** control).
+`routes ok` confirms today's routes; unconfirmed by the team's `routes_by`, supervisors hear."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
 
 from handlers.base import Context, UserError
 from handlers.contacts import _find, _refresh_morning_post
+from handlers.jobs import team_job
 from handlers.registry import command
 from messages import catalog
 from messages.reply import Reply
 from storage import escalations as store
-from storage import outbox, repo
+from storage import outbox, repo, routes
 from storage.models import Person, Team
 
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -55,3 +60,32 @@ def _person(ctx: Context, text: str) -> Person | None:
     if mention:
         return repo.person_by_identity(ctx.session, "slack", mention[1])
     return repo.person_by_handle(ctx.session, text.lstrip("@").lower())
+
+
+@command("routes ok", args="note*", min_role="supervisor", example="routes ok two cars, Jo covers south",
+         summary="Today's routes are confirmed for your team (with the time)")
+def routes_ok(ctx: Context, args) -> Reply:
+    done = routes.confirmed(ctx.session, team_id=ctx.team.id, day=ctx.today)
+    if done is not None:
+        by = ctx.session.get(Person, done.by_id)
+        return Reply.text(catalog.routes_confirmed(ctx.team.name, done.at.astimezone(ctx.zone),
+                                                   by.name, again=True), ephemeral=True)
+    routes.confirm(ctx.session, team_id=ctx.team.id, day=ctx.today, at=ctx.now,
+                   by_id=ctx.person.id, note=(args.note or "").strip() or None)
+    ctx.audit("routes:ok", subject=ctx.team.key, team_id=ctx.team.id, day=ctx.today.isoformat())
+    return Reply.text(catalog.routes_confirmed(ctx.team.name, ctx.now.astimezone(ctx.zone),
+                                               ctx.person.name))
+
+
+@team_job("routes_remind", times=lambda team: [team.routes_by] if team.routes_by else [])
+def routes_remind(session: Session, team: Team, now: datetime) -> bool:
+    """Routes not confirmed by the team's time: one reminder to each of its supervisors."""
+    day = now.astimezone(ZoneInfo(team.zone)).date()
+    if routes.confirmed(session, team_id=team.id, day=day) is not None:
+        return False
+    queued = False
+    for person in store.with_role(session, team_id=team.id, role="supervisor"):
+        key = outbox.ROUTES_REMIND.key(team=team.key, day=day, handle=person.handle)
+        queued |= outbox.notify(session, person.handle, key,
+                                catalog.routes_unconfirmed(team.name, team.routes_by), now=now)
+    return queued

@@ -191,6 +191,18 @@ def covered(team_name: str, ref: str, start: datetime, end: datetime, by: str) -
                                         for verb, (label, mark) in LIST_BUTTONS.items()])])
 
 
+def routes_confirmed(team_name: str, at: datetime, by: str, again: bool = False) -> str:
+    if again:
+        return f"{team_name}: today's routes were already confirmed at {at:%H:%M} by {by}."
+    return f"{team_name}: today's routes confirmed at {at:%H:%M} by {by}."
+
+
+def routes_unconfirmed(team_name: str, by: str) -> Reply:
+    return Reply(blocks=[Block(text=f"carebot: routes not confirmed — {team_name}"),
+                         Block(text=f"Today's routes were due to be confirmed by {by}. Check the "
+                                    f"cover for gaps, then: routes ok")])
+
+
 def unknown_reason(reason: str, ref: str, codes: list[str], near: list[str] | None = None) -> str:
     guess = f" Did you mean {' or '.join(near)}?" if near else ""
     return (f"Unknown reason code {reason!r}.{guess} Use one of: {', '.join(codes)}. "

@@ -158,3 +158,16 @@ class PlanRequest(SQLModel, table=True):
     submitted_at: Optional[datetime] = None
     at: datetime
     by_id: int = Field(foreign_key="person.id")
+
+
+class RouteCheck(SQLModel, table=True):
+    """A team's routes for a day confirmed by a supervisor (`routes ok`): once per team and day."""
+
+    __table_args__ = (UniqueConstraint("team_id", "day"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    day: date
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
+    note: Optional[str] = Field(default=None, sa_type=FreeText)

@@ -43,6 +43,8 @@ class Team(SQLModel, table=True):
     min_contacts_for_rate: int = Field(default=20, sa_column_kwargs={"server_default": "20"})
     # False once the team leaves the config: unbound from its chats, no jobs; records stay.
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
+    # Today's routes to be confirmed (`routes ok`) by then, or the supervisors hear ("" = never).
+    routes_by: str = Field(default="09:00", sa_column_kwargs={"server_default": "09:00"})
 
 
 class Person(SQLModel, table=True):
@@ -272,4 +274,4 @@ class Instance(SQLModel, table=True):
 # and registers every table on SQLModel.metadata whichever module is imported first.
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
-                              PlanRequest)
+                              PlanRequest, RouteCheck)

@@ -118,6 +118,7 @@ STATUS = Kind("status:{handle}:{week}")  # the weekly report, per manager and we
 PAGE = Kind("esc:{esc}:L{level}:P{page}:{handle}")  # per escalation, level, page and person
 UNOWNED_DM = Kind("esc:{esc}:unowned:{handle}")  # to each of the team's managers
 TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those paged before
+ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confirmed in time
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
 

@@ -22,7 +22,8 @@ from bot import slack as slack_transport
 from bot import telegram as telegram_transport
 from bot.app import App
 from bot.config import load_config
-from bot.demo import CONFIG, demo_rows
+from bot.demo import CONFIG as DEMO_CONFIG
+from bot.demo import demo_rows
 from bot.server import web_app
 from bot.settings import Settings
 from handlers.base import Actor, Chat, SimClock
@@ -37,6 +38,9 @@ from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL")
+# The demo teams without the 09:00 routes reminder: it has tests of its own (test_routes.py), and
+# elsewhere a DM to every supervisor at 09:00 would be noise among the DMs a test counts.
+CONFIG = DEMO_CONFIG.replace('reconcile = "17:30"\n', 'reconcile = "17:30"\nroutes_by = ""\n')
 REQUIRE_PG = os.environ.get("CAREBOT_REQUIRE_POSTGRES") == "1"
 DAY = date(2026, 11, 24)
 # 08:00 in London on the demo day (GMT, so the same in UTC).

@@ -60,7 +60,8 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "whoami": ("whoami", None),
     "due": ("due {team}", None),
     "mine": ("mine", None),
-    "cover": ("cover {ref} @{owner}", None),  # only the caller's own contacts and pages: nothing of another team
+    "cover": ("cover {ref} @{owner}", None),
+    "routes ok": ("routes ok", None),  # only the caller's own contacts and pages: nothing of another team
     "done": ("done {ref} visited", None),
     "missed": ("missed {ref} hospital", None),
     "reconcile": ("reconcile {team}", None),

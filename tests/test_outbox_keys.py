@@ -47,6 +47,8 @@ PINNED = [
     ("TOLD", dict(esc=12, what="resolved", handle="ben"), "esc:12:resolved:ben"),
     ("FAILED", dict(row=99, handle="dan"), "failed:99:dan"),
     ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
+    ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
+     "routes-remind:north:2026-11-30:amira"),
 ]
 
 

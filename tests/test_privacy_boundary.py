@@ -48,6 +48,7 @@ IDENTIFIERS = {
     "reasoncode.code": "a reason code from the config",
     "reasoncode.aliases": "other spellings of the reason code, from the config",
     "instance.id": "a running process's random id (its heartbeat row)",
+    "team.routes_by": "an HH:MM time from the config",
     "reasoncode.label": "the reason code's label from the config",
     "reasoncode.side": "client | service",
     "team.key": "a team key from the config",
