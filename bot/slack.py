@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot.app import App
 from bot.slack_out import (HISTORY_PAGES, POST_EVENT, SlackTransport,  # noqa: F401
-                           web_client)
+                           upload, web_client)
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import clean, split_action
