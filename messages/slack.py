@@ -55,36 +55,17 @@ def _block(block: Block, n: int, menus: bool = False) -> list[dict]:
         out.append({"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"[:2000]}
             for k, v in block.fields[:10]]})
-    beside = _beside(block, menus)
-    if beside == "button":
+    if block.text and len(block.buttons) == 1 and not block.select:
         b = block.buttons[0]  # one control: a button beside its line, one tap
         out[0]["accessory"] = {"type": "button", "text": _plain(b.label), "value": b.action,
                                "action_id": f"carebot:{n}:0", **({"style": b.style} if b.style else {})}
         return out
-    if beside == "menu":
+    if menus and block.text and block.buttons and not block.select and len(block.buttons) <= 5:
         # A list: one block for a line and its controls, an overflow menu on the section.
         out[0]["accessory"] = {"type": "overflow", "action_id": f"carebot:{n}:menu",
                                "options": [_option(b.label, b.action) for b in block.buttons]}
         return out
     return out + _controls(block, n)
-
-
-def _beside(block: Block, menus: bool) -> str | None:
-    """Where a line's controls go: "button" (its one button beside it), "menu" (an overflow
-    beside it) or None (a row of their own)."""
-    if block.text and len(block.buttons) == 1 and not block.select:
-        return "button"
-    if menus and block.text and block.buttons and not block.select and len(block.buttons) <= 5:
-        return "menu"
-    return None
-
-
-def _size(block: Block, menus: bool) -> int:
-    """How many Slack blocks _block makes of a block, without making them."""
-    if block.kind != "section":
-        return 1
-    own_row = _beside(block, menus) is None and bool(block.buttons or block.select)
-    return bool(block.text) + bool(block.fields) + own_row
 
 
 def _compact(reply: Reply) -> list[dict]:
@@ -125,9 +106,7 @@ def render(reply: Reply) -> dict:
     # Many lines with controls (a contact list) get compact menus; a few (an escalation page)
     # keep real buttons, so Acknowledge is one tap.
     menus = sum(1 for block in reply.blocks if block.buttons) > 3
-    # Counted first: a morning list too long for 50 blocks is not rendered twice.
-    if sum(_size(block, menus) for block in reply.blocks) > MAX_BLOCKS:
+    blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n, menus)]
+    if len(blocks) > MAX_BLOCKS:
         blocks = _compact(reply)
-    else:
-        blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n, menus)]
     return {"text": escape(reply.first_line)[:MAX_SECTION], "blocks": blocks}

@@ -72,25 +72,3 @@ def test_a_page_keeps_one_tap_buttons_and_a_single_control_sits_beside_its_line(
     single = render(Reply(blocks=[Block(text="Bed rails", buttons=[Button(label="I've read this",
                                                                           action="learn_ack:3")])]))
     assert single["blocks"][0]["accessory"]["type"] == "button"
-
-
-def test_a_list_keeps_its_line_menus_while_it_fits_50_blocks_and_goes_compact_past_them():
-    def lines(n: int, *, fields: bool = False) -> Reply:
-        blocks = [Block(kind="header", text="North")]
-        blocks += [Block(text=f"C-{i:04d} · visit", ref=f"C-{i:04d}",
-                         fields=[("Carer", "Ben")] if fields and i % 2 else [],
-                         buttons=[Button(label="Done", action=f"done:C-{i:04d}"),
-                                  Button(label="Missed…", action=f"missed:C-{i:04d}")])
-                   for i in range(n)]
-        return Reply(blocks=blocks)
-
-    def compact(out: dict) -> bool:
-        return any(e["type"] == "static_select" for b in out["blocks"] if b["type"] == "actions"
-                   for e in b["elements"])
-
-    assert not compact(render(lines(49))) and len(render(lines(49))["blocks"]) == 50
-    assert compact(render(lines(50))) and len(render(lines(50))["blocks"]) <= 50
-    # Every other line with its fields as a block of their own: 1 + 33 + 16 = 50, then 51.
-    assert not compact(render(lines(33, fields=True)))
-    assert len(render(lines(33, fields=True))["blocks"]) == 50
-    assert compact(render(lines(34, fields=True)))
