@@ -156,7 +156,7 @@ def bolt_app(app: App, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
                 later.run(client.chat_postMessage(channel=actor.user_id, **render.render(reply)))
             later.run(publish_home(app, client, actor.user_id))
             return
-        later.run(_after_press(app, respond, body, actor, chat, reply))
+        later.run(_after_press(respond, body, reply))
 
     @bolt.event("app_home_opened")
     async def home(event, client):
@@ -208,18 +208,16 @@ async def _command_files(client: AsyncWebClient, body: dict, reply: Reply) -> No
     await upload(client, channel, reply.files)
 
 
-async def _after_press(app: App, respond, body: dict, actor: Actor, chat: Chat,
-                       reply: Reply) -> None:
+async def _after_press(respond, body: dict, reply: Reply) -> None:
     if (body.get("container") or {}).get("is_ephemeral"):  # e.g. the reason picker
         await respond(replace_original=True, **render.render(reply))
         return
     await respond(replace_original=False, **_answer(reply))
-    if reply.refresh and reply.ok:
+    if reply.refreshed and reply.ok:
         # The list the button sat on shows the new status at once (the morning post is also
-        # edited through the outbox; both render the same rows).
-        fresh = await app.handle_line(actor, chat, reply.refresh, wait=False)
-        if fresh.ok:
-            await respond(replace_original=True, **render.render(fresh))
+        # edited through the outbox; both render the same rows): the core built it with the
+        # outcome, in the same unit of work.
+        await respond(replace_original=True, **render.render(reply.refreshed))
 
 
 def build(app: App) -> Plugin:

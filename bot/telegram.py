@@ -74,7 +74,7 @@ def handlers(app: App, transport: TelegramTransport) -> list:
             # The spinner stops while the messages are edited, not after.
             answering = asyncio.create_task(_answer(query, answer))
             if not reply.duplicate:
-                await _show(app, transport, query, actor, chat, reply)
+                await _show(transport, query, reply)
         except Exception:
             log.exception("telegram callback failed")
         finally:
@@ -96,8 +96,7 @@ def event_id(update: Update) -> str:
     return f"telegram:update:{update.update_id}"
 
 
-async def _show(app: App, transport: TelegramTransport, query, actor: Actor, chat: Chat,
-                reply: Reply) -> None:
+async def _show(transport: TelegramTransport, query, reply: Reply) -> None:
     """Where a button's answer goes: a picker as a new message quoting the list (so the reason
     tap finds the list, even in a private chat); an outcome whose list the core says to refresh
     as an edit of that list (a picker it answered becomes the confirmation); anything else, a
@@ -105,19 +104,15 @@ async def _show(app: App, transport: TelegramTransport, query, actor: Actor, cha
     message = query.message
     if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
         for part in render.render(reply):
-            await message.reply_html(part.text, reply_markup=_markup(part), do_quote=True)
+            await message.reply_html(part.text, api_kwargs=_markup(part), do_quote=True)
         return
-    if not (reply.ok and reply.refresh):
+    if not (reply.ok and reply.refreshed):
         await message.reply_html(render.render(reply)[0].text)
         return
     picker = message.reply_to_message  # the list a picker quotes; None: this is the list
-    # The list is read and rendered while the picker is edited (the picker's edit goes first).
-    due = asyncio.create_task(app.handle_line(actor, chat, reply.refresh))
-    try:
-        if picker:
-            await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
-    finally:
-        fresh = render.render(await due)
+    if picker:  # the picker's edit goes first
+        await transport.edit(message.chat_id, message.message_id, render.render(reply)[0])
+    fresh = render.render(reply.refreshed)  # the list, built with the outcome by the core
     if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
         listed = picker or message
         await transport.edit(listed.chat_id, listed.message_id, fresh[0])

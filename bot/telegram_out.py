@@ -7,7 +7,6 @@ import asyncio
 import logging
 from pathlib import Path
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
@@ -22,11 +21,12 @@ log = logging.getLogger(__name__)
 PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
 
 
-def _markup(message: render.Message) -> InlineKeyboardMarkup | None:
+def _markup(message: render.Message) -> dict | None:
+    """The keyboard as the Bot API's JSON, passed as api_kwargs: a list's 100 buttons built as
+    PTB objects and turned back into dicts cost more than the rest of a tap."""
     if not message.keyboard:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"])
-                                  for b in row] for row in message.keyboard])
+    return {"reply_markup": {"inline_keyboard": message.keyboard}}
 
 
 class TelegramTransport:
@@ -67,7 +67,7 @@ class TelegramTransport:
             for message in render.render(reply, html=html):
                 msg = await self.bot.send_message(chat_id, message.text,
                                                   parse_mode=ParseMode.HTML if html else None,
-                                                  reply_markup=_markup(message))
+                                                  api_kwargs=_markup(message))
                 ids.append(msg.message_id)
                 sent.append(msg.message_id)
             for file in reply.files:
@@ -144,7 +144,7 @@ class TelegramTransport:
                 await self.edit(chat, ids[n], message, parse_mode=mode)
             else:
                 sent = await self.bot.send_message(chat, message.text, parse_mode=mode,
-                                                   reply_markup=_markup(message))
+                                                   api_kwargs=_markup(message))
                 ids.append(sent.message_id)
                 await report()
         for file in rest:
@@ -157,7 +157,7 @@ class TelegramTransport:
                    parse_mode: str | None = ParseMode.HTML) -> None:
         try:
             await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
-                                             parse_mode=parse_mode, reply_markup=_markup(message))
+                                             parse_mode=parse_mode, api_kwargs=_markup(message))
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise

@@ -189,8 +189,12 @@ def missed(ctx: Context, args) -> Reply:
 
 
 def _shown_on(ctx: Context, contact: Contact, reply: Reply) -> Reply:
-    """An outcome (new or already there): the list a button sat on is shown afresh."""
-    reply.refresh = f"due {ctx.session.get(Team, contact.team_id).key}"
+    """An outcome (new or already there): the list a button sat on is shown afresh, built
+    here for a button (one unit of work, not a second `due` command from the transport)."""
+    team = ctx.session.get(Team, contact.team_id)
+    reply.refresh = f"due {team.key}"
+    if ctx.from_button:
+        reply.refreshed = due_reply(ctx.session, team, ctx.now)
     return reply
 
 

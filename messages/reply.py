@@ -95,6 +95,9 @@ class Reply(BaseModel):
     # … or show this command's reply in place of the message the button sat on (the list
     # showing the new status). A typed command ignores it.
     refresh: str | None = None
+    # That command's reply, when the core built it in the same unit of work (a button's
+    # command): the transport shows it rather than running `refresh` again.
+    refreshed: Reply | None = None
 
     @property
     def first_line(self) -> str:

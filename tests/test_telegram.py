@@ -84,6 +84,20 @@ def test_done_button_edits_the_list_in_place(tg):
     assert edit["message_id"] == 500 and "C-2M9Q · home visit · 10:00–11:00 · done ✓" in edit["text"]
 
 
+def test_a_tap_is_one_command_and_its_list_comes_with_it(tg):
+    """The list a tap refreshes is built with the outcome: /metrics counts the tap, not a
+    second `due` nobody typed."""
+    from tests.test_health_metrics import scrape
+
+    app, fake, bot = tg
+    deliver(bot, tapped("missed:C-7F3K:hospital", reply_to=500))
+    assert "C-7F3K · discharge · 09:00–12:00 · missed: hospital" in \
+        fake.named("editMessageText")[-1]["text"]
+    counted = {dict(labels)["verb"]: v for (name, labels), v in scrape(bot.url).items()
+               if name == "carebot_commands_total"}
+    assert counted == {"missed": 1}
+
+
 def test_typed_commands_with_the_bot_name_in_groups(tg):
     app, fake, bot = tg
     deliver(bot, typed("/missed@carebot_bot C-7F3K hospital"))
