@@ -12,6 +12,7 @@ from handlers.jobs import team_job
 from handlers.phone import closest, near_codes, reason_code, ref_variants
 from handlers.registry import command
 from messages import catalog
+from messages import cover as day_words
 from messages import escalation as esc_words
 from messages.reply import Block, Reply
 from storage import escalations as store_escalations
@@ -65,7 +66,7 @@ def mine(ctx: Context, args) -> Reply:
              for item in day_items(ctx.session, team, ctx.now, assignee_id=ctx.person.id)[0]]
     held = store_escalations.held_by(ctx.session, person_id=ctx.person.id,
                                      team_ids=ctx.visible_team_ids)
-    return catalog.my_day(ctx.today, ctx.zone, items, [(e.id, e.ref, e.summary, e.state)
+    return day_words.my_day(ctx.today, ctx.zone, items, [(e.id, e.ref, e.summary, e.state)
                                                        for e in held])
 
 

@@ -14,7 +14,7 @@ from handlers.base import Context, UserError
 from handlers.contacts import _find, _refresh_morning_post
 from handlers.jobs import team_job
 from handlers.registry import command
-from messages import catalog
+from messages import cover as words
 from messages.reply import Reply
 from storage import escalations as store
 from storage import outbox, repo, routes
@@ -29,13 +29,13 @@ def cover(ctx: Context, args) -> Reply:
     contact, client = _find(ctx, args.ref)
     team = ctx.session.get(Team, contact.team_id)
     if contact.status != "open":
-        raise UserError(catalog.cover_not_open(client.ref, contact.status))
+        raise UserError(words.cover_not_open(client.ref, contact.status))
     staff = store.members(ctx.session, team_id=team.id)
     if args.who is None:
-        return catalog.cover_picker(client.ref, [(p.handle, p.name) for p in staff])
+        return words.cover_picker(client.ref, [(p.handle, p.name) for p in staff])
     person = _person(ctx, args.who)
     if person is None or person.id not in {p.id for p in staff}:
-        raise UserError(catalog.cover_who(args.who, team.name, client.ref,
+        raise UserError(words.cover_who(args.who, team.name, client.ref,
                                           [p.handle for p in staff]))
     if contact.assignee_id == person.id:
         return Reply.text(f"{client.ref} is already {person.name}'s; nothing changed.",
@@ -49,7 +49,7 @@ def cover(ctx: Context, args) -> Reply:
     zone = ZoneInfo(team.zone)
     ctx.notify(person, outbox.COVER.key(contact=contact.id, handle=person.handle,
                                         at=int(ctx.now.timestamp())),
-               catalog.covered(team.name, client.ref, contact.due_start.astimezone(zone),
+               words.covered(team.name, client.ref, contact.due_start.astimezone(zone),
                                contact.due_end.astimezone(zone), ctx.person.name))
     return Reply.text(f"{client.ref} is now covered by {person.name}: they have a DM, and the "
                       f"list shows it.", ephemeral=True)
@@ -68,12 +68,12 @@ def routes_ok(ctx: Context, args) -> Reply:
     done = routes.confirmed(ctx.session, team_id=ctx.team.id, day=ctx.today)
     if done is not None:
         by = ctx.session.get(Person, done.by_id)
-        return Reply.text(catalog.routes_confirmed(ctx.team.name, done.at.astimezone(ctx.zone),
+        return Reply.text(words.routes_confirmed(ctx.team.name, done.at.astimezone(ctx.zone),
                                                    by.name, again=True), ephemeral=True)
     routes.confirm(ctx.session, team_id=ctx.team.id, day=ctx.today, at=ctx.now,
                    by_id=ctx.person.id, note=(args.note or "").strip() or None)
     ctx.audit("routes:ok", subject=ctx.team.key, team_id=ctx.team.id, day=ctx.today.isoformat())
-    return Reply.text(catalog.routes_confirmed(ctx.team.name, ctx.now.astimezone(ctx.zone),
+    return Reply.text(words.routes_confirmed(ctx.team.name, ctx.now.astimezone(ctx.zone),
                                                ctx.person.name))
 
 
@@ -87,5 +87,5 @@ def routes_remind(session: Session, team: Team, now: datetime) -> bool:
     for person in store.with_role(session, team_id=team.id, role="supervisor"):
         key = outbox.ROUTES_REMIND.key(team=team.key, day=day, handle=person.handle)
         queued |= outbox.notify(session, person.handle, key,
-                                catalog.routes_unconfirmed(team.name, team.routes_by), now=now)
+                                words.routes_unconfirmed(team.name, team.routes_by), now=now)
     return queued

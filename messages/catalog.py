@@ -92,30 +92,6 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
     return Reply(blocks=blocks)
 
 
-def my_day(day: date, zone: ZoneInfo, items: list[Item],
-           held: list[tuple[int, str, str, str]]) -> Reply:
-    """`mine` and the Slack App Home: the person's own contacts today (every team) and the
-    escalations they hold, (id, ref, summary, state), paging ones first."""
-    counts = {s: sum(1 for i in items if i.status == s) for s in ("done", "missed", "open")}
-    blocks = [Block(kind="header", text=f"Your day · {day_label(day)}"),
-              Block(text=f"{len(items)} yours · {counts['done']} done · {counts['missed']} "
-                         f"missed · {counts['open']} open")]
-    blocks += _group("Your contacts", items, zone, day) if items else \
-        [Block(text="No contacts assigned to you today. The team's list: due")]
-    if held:
-        blocks.append(Block(text=f"\nPages you hold ({len(held)})"))
-    for esc_id, ref, summary, state in held:
-        paging = state == "open"
-        blocks.append(Block(
-            text=f"E-{esc_id} · {ref} · {summary} · {'paging you' if paging else 'yours'}",
-            ref=f"E-{esc_id}", status=state,
-            buttons=[Button(label="Acknowledge", action=f"ack:{esc_id}", mark="✓",
-                            style="primary")] if paging else []))
-    blocks.append(Block(kind="context",
-                        text="Log: done REF · missed REF REASON · own a page: ack ID"))
-    return Reply(blocks=blocks, ephemeral=True)
-
-
 def _group(title: str, items: list[Item], zone: ZoneInfo, day: date,
            cover: bool = False) -> list[Block]:
     blocks = [Block(text=f"\n{title}")]
@@ -156,51 +132,18 @@ def logged_missed(ref: str, label: str, previous: str | None, escalation: int | 
     return Reply.text(text, ephemeral=True)
 
 
+def picker(question: str, placeholder: str, verb: str, ref: str,
+           choices: list[tuple[str, str]]) -> Reply:
+    """A question with one option per (code, label): picking one runs `verb REF CODE`."""
+    options = [Option(label=label, action=f"{verb}:{ref}:{code}", code=code)
+               for code, label in choices]
+    return Reply(ephemeral=True, blocks=[Block(
+        text=question, select=Select(placeholder=placeholder, options=options))])
+
+
 def reason_picker(ref: str, codes: list[tuple[str, str]]) -> Reply:
-    options = [Option(label=label, action=f"missed:{ref}:{code}", code=code)
-               for code, label in codes]
-    return Reply(ephemeral=True, blocks=[Block(
-        text=f"Why was {ref} missed? Pick a reason, or type e.g. `missed {ref} hospital`.",
-        select=Select(placeholder="Reason codes", options=options))])
-
-
-def cover_picker(ref: str, people: list[tuple[str, str]]) -> Reply:
-    options = [Option(label=name, action=f"cover:{ref}:{handle}", code=handle)
-               for handle, name in people]
-    return Reply(ephemeral=True, blocks=[Block(
-        text=f"Who covers {ref}? Pick a colleague, or type e.g. `cover {ref} @{people[0][0] if people else 'ben'}`.",
-        select=Select(placeholder="The team's people", options=options))])
-
-
-def cover_not_open(ref: str, status: str) -> str:
-    return (f"{ref} is already logged {status}: cover is for open contacts. "
-            f"Example: cover C-9X2P @ben")
-
-
-def cover_who(who: str, team_name: str, ref: str, handles: list[str]) -> str:
-    return (f"No one {who[:40]!r} in {team_name} to cover it. People: "
-            f"{', '.join('@' + h for h in handles)}. Example: cover {ref} @{handles[0] if handles else 'ben'}")
-
-
-def covered(team_name: str, ref: str, start: datetime, end: datetime, by: str) -> Reply:
-    """To the person now covering a contact: the ref and window only."""
-    return Reply(blocks=[Block(text=f"carebot: a contact for you — {team_name}"),
-                         Block(text=f"{ref} · {start:%H:%M}–{end:%H:%M} today, from {by}.",
-                               ref=ref, status="open",
-                               buttons=[Button(label=label, action=f"{verb}:{ref}", mark=mark)
-                                        for verb, (label, mark) in LIST_BUTTONS.items()])])
-
-
-def routes_confirmed(team_name: str, at: datetime, by: str, again: bool = False) -> str:
-    if again:
-        return f"{team_name}: today's routes were already confirmed at {at:%H:%M} by {by}."
-    return f"{team_name}: today's routes confirmed at {at:%H:%M} by {by}."
-
-
-def routes_unconfirmed(team_name: str, by: str) -> Reply:
-    return Reply(blocks=[Block(text=f"carebot: routes not confirmed — {team_name}"),
-                         Block(text=f"Today's routes were due to be confirmed by {by}. Check the "
-                                    f"cover for gaps, then: routes ok")])
+    return picker(f"Why was {ref} missed? Pick a reason, or type e.g. `missed {ref} hospital`.",
+                  "Reason codes", "missed", ref, codes)
 
 
 def unknown_reason(reason: str, ref: str, codes: list[str], near: list[str] | None = None) -> str:
