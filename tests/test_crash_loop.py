@@ -138,7 +138,7 @@ def morning_config(path, fire, teams: int = TEAMS, pages: bool = False):
     reach = (lambda n: f'oncall = true\nslack_user = "U{n:04}"\ntelegram_user = {USER + n}\n') \
         if pages else (lambda n: "")
     body = "".join(f'\n[[teams]]\nkey = "t{n:03}"\nname = "Team {n:03}"\n'
-                   f'morning_post = "{fire:%H:%M}"\nreconcile = "{other}"\n'
+                   f'morning_post = "{fire:%H:%M}"\nreconcile = "{other}"\nroutes_by = ""\n'
                    f'slack_channel = "C{n:04}"\ntelegram_chat = -100{n:04}\n'
                    for n in range(teams))
     body += "".join(f'\n[[people]]\nhandle = "lead{n:03}"\nname = "Lead {n:03}"\n'

@@ -65,7 +65,8 @@ def fifty_teams_config(path, morning: str = "07:30", chats: bool = False):
     chat = (lambda n: f'slack_channel = "C{n:04}"\ntelegram_chat = -100{n:03}\n') if chats \
         else (lambda n: "")
     teams = "".join(f'\n[[teams]]\nkey = "t{n:02}"\nname = "Team {n:02}"\n'
-                    f'morning_post = "{morning}"\nreconcile = "17:30"\n{chat(n)}' for n in range(50))
+                    f'morning_post = "{morning}"\nreconcile = "17:30"\nroutes_by = ""\n{chat(n)}'
+                    for n in range(50))
     people = "".join(f'\n[[people]]\nhandle = "lead{n:02}"\nname = "Lead {n:02}"\n'
                      f'role = "supervisor"\nteams = ["t{n:02}"]\noncall = true\n'
                      for n in range(50))
