@@ -18,6 +18,7 @@ from handlers.paging import fire_many
 from storage import escalations as store
 from storage import repo
 from storage.db import session_scope
+from storage.privacy import masking_day
 from storage.models import Team
 
 SWEEP_BATCH = 1000  # fired in one transaction; a fuller sweep takes another batch
@@ -45,7 +46,8 @@ def sweep(engine: Engine, now: datetime) -> int:
     The opening shares the first batch's transaction (one commit less a sweep)."""
     fired, first = 0, True
     while True:
-        with session_scope(engine) as session:
+        # Stored text masked as of today (ids like MAR-20261130-01 are not birth dates).
+        with masking_day(now.date()), session_scope(engine) as session:
             if first:
                 session.info["esc_defer"] = True  # paged below, with everything else due
                 teams = repo.all_teams(session)

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Integer, String
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import storage.models  # noqa: F401  (registers the tables)
 from messages.reply import Block, Reply
@@ -237,3 +237,26 @@ def test_a_posts_quick_all_clear_masks_exactly_as_the_full_rules():
     with masking_day(TODAY):
         assert [mask_posted(t) for t in texts] == [mask(t, TODAY) for t in texts]
     assert [mask_posted(t) for t in texts] == [mask(t, None, labelled_only=True) for t in texts]
+
+
+def test_a_page_opened_by_the_sweep_keeps_a_duty_id_shaped_like_todays_date(app, tmp_path):
+    """The sweep stores as of today: an id such as M-20261124-01 is not a birth date."""
+    from handlers import sweep
+    from storage.medicines import MEDS_COLUMNS, import_meds
+    from storage.models import Escalation, Team
+    from tests.conftest import MORNING, write_csv
+
+    rounds = [{"name": "morning", "time": "08:00", "lead": "amira"}]
+    with Session(app.engine) as s:
+        north = s.exec(select(Team).where(Team.key == "north")).one()
+        north.medicines = {**(north.medicines or {}), "meds_rounds": rounds}
+        s.add(north)
+        s.commit()
+    import_meds(app.engine, write_csv(tmp_path / "m.csv", [
+        {"duty_id": "M-20261124-01", "team": "north", "round": "morning", "client_ref": "C-7F3K",
+         "due_at": "2026-11-24T08:00", "window_minutes": "30", "time_critical": "true"}],
+        MEDS_COLUMNS))
+    sweep.sweep(app.engine, MORNING.replace(hour=9))
+    with Session(app.engine) as s:
+        [esc] = s.exec(select(Escalation)).all()
+    assert esc.summary.startswith("medicines M-20261124-01: no record"), esc.summary
