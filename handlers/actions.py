@@ -3,7 +3,6 @@ deadline, a review cadence from the risk category, evidence, a derived RAG, and 
 with evidence and a four-part summary. Every change keeps a version."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,9 +22,6 @@ from storage.models import (ACTION_RISKS, CLOSURE_FIELDS, EVIDENCE_KINDS, Action
 from storage.privacy import mask_stored
 
 CQC_DAYS = 28  # a CQC action plan is due 28 days after the request
-_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
-
-
 def find_action(ctx: Context, text: str) -> Action:
     number = record_id(text, "A-")
     action = ctx.session.get(Action, number) if number else None
@@ -37,9 +33,7 @@ def find_action(ctx: Context, text: str) -> Action:
 def _owner(ctx: Context, text: str | None) -> Person:
     if not text:
         raise UserError(words.needs_owner())
-    mention = _SLACK_MENTION.match(text)
-    person = (repo.person_by_identity(ctx.session, "slack", mention[1]) if mention
-              else repo.person_by_handle(ctx.session, text.lstrip("@").lower()))
+    person = ctx.person_named(text)
     if person is None or not person.active:
         raise UserError(words.unknown_owner(text))
     if not {t.id for t in repo.teams_of(ctx.session, person)} & set(ctx.visible_team_ids):

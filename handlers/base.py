@@ -1,6 +1,7 @@
 """The neutral types a transport hands to the core, and the context a handler runs in."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,6 +14,9 @@ from messages import catalog
 from messages.reply import Reply
 from storage import outbox, repo
 from storage.models import Person, Team
+
+
+_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,13 @@ class Context:
         if not self.belongs(team.id):
             raise UserError(catalog.not_your_team(team.name, [t.key for t in self.visible_teams]))
         return team
+
+    def person_named(self, text: str) -> Person | None:
+        """A person as typed: `@ben`, `ben`, or the mention Slack puts in a command's text."""
+        mention = _SLACK_MENTION.match(text.strip())
+        if mention:
+            return repo.person_by_identity(self.session, "slack", mention[1])
+        return repo.person_by_handle(self.session, text.strip().lstrip("@").lower())
 
     def check_team(self, team_id: int) -> None:
         """A record (escalation, action, …) found by id: refused unless its team is theirs."""

@@ -4,7 +4,6 @@ an open contact to someone in its team; the channel's list is updated in place a
 `routes ok` confirms today's routes; unconfirmed by the team's `routes_by`, supervisors hear."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,9 +19,6 @@ from storage import escalations as store
 from storage import outbox, repo, routes
 from storage.models import Person, Team
 
-_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
-
-
 @command("cover", args="ref who?", min_role="supervisor", example="cover C-9X2P @ben",
          summary="Give an open contact to a colleague in its team (cover for a gap)")
 def cover(ctx: Context, args) -> Reply:
@@ -33,7 +29,7 @@ def cover(ctx: Context, args) -> Reply:
     staff = store.members(ctx.session, team_id=team.id)
     if args.who is None:
         return words.cover_picker(client.ref, [(p.handle, p.name) for p in staff])
-    person = _person(ctx, args.who)
+    person = ctx.person_named(args.who)
     if person is None or person.id not in {p.id for p in staff}:
         raise UserError(words.cover_who(args.who, team.name, client.ref,
                                           [p.handle for p in staff]))
@@ -53,13 +49,6 @@ def cover(ctx: Context, args) -> Reply:
                                contact.due_end.astimezone(zone), ctx.person.name))
     return Reply.text(f"{client.ref} is now covered by {person.name}: they have a DM, and the "
                       f"list shows it.", ephemeral=True)
-
-
-def _person(ctx: Context, text: str) -> Person | None:
-    mention = _SLACK_MENTION.match(text)
-    if mention:
-        return repo.person_by_identity(ctx.session, "slack", mention[1])
-    return repo.person_by_handle(ctx.session, text.lstrip("@").lower())
 
 
 @command("routes ok", args="note*", min_role="supervisor", example="routes ok two cars, Jo covers south",
