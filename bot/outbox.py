@@ -28,7 +28,7 @@ from bot.transport import Refused, Transport, Unreachable
 from handlers.base import Clock
 from handlers.contacts import fresh_payload
 from messages import catalog
-from messages.reply import Reply
+from messages.reply import MASKED, Reply
 from storage import outbox, repo
 from storage.db import session_scope
 from storage.escalations import with_role
@@ -140,7 +140,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
 
     def the_reply() -> Reply:
         if not made:
-            reply = Reply.model_validate(fresh or job["payload"])
+            reply = Reply.model_validate(fresh or job["payload"], context=MASKED)
             if fallback:
                 # No way to DM this person: say it in their home team's channel instead, first
                 # line naming nobody, and keep that in the receipts (how they were told).

@@ -229,7 +229,12 @@ def build(app: App) -> Plugin:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
-        return Plugin(transport=transport, start=socket.connect_async, stop=socket.close_async)
+
+        async def stop() -> None:
+            await socket.close_async()
+            await client.close_pool()
+
+        return Plugin(transport=transport, start=socket.connect_async, stop=stop)
     handler = AsyncSlackRequestHandler(bolt)
 
     async def events(request: Request) -> Response:
@@ -239,5 +244,5 @@ def build(app: App) -> Plugin:
             return PlainTextResponse(problem, status_code=400)
         return await handler.handle(request)  # the same Request: its body is already read
 
-    return Plugin(transport=transport,
+    return Plugin(transport=transport, stop=client.close_pool,
                   routes=[Route("/slack/events", events, methods=["POST"])])

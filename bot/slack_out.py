@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRetryHandler,
                                                          AsyncRateLimitErrorRetryHandler,
@@ -26,9 +27,29 @@ POST_EVENT = "carebot_post"  # message metadata type carrying the outbox key
 HISTORY_PAGES = 3  # of 200 messages: how far back a retried post is looked for
 
 
-def web_client(token: str, base_url: str) -> AsyncWebClient:
+class PooledWebClient(AsyncWebClient):
+    """An AsyncWebClient that keeps its connections: slack_sdk opens a new aiohttp session, so
+    a new TCP (and TLS) connection, for every call unless it is given one. One session per
+    event loop (tests run several loops), closed by `close_pool` when the plugin stops."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def _request(self, *, http_verb, api_url, req_args):
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self.session is None or self.session.closed:
+            self._loop = loop
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
+
+    async def close_pool(self) -> None:
+        session, self.session, self._loop = self.session, None, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def web_client(token: str, base_url: str) -> PooledWebClient:
     """429s wait for Retry-After; 5xx and dropped connections retry a bounded number of times."""
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
+    return PooledWebClient(token=token, base_url=base_url, retry_handlers=[
         AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         AsyncServerErrorRetryHandler(max_retry_count=2),
         AsyncConnectionErrorRetryHandler(max_retry_count=2)])

@@ -7,6 +7,8 @@ sections and offers its controls as "Mark done…" / "Missed…" selects of the 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from messages.reply import Block, Reply
 
 MAX_BLOCKS = 50
@@ -20,6 +22,7 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+@lru_cache(maxsize=4096)  # a list repeats the same few labels on every line
 def _plain(text: str, limit: int = MAX_LABEL) -> dict:
     return {"type": "plain_text", "text": text[:limit] or " ", "emoji": True}
 
@@ -70,7 +73,7 @@ def _block(block: Block, n: int, menus: bool = False) -> list[dict]:
 
 def _compact(reply: Reply) -> list[dict]:
     """For long lists: text in as few sections as fit, controls as selects of the open refs."""
-    blocks, text = [], ""
+    blocks, lines, size = [], [], 0  # size: the lines' length once escaped, with newlines
     for block in reply.blocks:
         if block.kind == "header":
             blocks.append(_block(block, 0)[0])
@@ -78,12 +81,14 @@ def _compact(reply: Reply) -> list[dict]:
         # Measured escaped: `&` grows to `&amp;`, and a cut must never fall inside a line.
         # Fields are kept as "label: value" lines rather than dropped.
         line = "\n".join([block.text, *(f"{k}: {v}" for k, v in block.fields)])
-        if text and len(escape(text)) + len(escape(line)) + 1 > MAX_SECTION - 200:
-            blocks.append(_section(text))
-            text = ""
-        text = f"{text}\n{line}" if text else line
-    if text:
-        blocks.append(_section(text))
+        grown = len(escape(line))
+        if lines and size + grown + 1 > MAX_SECTION - 200:
+            blocks.append(_section("\n".join(lines)))
+            lines, size = [], 0
+        size += grown + (1 if lines else 0)
+        lines.append(line)
+    if lines:
+        blocks.append(_section("\n".join(lines)))
     menus: dict[str, list[dict]] = {}
     for block in reply.blocks:
         for button in block.buttons:
@@ -106,7 +111,12 @@ def render(reply: Reply) -> dict:
     # Many lines with controls (a contact list) get compact menus; a few (an escalation page)
     # keep real buttons, so Acknowledge is one tap.
     menus = sum(1 for block in reply.blocks if block.buttons) > 3
-    blocks = [b for n, block in enumerate(reply.blocks) for b in _block(block, n, menus)]
+    # Each block below renders to at least one Slack block: past the limit, go compact at once
+    # rather than build (a list's thousands of menu options) and throw away.
+    least = sum(1 for b in reply.blocks if b.kind != "section" or b.text or b.fields
+                or b.buttons or b.select)
+    blocks = _compact(reply) if least > MAX_BLOCKS else \
+        [b for n, block in enumerate(reply.blocks) for b in _block(block, n, menus)]
     if len(blocks) > MAX_BLOCKS:
         blocks = _compact(reply)
     return {"text": escape(reply.first_line)[:MAX_SECTION], "blocks": blocks}

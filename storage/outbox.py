@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from storage.db import bulk_insert, lock_for_claim
 from storage.models import Outbox
+from storage.privacy import mask_posted, mask_tree
 
 Reply = BaseModel  # a post's content is messages.reply.Reply; storage does not import messages
 
@@ -140,8 +141,11 @@ def _queued(session: Session) -> None:
 
 
 def payload_of(payload: Reply | dict) -> dict:
-    """A Reply serialised once, here; a dict is taken as that JSON already."""
-    return payload if isinstance(payload, dict) else payload.model_dump(mode="json")
+    """A Reply serialised once, here (it masked itself as it was built); a dict is taken as that
+    JSON already, and masked here, so delivery never has to mask a queued post again."""
+    if isinstance(payload, dict):
+        return mask_tree(payload, mask_posted)
+    return payload.model_dump(mode="json")
 
 
 def _text(target: Address | str) -> str:

@@ -74,6 +74,7 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
                     **{f"{t.name}_seconds": t.last - t0 for t in timed}}
         finally:
             await plugins[1].stop()
+            await plugins[0].stop()
 
     out = asyncio.run(run())
     with Session(engine) as session:
