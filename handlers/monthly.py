@@ -92,9 +92,8 @@ def figures(session: Session, teams: list[Team], first: date, now: datetime,
             zone: ZoneInfo) -> Monthly:
     months = [month_start(first, back) for back in range(MONTHS - 1, -1, -1)]
     windows = [(day_bounds(m, zone)[0], day_bounds(next_month(m), zone)[0]) for m in months]
-    so_far = now < windows[-1][1]
+    so_far = now < windows[-1][1]  # the month so far: its rows are all before now anyway
     end = min(now, windows[-1][1])
-    windows[-1] = (windows[-1][0], end)
     ids = [t.id for t in teams]
     names = {t.id: t.name for t in teams}
     counts = store.incidents(session, team_ids=ids, windows=windows)

@@ -103,7 +103,10 @@ def monthly_chart(path: Path, m) -> Path:
         labels[-1] += "\nso far"
     ax.set_xticks(x, labels)
     ax.set_xlim(-0.5, len(x) - 0.5)
-    ax.set_ylim(bottom=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_ylim(0, max(5, *(max(v) for v in series.values())) * 1.15)  # counts: whole numbers
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("count")
     ax.set_title(f"Monthly governance to {m.months[-1]:%B %Y}", fontsize=10)
     ax.tick_params(axis="x", labelsize=7, rotation=45)

@@ -107,8 +107,8 @@ def overdue_actions(session: Session, *, team_ids: list[int], at: datetime,
     """(team_id, action id, deadline) of the actions open at `at` whose deadline had passed by
     `day` (the local day of `at`), oldest deadline first."""
     a = Action
-    still_open = or_(and_(col(a.closed_at).is_(None), a.state == "open"), col(a.closed_at) >= at)
+    still_open = or_(and_(col(a.closed_at).is_(None), a.state == "open"), col(a.closed_at) > at)
     return [(int(t), int(i), due) for t, i, due in session.exec(
         select(a.team_id, a.id, a.due)
-        .where(col(a.team_id).in_(team_ids), col(a.created_at) < at, still_open, col(a.due) < day)
+        .where(col(a.team_id).in_(team_ids), col(a.created_at) <= at, still_open, col(a.due) < day)
         .order_by(col(a.due), col(a.id)))]

@@ -17,6 +17,7 @@ from handlers.monthly import first_working_day, month_start
 from storage.models import (Action, Escalation, Incident, LearningAck, LearningPoint, MedsDuty,
                             MedsException, Outbox, Person, Team)
 from tests.conftest import count, run
+from tests.test_access import access_config
 
 LONDON = ZoneInfo("Europe/London")
 NORTH, SOUTH = "North Community Team", "South Community Team"
@@ -54,8 +55,8 @@ ACTIONS = [
     ("south", date(2026, 10, 20), datetime(2026, 11, 5, 12, tzinfo=UTC)),
     ("north", date(2026, 11, 5), None),
 ]
-# Learning points (team, at, readers): 5 active people in each team. Sep: 3 of 5 = 60 %;
-# Oct: 2 + 1 + 4 = 7 of 15 = 47 % (down), 3 points.
+# Learning points (team, at, readers): 6 active people in North (with Mia), 5 in South.
+# Sep: 3 of 6 = 50 %; Oct: 2 + 1 + 4 = 7 of 6 + 6 + 5 = 17 = 41 % (down), 3 points.
 LEARNING = [
     ("north", datetime(2026, 9, 8, 9, tzinfo=UTC), ["amira", "ben", "chloe"]),
     ("north", datetime(2026, 10, 6, 9, tzinfo=UTC), ["amira", "ben"]),
@@ -96,7 +97,7 @@ OCTOBER = [
     "0 · 0 · 0 · 0 · 1 · 3 ▲ up",
     f"Oct: falls ×3 {NORTH} · medication ×2 {NORTH}",
     "Overdue actions at the end of October: 3: A-1, A-4, A-2",
-    "Learning points read, by month: — · — · — · — · 60 % · 47 % ▼ down; Oct: 7 of 15 (3 points)",
+    "Learning points read, by month: — · — · — · — · 50 % · 41 % ▼ down; Oct: 7 of 17 (3 points)",
     "Medicines late, by month: 0 · 0 · 0 · 1 · 3 · 2 ▼ down; missed in Oct: 1",
     "Escalations, median time to acknowledge, by month: — · — · — · 8 min · 15 min · 6 min "
     "▼ down; Oct: 4 opened, 3 acknowledged",
@@ -148,13 +149,11 @@ def seed(engine) -> None:
 
 @pytest.fixture
 def config_path(tmp_path):
-    """The demo config, with the monthly report at 09:00."""
-    from bot.demo import CONFIG
-
+    """The demo config with Mia, a manager of North only, and the monthly report at 09:00."""
     path = tmp_path / "carebot.toml"
-    path.write_text(CONFIG.replace('timezone = "Europe/London"\n',
-                                   'timezone = "Europe/London"\nmonthly_report = "09:00"\n', 1),
-                    encoding="utf-8")
+    path.write_text(access_config().replace(
+        'timezone = "Europe/London"\n', 'timezone = "Europe/London"\nmonthly_report = "09:00"\n', 1),
+        encoding="utf-8")
     return path
 
 
@@ -177,6 +176,9 @@ def test_the_month_so_far_counts_overdue_actions_now(seeded):
     assert text.splitlines()[0] == "Monthly governance report · November 2026 so far (to Tue 24 Nov 08:00)"
     assert "falls: 0 · 0 · 1 · 2 · 4 · 1 ▼ down" in text  # Jun … Nov
     assert "Overdue actions at Tue 24 Nov 08:00: 3: A-1, A-2, A-5" in text
+    # An incident opened this very minute counts in the month so far.
+    assert run(seeded, "grace", "incident open INC-99 falls", chat="north").ok
+    assert "falls: 0 · 0 · 1 · 2 · 4 · 2 ▼ down" in run(seeded, "dan", "status month").plain()
 
 
 def test_the_chart_is_a_png_of_the_monthly_counts(seeded):
@@ -202,6 +204,13 @@ def test_bad_months_get_one_line_and_write_nothing(seeded, line, says):
     assert not reply.ok and says in reply.plain()
     assert len(reply.plain().strip().splitlines()) == 1
     assert count(seeded.engine, Outbox) == before
+
+
+def test_a_manager_sees_their_own_teams_only(seeded):
+    text = run(seeded, "mia", "status month last").plain()
+    assert f"Teams: {NORTH}." in text and "South" not in text
+    assert "all: 0 · 0 · 0 · 2 · 2 · 5 ▲ up" in text  # North's incidents alone
+    assert "Overdue actions at the end of October: 2: A-1, A-2" in text  # not South's A-4
 
 
 def test_supervisors_and_staff_cannot_ask(seeded):
