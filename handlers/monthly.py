@@ -111,15 +111,18 @@ def figures(session: Session, teams: list[Team], first: date, now: datetime,
     end_local = end.astimezone(zone)
     # An action is overdue once its deadline day is over: at a month's end, any deadline in it.
     day = end_local.date() if so_far else next_month(months[-1])
-    overdue = [f"A-{i}" for _, i, _ in store.overdue_actions(session, team_ids=ids, at=end, day=day)]
+    overdue = store.overdue_actions(session, team_ids=ids, at=end, day=day)
     return Monthly(
         months=months, teams=[t.name for t in teams], incidents=incidents, by_team=by_team,
-        repeats=repeats, repeat_detail=detail, overdue=overdue,
-        learning=[v for _, v in sorted(store.learning(session, team_ids=ids, windows=windows).items())],
-        meds=[v for _, v in sorted(store.medicines(session, team_ids=ids, windows=windows).items())],
-        escalations=[v for _, v in sorted(
-            store.escalations(session, team_ids=ids, windows=windows).items())],
+        repeats=repeats, repeat_detail=detail, overdue=[f"A-{i}" for _, i, _ in overdue],
+        learning=_by_month(store.learning(session, team_ids=ids, windows=windows)),
+        meds=_by_month(store.medicines(session, team_ids=ids, windows=windows)),
+        escalations=_by_month(store.escalations(session, team_ids=ids, windows=windows)),
         end=end_local, so_far=so_far, categories=categories)
+
+
+def _by_month(values: dict[int, dict]) -> list[dict]:
+    return [v for _, v in sorted(values.items())]
 
 
 def chart(m: Monthly, stem: str) -> Attachment:

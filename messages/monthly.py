@@ -39,6 +39,11 @@ def _minutes(esc: dict) -> float | None:
     return None if s is None else s / 60
 
 
+def _totals(m) -> list[int]:
+    """All incidents per month, every category."""
+    return [sum(c) for c in zip(*m.incidents.values())] if m.incidents else [0] * len(m.months)
+
+
 def report(m) -> Reply:
     month = f"{m.months[-1]:%B %Y}"
     if m.so_far:
@@ -46,7 +51,7 @@ def report(m) -> Reply:
     months = " · ".join(f"{d:%b}" for d in m.months)
     last = m.months[-1]
     inc = [f"Incidents by category, by month ({months}):"]
-    totals = [sum(col) for col in zip(*m.incidents.values())] if m.incidents else [0] * len(m.months)
+    totals = _totals(m)
     for category, values in m.incidents.items():
         inc.append(f"{category}: {_row(values)}{trend(values[-1], values[-2])}")
     inc.append(f"all: {_row(totals)}{trend(totals[-1], totals[-2])}")
@@ -90,7 +95,7 @@ def monthly_chart(path: Path, m) -> Path:
     matplotlib.use("Agg")  # no display on a server
     from matplotlib.figure import Figure
 
-    totals = [sum(col) for col in zip(*m.incidents.values())] if m.incidents else [0] * len(m.months)
+    totals = _totals(m)
     series = {"incidents": totals, "repeat events": m.repeats,
               "medicines late": [x["late"] for x in m.meds]}
     fig = Figure(figsize=(6.4, 3.6), dpi=100)
@@ -113,7 +118,8 @@ def monthly_chart(path: Path, m) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    described = "; ".join(f"{name}: " + ", ".join(map(str, values)) for name, values in series.items())
+    described = "; ".join(f"{name}: " + ", ".join(map(str, values))
+                          for name, values in series.items())
     meta = {"Title": f"Monthly governance to {m.months[-1]:%B %Y}",
             "Description": f"months: {', '.join(f'{d:%Y-%m}' for d in m.months)}; {described}"}
     fig.savefig(path, format="png", metadata=meta)

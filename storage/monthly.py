@@ -21,8 +21,8 @@ Window = tuple[datetime, datetime]
 
 def _bucket(column, windows: Sequence[Window]):
     """Which month a row falls in (0 = the first window), -1 outside them all."""
-    return case(*[(and_(column >= lo, column < hi), literal(i)) for i, (lo, hi) in enumerate(windows)],
-                else_=literal(-1))
+    return case(*[(and_(column >= lo, column < hi), literal(i))
+                  for i, (lo, hi) in enumerate(windows)], else_=literal(-1))
 
 
 def _span(column, windows: Sequence[Window]):
