@@ -197,11 +197,21 @@ class Config(_Strict):
     retention_days: int = Field(default=90, ge=1, le=3650)
     # The status shows a rate (and its trend arrow) only on at least this many contacts.
     min_contacts_for_rate: int = Field(default=20, ge=0)
+    # The monthly governance report DM'd to the nominated individual(s) on the first working
+    # day (Mon–Fri) of each month at this time in each team's zone; "" = never.
+    monthly_report: str = ""
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
         return _zone(v)
+
+    @field_validator("monthly_report")
+    @classmethod
+    def _monthly(cls, v: str) -> str:
+        if v.strip() and not _HHMM.match(v.strip()):
+            raise ValueError(f"expected HH:MM (24-hour) or \"\", got {v!r}")
+        return v.strip()
 
     @model_validator(mode="after")
     def _cross_check(self) -> "Config":

@@ -45,6 +45,9 @@ class Team(SQLModel, table=True):
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     # Today's routes to be confirmed (`routes ok`) by then, or the supervisors hear ("" = never).
     routes_by: str = Field(default="09:00", sa_column_kwargs={"server_default": "09:00"})
+    # The monthly governance report to the nominated individual(s), on the month's first working
+    # day at this local time (the config's top-level `monthly_report`; "" = never).
+    monthly_report: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Person(SQLModel, table=True):

@@ -122,6 +122,7 @@ TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those
 ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confirmed in time
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
+MONTHLY = Kind("monthly:{handle}:{month}")  # the monthly governance report, per person and month
 
 
 # ---------------------------------------------------------------- queueing

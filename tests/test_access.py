@@ -95,6 +95,7 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "plan": ("plan", None),
     "status": ("status team {team} last week", None),
     "status export": ("status export", None),
+    "status month": ("status month last", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records

@@ -49,6 +49,7 @@ PINNED = [
     ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
     ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
      "routes-remind:north:2026-11-30:amira"),
+    ("MONTHLY", dict(handle="grace", month="2026-10"), "monthly:grace:2026-10"),
 ]
 
 

@@ -90,6 +90,7 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "team.monthly_report": "an HH:MM time from the config",
 }
 
 
