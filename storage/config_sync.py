@@ -29,6 +29,7 @@ def sync_config(session: Session, config: Any) -> None:
         team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.routes_by = tc.routes_by
+        team.standards = config.team_standards(tc) if hasattr(config, "team_standards") else {}
         team.escalation = config.policy(tc)
         team.weekly_status, team.baseline_missed_pct = tc.weekly_status, tc.baseline_missed_pct
         team.min_contacts_for_rate = getattr(config, "min_contacts_for_rate", 20) \

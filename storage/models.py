@@ -45,6 +45,9 @@ class Team(SQLModel, table=True):
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     # Today's routes to be confirmed (`routes ok`) by then, or the supervisors hear ("" = never).
     routes_by: str = Field(default="09:00", sa_column_kwargs={"server_default": "09:00"})
+    # Contract standards by contact kind, in seconds after the event (`[standards]` in the
+    # config, the team's own over the file's): the import's window for a row with event_at.
+    standards: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class Person(SQLModel, table=True):
