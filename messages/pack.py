@@ -32,6 +32,7 @@ SECTIONS = [
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
+    ("routes", "Routes and cover for gaps", ["routes", "covers", "on_time_by_kind"]),
 ]
 SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
 

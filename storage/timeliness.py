@@ -98,3 +98,25 @@ def cover_counts(session: Session, *, teams: list[Team], window: Window) -> dict
     out = dict.fromkeys(ids.values(), 0)
     out.update({ids[key]: int(n) for key, n in rows})
     return out
+
+
+def pack_tables(session: Session, *, teams: list[Team], first: date, last: date,
+                window: Window, now: datetime) -> list:
+    """The evidence pack's routes.csv (each day's routes check), covers.csv (each cover made)
+    and on_time_by_kind.csv (done within the contract window, per team and kind)."""
+    from storage.export import table
+
+    routes = route_days(session, teams=teams, first=first, last=last, now=now)
+    kinds = by_kind(session, team_ids=[t.id for t in teams], window=window, now=now)
+    return [
+        table("routes", "Routes confirmed (routes ok)",
+              ["team", "day", "due_by", "confirmed_at", "confirmed_by", "result", "note"],
+              [r for t in teams for r in routes[t.id]["rows"]]),
+        table("covers", "Cover for gaps (cover REF @handle)",
+              ["at", "team", "contact_id", "client_ref", "covered_by", "previous_assignee",
+               "by"], covers(session, teams=teams, window=window)),
+        table("on_time_by_kind", "On time by contact kind (contract standards)",
+              ["team", "kind", "due", "done", "on_time"],
+              [(t.key, kind, n["due"], n["done"], n["on_time"])
+               for t in teams for kind, n in sorted(kinds[t.id].items())]),
+    ]
