@@ -18,7 +18,8 @@ def kinds_line(by_kind: dict[str, dict[str, int]]) -> str | None:
 def routes_line(routes: dict[str, int]) -> str | None:
     if not routes or not sum(routes.values()):
         return None
-    return (f"Routes confirmed: {routes.get('on_time', 0)} days on time · "
+    on_time = routes.get("on_time", 0)
+    return (f"Routes confirmed: {on_time} day{'' if on_time == 1 else 's'} on time · "
             f"{routes.get('late', 0)} late · {routes.get('none', 0)} not confirmed")
 
 

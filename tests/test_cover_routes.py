@@ -39,7 +39,7 @@ def test_weekly_status_says_routes_days_and_covers_per_team(app):
     _week(app)
     text = run(app, "dan", "status").plain()
     north, south = text.split("South Community Team")[0], text.split("South Community Team")[1]
-    assert "Routes confirmed: 1 days on time · 1 late · 0 not confirmed" in north
+    assert "Routes confirmed: 1 day on time · 1 late · 0 not confirmed" in north
     assert "Cover for gaps: 2 contacts covered" in north
     south = south.split("All teams")[0]
     assert "Routes confirmed: 0 days on time · 0 late · 2 not confirmed" in south

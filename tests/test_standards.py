@@ -107,3 +107,16 @@ def test_on_time_by_kind_is_judged_on_the_visit_time_not_when_typed(app, tmp_pat
     text = run(app, "amira", "status").plain()
     north = text.split("South Community Team")[0] if "South" in text else text
     assert "On time by kind: post discharge 1 of 2" in north
+
+
+def test_a_teams_own_standards_in_toml_go_over_the_files(tmp_path):
+    north, rest = CONFIG.split("[[teams]]\nkey = \"south\"", 1)
+    text = (north + '[teams.standards]\nreview = "4w"\n\n[[teams]]\nkey = "south"' + rest
+            + '\n[standards]\nreview = "6w"\npost_discharge = "48h"\n')
+    path = tmp_path / "carebot.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    week = 7 * 86400
+    assert config.team_standards(config.team("north")) == {"review": 4 * week,
+                                                           "post_discharge": 2 * 86400}
+    assert config.team_standards(config.team("south"))["review"] == 6 * week
