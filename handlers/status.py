@@ -26,7 +26,7 @@ from storage import outbox, repo
 from storage import status as store
 from storage import timeliness
 from storage.db import files_dir
-from storage.models import Team, at_least
+from storage.models import CONTACT_KINDS, Team, at_least
 
 TREND_WEEKS = 4
 CHART_WEEKS = 8
@@ -166,7 +166,7 @@ def _timeliness(session: Session, teams: list[Team], out: list[Figures], period:
                                    now=now)
     covers = timeliness.cover_counts(session, teams=teams, window=window)
     for team, f in zip(teams, out):
-        f.by_kind, f.covers = kinds[team.id], covers[team.id]
+        f.by_kind, f.covers = _kind_order(kinds[team.id]), covers[team.id]
         f.routes = {k: v for k, v in routes[team.id].items() if k != "rows"}
 
 
@@ -219,7 +219,13 @@ def _by_kind_total(per_team: list[dict]) -> dict:
     for team in per_team:
         for kind, counts in team.items():
             kinds[kind] = add_up([kinds.get(kind, {}), counts])
-    return kinds
+    return _kind_order(kinds)
+
+
+def _kind_order(kinds: dict) -> dict:
+    """Contact kinds in their usual order (CONTACT_KINDS), any other after them."""
+    order = {k: i for i, k in enumerate(CONTACT_KINDS)}
+    return dict(sorted(kinds.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
 def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -90,6 +90,7 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "team.standards": "contract standards from the config: contact kind to seconds",
 }
 
 
