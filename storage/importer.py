@@ -29,6 +29,7 @@ COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "
 # review time, gives the window when due_start and due_end are empty: from event_at to
 # event_at + the team's contract standard for the row's kind (config `[standards]`).
 OPTIONAL_COLUMNS = ["event_at"]
+_WINDOW = ("due_start", "due_end")
 PLAN_FIELDS = ("client_id", "team_id", "kind", "due_start", "due_end", "assignee_id",
                "time_critical")
 BATCH = 2000
@@ -96,11 +97,10 @@ def _parse(row: dict, lk: _Lookups) -> dict:
         problems.append(f"time_critical {critical!r} must be true or false")
     start = end = None
     zone = team[1] if team else _UTC_ZONE
-    window = [(row.get(name) or "").strip() for name in ("due_start", "due_end", "event_at")]
-    given = ("due_start", "due_end") if window[0] or window[1] else ()
-    if not given:
+    given = _WINDOW if row.get("due_start") or row.get("due_end") else ()
+    if not given:  # no window: event_at + the kind's standard
         span = lk.standards.get(team_key, {}).get(kind)
-        start = _from_event(window[2], span, kind, zone, lk, problems)
+        start = _from_event((row.get("event_at") or "").strip(), span, kind, zone, lk, problems)
         if start is not None:  # elapsed time: "48h" is 48 hours across a clock change too
             later = start[1] + timedelta(seconds=span)
             end = (later, later)
