@@ -76,6 +76,7 @@ def test_the_pack_lists_each_days_routes_and_each_cover(app, tmp_path):
     section = report[report.index('<section id="routes">'):]
     assert "Routes and cover for gaps" in section and "not confirmed" in section
     assert "<td>C-9X2P</td>" in section
+    assert "on time when `routes ok` came by the team&#39;s routes_by time" in section
 
 
 # ---- Slack and Telegram: the list updated in place, the person told by DM
