@@ -17,7 +17,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from handlers.meds_rounds import MedicinesConfig
 from handlers.paging import EscalationPolicy
-from storage.models import ROLES
+from storage.models import CONTACT_KINDS, ROLES
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,6 +31,32 @@ def _key(value: str) -> str:
 
 
 Key = Annotated[str, AfterValidator(_key)]  # team keys, handles, reason codes
+
+_SPAN = re.compile(r"^([1-9]\d{0,3})([hdw])$")
+_SPAN_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _standards(value: dict[str, str]) -> dict[str, str]:
+    """`[standards]`: contact kind = "48h" | "3d" | "6w", the window's length after the event."""
+    for kind, span in value.items():
+        if kind not in CONTACT_KINDS:
+            raise ValueError(f"{kind!r} is not a contact kind (one of {', '.join(CONTACT_KINDS)})")
+        if not isinstance(span, str) or not _SPAN.match(span.strip().lower()):
+            raise ValueError(f"{kind}: expected a length like \"48h\", \"3d\" or \"6w\", "
+                             f"got {span!r}")
+    return {kind: span.strip().lower() for kind, span in value.items()}
+
+
+def standard_seconds(standards: dict[str, str]) -> dict[str, int]:
+    """{"post_discharge": "48h"} as {"post_discharge": 172800}: what the import adds to event_at."""
+    out = {}
+    for kind, span in standards.items():
+        n, unit = _SPAN.match(span).groups()
+        out[kind] = int(n) * _SPAN_SECONDS[unit]
+    return out
+
+
+Standards = Annotated[dict[str, str], AfterValidator(_standards)]
 
 
 class ConfigError(Exception):
@@ -107,6 +133,8 @@ class TeamConfig(_Strict, MedicinesConfig):
     routes_by: str = "09:00"
     baseline_missed_pct: float | None = Field(default=None, ge=0, le=100)
     min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
+    # The team's own contract standards by kind, over the file's [standards].
+    standards: Standards = Field(default_factory=dict)
 
     def medicines(self) -> dict:
         return self.model_dump(include=set(MedicinesConfig.model_fields))
@@ -200,6 +228,9 @@ class Config(_Strict):
     # The monthly governance report DM'd to the nominated individual(s) on the first working
     # day (Mon–Fri) of each month at this time in each team's zone; "" = never.
     monthly_report: str = ""
+    # Contract standards by contact kind (e.g. post_discharge = "48h", review = "6w"): an
+    # imported row with event_at and no window is due from event_at to event_at + this.
+    standards: Standards = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -251,6 +282,10 @@ class Config(_Strict):
         """The team's escalation policy: the default, with the team's own settings over it."""
         own = team.escalation.model_dump(exclude_none=True) if team.escalation else {}
         return {**self.escalation.model_dump(), **own}
+
+    def team_standards(self, team: TeamConfig) -> dict[str, int]:
+        """The team's contract standards in seconds: the file's, with the team's own over them."""
+        return standard_seconds({**self.standards, **team.standards})
 
     def team(self, key: str) -> TeamConfig | None:
         return next((t for t in self.teams if t.key == key), None)

@@ -6,7 +6,7 @@ CAP actions by RAG, with a PNG chart of the weekly trend. The figures come from 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,9 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
+from storage import timeliness
 from storage.db import files_dir
-from storage.models import Team, at_least
+from storage.models import CONTACT_KINDS, Team, at_least
 
 TREND_WEEKS = 4
 CHART_WEEKS = 8
@@ -91,6 +92,11 @@ class Figures:
     escalations: dict
     actions: dict[str, int]
     min_contacts: int = 20  # fewer contacts due than this: counts, no rate, no arrow
+    # On time by contact kind {kind: {due, done, on_time}}, the routes check's days
+    # {on_time, late, none} and covers made (storage/timeliness.py).
+    by_kind: dict = field(default_factory=dict)
+    routes: dict = field(default_factory=dict)
+    covers: int = 0
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -144,10 +150,24 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate))
+    _timeliness(session, teams, out, period, windows[0], now)
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
     return out
+
+
+def _timeliness(session: Session, teams: list[Team], out: list[Figures], period: Period,
+                window, now: datetime) -> None:
+    """On time by kind, the routes check and cover, into each team's figures (3 queries)."""
+    ids = [t.id for t in teams]
+    kinds = timeliness.by_kind(session, team_ids=ids, window=window, now=now)
+    routes = timeliness.route_days(session, teams=teams, first=period.first, last=period.last,
+                                   now=now)
+    covers = timeliness.cover_counts(session, teams=teams, window=window)
+    for team, f in zip(teams, out):
+        f.by_kind, f.covers = _kind_order(kinds[team.id]), covers[team.id]
+        f.routes = {k: v for k, v in routes[team.id].items() if k != "rows"}
 
 
 def _baselines(session: Session, teams: list[Team],
@@ -189,7 +209,23 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
         meds_target=sum(meds_targets) if meds_targets else None,
         incidents=add_up([f.incidents for f in teams]), learning=add_up([f.learning for f in teams]),
         escalations=escalations, actions=add_up([f.actions for f in teams]),
-        min_contacts=max(f.min_contacts for f in teams))  # the strictest team's threshold
+        min_contacts=max(f.min_contacts for f in teams),  # the strictest team's threshold
+        by_kind=_by_kind_total([f.by_kind for f in teams]),
+        routes=add_up([f.routes for f in teams]), covers=sum(f.covers for f in teams))
+
+
+def _by_kind_total(per_team: list[dict]) -> dict:
+    kinds: dict = {}
+    for team in per_team:
+        for kind, counts in team.items():
+            kinds[kind] = add_up([kinds.get(kind, {}), counts])
+    return _kind_order(kinds)
+
+
+def _kind_order(kinds: dict) -> dict:
+    """Contact kinds in their usual order (CONTACT_KINDS), any other after them."""
+    order = {k: i for i, k in enumerate(CONTACT_KINDS)}
+    return dict(sorted(kinds.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
 def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -32,7 +32,12 @@ SECTIONS = [
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
+    ("routes", "Routes and cover for gaps", ["routes", "covers", "on_time_by_kind"]),
 ]
+ROUTES_NOTES = ["A day's routes are on time when `routes ok` came by the team's routes_by time, "
+                "late after it; a day with none is not confirmed. Each cover is a `cover` "
+                "command (audit row contact:cover). On time by kind: done within the contract "
+                "window, judged on the visit's time."]
 SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
 
 
@@ -144,6 +149,8 @@ def sections(tables: list, zone: ZoneInfo, chart_png: bytes | None,
             section.chart = "data:image/png;base64," + base64.b64encode(chart_png).decode("ascii")
         if key == "actions":
             section.notes, section.note_class = cqc, "cqc"
+        if key == "routes":
+            section.notes = ROUTES_NOTES
         out.append(section)
     return out
 

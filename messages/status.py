@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from messages import timeliness
 from messages.actions import RAG_MARK, RAG_WORD
 from messages.reply import Block, Reply
 
@@ -91,6 +92,7 @@ def block(f, weeks: float) -> Block:
                  + f" · {e['open_now']} open now ({e['unresolved']} unresolved)")
     lines.append("CAP actions: " + " · ".join(f"{RAG_MARK[k]} {f.actions.get(k, 0)} {RAG_WORD[k]}"
                                                for k in RAG_MARK))
+    lines += timeliness.lines(f)
     return Block(text=f"{f.name}\n" + "\n".join(lines))
 
 

@@ -30,6 +30,7 @@ def sync_config(session: Session, config: Any) -> None:
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.routes_by = tc.routes_by
         team.monthly_report = getattr(config, "monthly_report", "")
+        team.standards = config.team_standards(tc) if hasattr(config, "team_standards") else {}
         team.escalation = config.policy(tc)
         team.weekly_status, team.baseline_missed_pct = tc.weekly_status, tc.baseline_missed_pct
         team.min_contacts_for_rate = getattr(config, "min_contacts_for_rate", 20) \

@@ -8,7 +8,7 @@ Outcomes already logged are never touched by a re-import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,11 @@ from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, P
 _UTC_ZONE = ZoneInfo("UTC")
 COLUMNS = ["contact_id", "client_ref", "team", "kind", "due_start", "due_end", "assignee",
            "risk", "time_critical"]
+# Optional columns (a file may leave them out): event_at, the referral / discharge / last
+# review time, gives the window when due_start and due_end are empty: from event_at to
+# event_at + the team's contract standard for the row's kind (config `[standards]`).
+OPTIONAL_COLUMNS = ["event_at"]
+_WINDOW = ("due_start", "due_end")
 PLAN_FIELDS = ("client_id", "team_id", "kind", "due_start", "due_end", "assignee_id",
                "time_critical")
 BATCH = 2000
@@ -35,6 +40,7 @@ class _Lookups:
     teams: dict[str, tuple[int, ZoneInfo]]
     people: dict[str, int]
     seen: set[str] = field(default_factory=set)
+    standards: dict[str, dict[str, int]] = field(default_factory=dict)  # team key: kind: seconds
     # Memos for one import: a file repeats its times and client refs many times over, and
     # zone conversion and the ref shape checks are most of the per-row cost.
     times: dict[tuple[str, ZoneInfo], tuple[datetime, datetime]] = field(default_factory=dict)
@@ -91,7 +97,14 @@ def _parse(row: dict, lk: _Lookups) -> dict:
         problems.append(f"time_critical {critical!r} must be true or false")
     start = end = None
     zone = team[1] if team else _UTC_ZONE
-    for name in ("due_start", "due_end"):
+    given = _WINDOW if row.get("due_start") or row.get("due_end") else ()
+    if not given:  # no window: event_at + the kind's standard
+        span = lk.standards.get(team_key, {}).get(kind)
+        start = _from_event((row.get("event_at") or "").strip(), span, kind, zone, lk, problems)
+        if start is not None:  # elapsed time: "48h" is 48 hours across a clock change too
+            later = start[1] + timedelta(seconds=span)
+            end = (later, later)
+    for name in given:
         try:
             value = lk.when(row.get(name) or "", zone)
         except ValueError:
@@ -111,10 +124,33 @@ def _parse(row: dict, lk: _Lookups) -> dict:
             "assignee_id": lk.people.get(assignee), "time_critical": critical in ("true", "yes", "1")}
 
 
+def _from_event(text: str, span: int | None, kind: str, zone: ZoneInfo, lk: _Lookups,
+                problems: list[str]) -> tuple[datetime, datetime] | None:
+    """A row with no window: its event_at, when it has one and its kind has a standard."""
+    if not text:
+        problems.append(f"no window: due_start and due_end are empty and no event_at "
+                        f"(give due_start and due_end, or event_at with a [standards] "
+                        f"entry for kind {kind!r})")
+        return None
+    try:
+        event = lk.when(text, zone)
+    except ValueError:
+        problems.append(f"event_at {text[:40]!r} is not an ISO 8601 date-time "
+                        f"(e.g. 2026-11-22T14:00)")
+        return None
+    if span is None:
+        problems.append(f"no window: kind {kind!r} has no contract standard for this team "
+                        f"(add {kind} = \"48h\" to [standards] in the config, or give "
+                        f"due_start and due_end)")
+        return None
+    return event
+
+
 def _lookups(session: Session) -> _Lookups:
     teams = {t.key: (t.id, ZoneInfo(t.zone)) for t in session.exec(select(Team))}
     people = {p.handle: p.id for p in session.exec(select(Person).where(Person.active == True))}  # noqa: E712
-    return _Lookups(teams=teams, people=people)
+    standards = {t.key: dict(t.standards or {}) for t in session.exec(select(Team))}
+    return _Lookups(teams=teams, people=people, standards=standards)
 
 
 def import_contacts(engine: Engine, path: str | Path) -> ImportResult:

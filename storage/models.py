@@ -48,6 +48,9 @@ class Team(SQLModel, table=True):
     # The monthly governance report to the nominated individual(s), on the month's first working
     # day at this local time (the config's top-level `monthly_report`; "" = never).
     monthly_report: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # Contract standards by contact kind, in seconds after the event (`[standards]` in the
+    # config, the team's own over the file's): the import's window for a row with event_at.
+    standards: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class Person(SQLModel, table=True):

@@ -91,6 +91,7 @@ IDENTIFIERS = {
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
     "team.monthly_report": "an HH:MM time from the config",
+    "team.standards": "contract standards from the config: contact kind to seconds",
 }
 
 

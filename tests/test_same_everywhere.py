@@ -159,3 +159,52 @@ def test_the_same_buttons_through_every_transport(request, engine, transport):
     assert snapshot(app.engine)["contacts"] == EXPECTED_CONTACTS
     if transport != "console":  # let the background delivery finish before the bot stops
         wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")
+
+
+COVER_SCRIPT = ["routes ok two cars, Jo covers the east", "cover C-9X2P @ben",
+                "cover C-V7QZ chloe", "done C-9X2P"]
+
+
+def cover_snapshot(engine) -> dict:
+    from storage.models import RouteCheck
+
+    with Session(engine) as session:
+        people = {p.id: p.handle for p in session.exec(select(Person))}
+        routes = [(r.team_id, r.day.isoformat(), people[r.by_id], r.note, r.at.isoformat())
+                  for r in session.exec(select(RouteCheck))]
+        assigned = {c.source_id: (people.get(c.assignee_id), c.status)
+                    for c in session.exec(select(Contact))}
+        audit = [(e.action, e.actor, e.team, e.subject, e.detail.get("to"),
+                  e.detail.get("previous"))
+                 for e in session.exec(select(AuditEvent).where(
+                     AuditEvent.action.in_(["routes:ok", "contact:cover", "contact:done"]))
+                     .order_by(AuditEvent.seq))]
+    return {"routes": routes, "assigned": assigned, "audit": audit}
+
+
+@pytest.mark.parametrize("transport", ["console", "slack", "telegram"])
+def test_a_day_with_cover_and_routes_is_the_same_everywhere(request, engine, transport):
+    """Routes confirmed, two gaps covered (typed with and without @), one covered visit done:
+    the same rows and audit whichever transport it was typed in."""
+    if transport == "console":
+        driver = request.getfixturevalue("bot")
+        app, say = driver.app, lambda line: driver.say("amira", line)  # noqa: E731
+    elif transport == "slack":
+        app, fake, api, bot = request.getfixturevalue("slack_env")
+        say = lambda line: post(bot, command(api, line, trigger=f"s-{next(_triggers)}"))  # noqa: E731
+    else:
+        app, fake, bot = request.getfixturevalue("tg")
+        say = lambda line: deliver(bot, typed("/" + line))  # noqa: E731
+    before = cover_snapshot(app.engine)["assigned"]
+    for line in COVER_SCRIPT:
+        say(line)
+    state = cover_snapshot(app.engine)
+    assert state["routes"] == [(1, "2026-11-24", "amira", "two cars, Jo covers the east",
+                                "2026-11-24T08:00:00+00:00")]
+    changed = {k: v for k, v in state["assigned"].items() if before[k] != v}
+    assert changed == {"N-20261124-003": ("ben", "done"), "N-20261124-006": ("chloe", "open")}
+    assert state["audit"] == [
+        ("routes:ok", "amira", "north", "north", None, None),
+        ("contact:cover", "amira", "north", "N-20261124-003", "ben", None),
+        ("contact:cover", "amira", "north", "N-20261124-006", "chloe", None),
+        ("contact:done", "amira", "north", "N-20261124-003", None, "open")]
