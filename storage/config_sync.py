@@ -26,7 +26,9 @@ def sync_config(session: Session, config: Any) -> None:
     for tc in config.teams:
         team = teams.get(tc.key) or Team(key=tc.key, name=tc.name)
         team.name, team.zone = tc.name, tc.timezone or config.timezone
-        team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
+        # A chat bound with `bind TEAM` stays bound while the file names none for the team.
+        team.slack_channel = tc.slack_channel or team.slack_channel
+        team.telegram_chat = tc.telegram_chat or team.telegram_chat
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.routes_by = tc.routes_by
         team.escalation = config.policy(tc)
@@ -51,17 +53,24 @@ def sync_config(session: Session, config: Any) -> None:
     for pc in config.people:
         person = people.get(pc.handle) or Person(handle=pc.handle, name=pc.name)
         person.name, person.role, person.oncall, person.active = pc.name, pc.role, pc.oncall, True
-        person.slack_user, person.telegram_user = pc.slack_user, pc.telegram_user
+        # An id found by email or bound by an invite stays while the file names none.
+        person.slack_user = pc.slack_user or person.slack_user
+        person.telegram_user = pc.telegram_user or person.telegram_user
+        person.source = "config"
         session.add(person)
         people[pc.handle] = person
         listed.add(pc.handle)
     for handle, person in people.items():
-        if handle not in listed:
+        if handle not in listed and person.source == "config":  # imported people stay
             person.active = False
             person.slack_user = person.telegram_user = None
     session.flush()
 
-    session.exec(Membership.__table__.delete())  # type: ignore[attr-defined]
+    # Only the config's people's memberships: those of imported people are theirs to keep.
+    ours = [p.id for p in people.values() if p.source == "config"]
+    for i in range(0, len(ours), 500):
+        session.exec(Membership.__table__.delete().where(  # type: ignore[attr-defined]
+            Membership.person_id.in_(ours[i:i + 500])))
     for pc in config.people:
         for position, key in enumerate(pc.teams):
             session.add(Membership(person_id=people[pc.handle].id, team_id=teams[key].id,
