@@ -35,7 +35,7 @@ def invite(ctx: Context, args) -> Reply:
     code, expires = store.new_invite(ctx.session, person=person, by=ctx.person, now=ctx.now)
     ctx.audit("person:invite", subject=person.handle, expires=expires.isoformat())
     link = f"https://t.me/{BOT_USERNAME.lstrip('@')}?start={code}" if BOT_USERNAME else None
-    return words.invite(person.name, person.handle, code, link, expires)
+    return words.invite(person.name, person.handle, code, link, expires.astimezone(ctx.zone))
 
 
 def start(session: Session, now: datetime, command: Command) -> Reply:
