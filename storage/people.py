@@ -50,7 +50,8 @@ def _parse(row: dict, known: _Known) -> dict:
                         "(e.g. amira)")
     elif handle in known.seen["handle"]:
         problems.append(f"handle {handle!r} appears twice in the file")
-    elif handle in known.people and known.people[handle].source == "config":
+    elif handle in known.people and known.people[handle].source == "config" \
+            and known.people[handle].active:  # one taken out of the file may be imported
         problems.append(f"handle {handle!r} is a person of the config file; change them there "
                         "or remove them from it first")
     name = " ".join((row.get("name") or "").split())
