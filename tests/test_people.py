@@ -297,3 +297,27 @@ def test_cli_imports_people_and_lists_who_is_reachable_where(tmp_path):
     console = carebot("console", "--as", "carer002", "--at", "08:00", env=env, stdin="whoami\n")
     assert console.returncode == 0, console.stderr
     assert "Carer 2" in console.stdout
+
+
+def test_cli_import_looks_up_slack_ids_when_a_token_is_set(tmp_path):
+    from tests.test_cli import carebot
+
+    assert carebot("demo", "--dir", str(tmp_path), env={}).returncode == 0
+    fake = FakeSlack()
+    fake.emails = {"carer0@example.org": "U0CARER00"}
+    api = Served(fake.app)
+    try:
+        env = {"CAREBOT_CONFIG": str(tmp_path / "carebot.toml"),
+               "DATABASE_URL": f"sqlite:///{tmp_path / 'carebot.db'}",
+               "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": f"{api.url}/api/"}
+        path = write_csv(tmp_path / "people.csv", _people(2), COLUMNS)
+        result = carebot("import", "people", str(path), env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "2 people: 2 new, 0 updated, 0 unchanged",
+            "Slack lookup by email: 1 found, 1 not in Slack (carer001)"]
+        listed = carebot("people", "--lookup", env=env).stdout.splitlines()
+        assert listed[0] == "Slack lookup by email: 0 found, 1 not in Slack (carer001)"
+        assert listed[-1] == "10 people: 1 on Slack, 0 on Telegram"
+    finally:
+        api.stop()
