@@ -88,6 +88,8 @@ def bind(ctx: Context, args) -> Reply:
     else:
         moved, team.telegram_chat = team.telegram_chat, int(ctx.chat_id)
     ctx.session.add(team)
+    store.remember_binding(ctx.session, team_id=team.id, transport=ctx.transport,
+                           chat_id=ctx.chat_id, now=ctx.now, by_id=ctx.person.id)
     ctx.audit("team:bind", subject=team.key, team_id=team.id, to=ctx.chat_id,
               previous=str(moved) if moved else None)
     return Reply.text(words.bound(team.name, already=False, moved=moved is not None))

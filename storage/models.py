@@ -281,4 +281,4 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
-from storage.invites import Invite  # noqa: E402,F401
+from storage.invites import ChatBinding, Invite  # noqa: E402,F401

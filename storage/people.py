@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from storage import cache
 from storage.csvfile import ImportRejected, ImportResult, checked  # noqa: F401
 from storage.db import session_scope
-from storage.models import ROLES, ConfigState, Invite, Membership, Person, Team
+from storage.models import ROLES, ChatBinding, ConfigState, Invite, Membership, Person, Team
 
 PEOPLE_COLUMNS = ["handle", "name", "role", "teams", "email"]
 OPTIONAL_COLUMNS = ["slack_user", "telegram_user"]
@@ -231,3 +231,14 @@ def invite_for(session: Session, code: str) -> Invite | None:
 def person_by_telegram(session: Session, user: int) -> Person | None:
     return session.exec(select(Person).where(Person.active == True,  # noqa: E712
                                              Person.telegram_user == user)).first()
+
+
+def remember_binding(session: Session, *, team_id: int, transport: str, chat_id: str,
+                     now: datetime, by_id: int) -> None:
+    """`bind TEAM`: kept so a config sync binds the chat again (storage/config_sync.py)."""
+    row = session.exec(select(ChatBinding).where(ChatBinding.team_id == team_id,
+                                                 ChatBinding.transport == transport)).first() \
+        or ChatBinding(team_id=team_id, transport=transport, chat_id=chat_id, bound_at=now,
+                       by_id=by_id)
+    row.chat_id, row.bound_at, row.by_id = chat_id, now, by_id
+    session.add(row)

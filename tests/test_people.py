@@ -192,6 +192,11 @@ def test_an_invite_link_binds_one_telegram_account_once_and_not_after_72_hours(t
     assert deliver(bot, _private("/start 0123456789abcdef01234567", user=7770004)) == 200
     assert "not valid" in fake.named("sendMessage")[-1]["text"]
     assert count(app.engine, AuditEvent, AuditEvent.action == "person:telegram_bound") == 1
+    # A restart (config sync): Chloe's config entry names no telegram_user; the invite's stays.
+    with session_scope(app.engine) as session:
+        repo.sync_config(session, app.config)
+    assert _person(app.engine, "chloe").telegram_user == NEW_USER
+    assert _person(app.engine, "ben").telegram_user is None  # set outside the file: cleared
 
 
 def test_invites_are_for_your_own_teams_and_not_posted_in_a_group(tg):
@@ -258,6 +263,7 @@ def test_a_manager_binds_a_slack_channel_that_survives_a_restart(slack_env):
         repo.sync_config(session, app.config)
     with Session(app.engine) as s:
         assert s.exec(select(Team).where(Team.key == "north")).one().slack_channel == "C0NEWCHAN"
+    link(app.engine, key="north", team={}, people={"amira": {"slack_user": "U0AMIRA01"}})
     body = post(bot, slash(api, "due", user="U0AMIRA01", channel="C0NEWCHAN",
                            trigger="t-9")).json()
     assert "North Community Team" in str(body) and "isn't linked" not in str(body)

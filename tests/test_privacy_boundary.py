@@ -48,6 +48,8 @@ IDENTIFIERS = {
     "person.source": "config | import",
     "person.email": "a staff email for the Slack lookup (staff, not clients); never posted",
     "invite.code_hash": "a SHA-256 of a random invite code",
+    "chatbinding.transport": "slack | telegram",
+    "chatbinding.chat_id": "a Slack channel or Telegram chat id",
     "reasoncode.code": "a reason code from the config",
     "reasoncode.aliases": "other spellings of the reason code, from the config",
     "instance.id": "a running process's random id (its heartbeat row)",

@@ -1,4 +1,5 @@
-"""people: where a person comes from (config | import), their email, and Telegram invites
+"""people: where a person comes from (config | import), their email, Telegram invites and chats
+bound with `bind TEAM`
 
 Revision ID: 0007_people
 Revises: 0004_actions
@@ -37,9 +38,23 @@ def upgrade() -> None:
         sa.UniqueConstraint('code_hash'),
     )
     op.create_index(op.f('ix_invite_person_id'), 'invite', ['person_id'], unique=False)
+    op.create_table(
+        'chatbinding',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('team_id', sa.Integer(), nullable=False),
+        sa.Column('transport', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column('bound_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('by_id', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['by_id'], ['person.id']),
+        sa.ForeignKeyConstraint(['team_id'], ['team.id']),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('team_id', 'transport'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('chatbinding')
     op.drop_index(op.f('ix_invite_person_id'), table_name='invite')
     op.drop_table('invite')
     with op.batch_alter_table('person', schema=None) as batch_op:
