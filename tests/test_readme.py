@@ -1,7 +1,7 @@
 """README.md's ```sh blocks, run as written in a fresh clone: a command the README shows must work.
 
 The clone is of the committed HEAD (what a newcomer gets), reusing this .venv (no reinstall):
-`.venv` in the clone links to it and the clone's code comes first on PYTHONPATH. The blocks run
+the clone's `.venv/bin` links to it and the clone's code comes first on PYTHONPATH. The blocks run
 in README order, each in its own `bash -e` in the clone, with the demo's config and database
 (what the first block, `make run`, leaves) as CAREBOT_CONFIG and DATABASE_URL, stdin closed.
 
@@ -73,11 +73,13 @@ def ran(tmp_path_factory) -> dict[int, subprocess.CompletedProcess]:
     clone = tmp_path_factory.mktemp("readme") / "carebot"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     venv = Path(sys.prefix)
-    (clone / ".venv").symlink_to(venv, target_is_directory=True)
-    stamp = venv / ".installed-stamp"
-    if stamp.exists():  # the venv is installed: a fresh clone's newer files must not reinstall
-        old = stamp.stat().st_mtime - 60
-        os.utime(clone / "pyproject.toml", (old, old))
+    # The clone's .venv: this venv's bin/, and an install stamp of its own, newer than the
+    # clone's pyproject.toml, so `make` never reinstalls (into this venv, pointing at the clone).
+    (clone / ".venv").mkdir()
+    (clone / ".venv" / "bin").symlink_to(venv / "bin", target_is_directory=True)
+    (clone / ".venv" / ".installed-stamp").touch()
+    old = (clone / ".venv" / ".installed-stamp").stat().st_mtime - 60
+    os.utime(clone / "pyproject.toml", (old, old))
     demo = clone / "var" / "demo"
     env = {**{k: v for k, v in os.environ.items()
               if not k.startswith(("CAREBOT_", "SLACK_", "TELEGRAM_", "DATABASE_URL"))},
@@ -121,3 +123,18 @@ def test_every_sh_block_is_run_or_skipped_with_a_reason():
     assert all(b.skip is None or b.skip.strip() for b in BLOCKS)
     runnable = [b for b in BLOCKS if not b.skip]
     assert len(runnable) >= len(BLOCKS) // 2, "most README blocks must run, not be skipped"
+
+
+def test_blocks_are_found_with_their_directives():
+    text = ("intro\n\n```sh\necho one\n```\n\n<!-- doctest: skip needs a token -->\n```sh\n"
+            "carebot run\n```\n<!-- doctest: in var/demo -->\n\n```sh\nls\n```\n"
+            "1. step\n\n   ```sh\n   export A=1\n   echo $A\n   ```\n```toml\nx = 1\n```\n")
+    found = blocks(text)
+    assert [(b.line, b.skip, b.where, b.script) for b in found] == [
+        (3, None, ".", "echo one\n"), (8, "needs a token", ".", "carebot run\n"),
+        (13, None, "var/demo", "ls\n"), (18, None, ".", "export A=1\necho $A\n")]
+
+
+def test_the_slack_manifest_asks_for_the_email_lookup_scope():
+    manifest = (ROOT / "slack" / "manifest.yml").read_text(encoding="utf-8")
+    assert "- users:read.email" in manifest  # users.lookupByEmail (carebot import people)
