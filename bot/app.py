@@ -164,4 +164,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> A
     engine = make_engine(settings.database_url)
     with session_scope(engine) as session:
         repo.sync_config(session, config)
+    from handlers import people
+
+    people.BOT_USERNAME = settings.telegram_bot_username
     return App(settings=settings, config=config, engine=engine, clock=clock or SystemClock())

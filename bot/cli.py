@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("--all", action="store_true",
                      help="show every channel post and DM, not only what this person would see")
     imp = sub.add_parser("import", help="import a CSV file")
-    imp.add_argument("what", choices=["contacts", "rota", "meds"])
+    imp.add_argument("what", choices=["contacts", "rota", "meds", "people"])
     imp.add_argument("file")
     post = sub.add_parser("post", help="run a team's scheduled post now")
     post.add_argument("what", choices=["morning", "meds", "reconcile"])
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default="var/demo")
     demo.add_argument("--history", type=int, default=0, metavar="WEEKS",
                       help="also fill DATABASE_URL with this many past weeks of logged work")
+    ppl = sub.add_parser("people", help="who is reachable where (Slack, Telegram, email)")
+    ppl.add_argument("--lookup", action="store_true",
+                     help="first find missing Slack ids from emails (needs SLACK_BOT_TOKEN)")
     return p
 
 
@@ -118,7 +121,12 @@ def _console(args) -> int:
     settings = Settings()
     app = build_app(settings, clock=SimClock(datetime.now(ZoneInfo("UTC"))))
     handle = args.handle.lstrip("@").lower()
-    handles = [p.handle for p in app.config.people]
+    from storage.db import session_scope
+    from storage.people import listing
+
+    with session_scope(app.engine) as session:  # the config's people and imported ones
+        everyone = {r.handle: (r.role, r.teams) for r in listing(session)}
+    handles = list(everyone)
     if handle not in handles:  # refused before the prompt, not on every line typed after it
         print(f"carebot: console: no person {handle!r} in the config (people: "
               f"{', '.join(handles) or 'none'}). Example: --as {handles[0] if handles else 'amira'}",
@@ -131,7 +139,7 @@ def _console(args) -> int:
         except UserError as exc:
             print(f"carebot: --at: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    people = None if args.all else {p.handle: (p.role, p.teams) for p in app.config.people}
+    people = None if args.all else everyone
     app.transports = [ConsoleTransport(sys.stdout, people)]
     asyncio.run(run_console(app, handle))
     return 0
@@ -146,6 +154,8 @@ def _import(args) -> int:
     if not Path(args.file).is_file():
         print(f"carebot: {args.file}: file not found", file=sys.stderr)
         return EXIT_USAGE
+    if args.what == "people":
+        return _import_people(app, args.file)
     try:
         result = {"contacts": import_contacts, "rota": import_rota,
                   "meds": import_meds}[args.what](app.engine, args.file)
@@ -157,6 +167,55 @@ def _import(args) -> int:
         return 1
     print(f"{result.rows} rows: {result.inserted} new, {result.updated} updated, "
           f"{result.unchanged} unchanged")
+    return 0
+
+
+def _import_people(app, file: str) -> int:
+    from storage.people import ImportRejected, import_people
+
+    try:
+        result = import_people(app.engine, file, now=app.clock.now())
+    except ImportRejected as exc:
+        print(f"carebot: {file} rejected, nothing imported: {exc.total_bad} bad row(s)",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"{result.rows} people: {result.inserted} new, {result.updated} updated, "
+          f"{result.unchanged} unchanged")
+    if app.settings.slack_bot_token:
+        print(_slack_lookup(app))
+    return 0
+
+
+def _slack_lookup(app) -> str:
+    from bot.slack_people import client_for, lookup_missing
+
+    return asyncio.run(lookup_missing(app.engine, client_for(app.settings), app.clock.now())).line()
+
+
+def _people(args) -> int:
+    from bot.app import build_app
+    from storage.db import session_scope
+    from storage.people import listing
+
+    app = build_app()
+    if args.lookup:
+        if not app.settings.slack_bot_token:
+            print("carebot: people --lookup: SLACK_BOT_TOKEN is not set", file=sys.stderr)
+            return EXIT_USAGE
+        print(_slack_lookup(app))
+    with session_scope(app.engine) as session:
+        rows = listing(session)
+    table = [("handle", "name", "role", "teams", "from", "slack", "telegram", "email")]
+    yes = {True: "yes", False: "-"}
+    table += [(r.handle, r.name, r.role, " ".join(r.teams) or "-", r.source, yes[r.slack],
+               yes[r.telegram], yes[r.email]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(f"{len(rows)} people: {sum(r.slack for r in rows)} on Slack, "
+          f"{sum(r.telegram for r in rows)} on Telegram")
     return 0
 
 
@@ -298,7 +357,7 @@ def _demo(args) -> int:
 
 
 COMMANDS = {"run": _run, "console": _console, "import": _import, "post": _post, "db": _db,
-            "export": _export, "audit": _audit, "demo": _demo}
+            "export": _export, "audit": _audit, "demo": _demo, "people": _people}
 
 if __name__ == "__main__":
     sys.exit(main())

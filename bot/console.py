@@ -135,7 +135,11 @@ class Console:
             return False
         if word == "as" and rest.strip():
             handle = rest.strip().lstrip("@").lower()
-            handles = [p.handle for p in self.app.config.people]
+            from storage.db import session_scope
+            from storage.people import listing
+
+            with session_scope(self.app.engine) as session:  # the config's and imported people
+                handles = [r.handle for r in listing(session)]
             if handle not in handles:
                 raise UserError(f"No person {handle!r} in the config. Example: :as {handles[0]}")
             self.handle = handle

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = _env("TELEGRAM_BOT_TOKEN")
     telegram_webhook_url: str | None = _env("TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str | None = _env("TELEGRAM_WEBHOOK_SECRET")
+    # The bot's @username, for `invite` links (https://t.me/<username>?start=<code>).
+    telegram_bot_username: str | None = _env("TELEGRAM_BOT_USERNAME")
     # How long a sweeper holds the rows it is sending before another may take them (a crashed
     # process's rows wait this long). Shorter only for tests; longer than a sweep's batch takes.
     outbox_lease_seconds: int = Field(

@@ -52,8 +52,8 @@ def handlers(app: App, transport: TelegramTransport) -> list:
         text = update.message.text or ""
         if _for_another_bot(text, context.bot.username):
             return
-        if text.split("@")[0].split()[0].lower() == "/start":
-            text = "/help"  # what a new user taps first
+        if text.split("@")[0].split()[0].lower() == "/start" and len(text.split()) < 2:
+            text = "/help"  # what a new user taps first; `/start CODE` is an invite link opened
         actor, chat = _who(update)
         reply = await app.handle_line(actor, chat, text, event_id=event_id(update))
         if not reply.duplicate:

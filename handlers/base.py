@@ -80,6 +80,7 @@ class Context:
     transport: str
     chat_id: str | None = None
     from_button: bool = False
+    private: bool = False  # a DM with the bot (chat_id is then the DM's, not a team's)
 
     @cached_property
     def teams(self) -> list[Team]:

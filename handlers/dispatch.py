@@ -49,8 +49,16 @@ def dispatch_line(engine: Engine, clock: Clock, actor: Actor, chat: Chat, text: 
     return dispatch(engine, clock, Command(actor, chat, verb, args, event_id=event_id))
 
 
+# Verbs that work in a group or channel no team is bound to yet (it is how one gets bound).
+UNBOUND_OK = {"bind"}
+
+
 def _run(session: Session, clock: Clock, command: Command) -> Reply:
     chat = command.chat
+    if command.verb.lower() == "start" and command.args:  # a Telegram invite link, opened
+        from handlers.people import start
+
+        return start(session, clock.now(), command)
     # One query for the person and the chat's team; memberships come from the cache.
     person, team = repo.caller(session, command.actor.transport, command.actor.user_id,
                                chat.transport, chat.id if chat.id and not chat.private else None)
@@ -73,7 +81,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
         return Reply(ok=True, ephemeral=True, duplicate=True)
     ctx = Context(session=session, now=now, person=person, team=team,
                   transport=command.actor.transport, chat_id=command.chat.id,
-                  from_button=command.from_button)
+                  from_button=command.from_button, private=command.chat.private)
     set_day(ctx.today)  # free text stored or shown is masked as of the team's day
     reply = spec.fn(ctx, args)
     reply.queued = ctx.queued
@@ -85,7 +93,8 @@ def _team_for(session: Session, person: Person, command: Command, team: Team | N
     belong to it (typed or tapped, whatever a button's payload says); a DM or the console gives
     the person's home team. team_access's rule, read from the cached memberships."""
     chat = command.chat
-    if chat.id and not chat.private:
+    if chat.id and not chat.private and not (team is None and command.verb.lower() in UNBOUND_OK
+                                             and not command.from_button):
         if team is None:
             raise UserError(catalog.unbound_chat(chat))
         if team.id not in repo.visible_team_ids(session, person):

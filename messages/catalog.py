@@ -246,6 +246,8 @@ def unknown_user(actor, chat, unbound: bool = False) -> str:
     field = {"slack": "slack_user", "telegram": "telegram_user"}.get(actor.transport, "handle")
     value = actor.user_id if actor.transport == "telegram" else f'"{actor.user_id}"'
     text += f" Ask your manager to add {field} = {value} to your entry in carebot.toml."
+    if actor.transport == "telegram":
+        text += " Or ask your supervisor for an invite link (they type: invite @yourname)."
     return text + (" " + unbound_chat(chat) if unbound else "")
 
 
@@ -253,7 +255,9 @@ def unbound_chat(chat) -> str:
     field = {"slack": "slack_channel", "telegram": "telegram_chat"}.get(chat.transport, "key")
     value = chat.id if chat.transport == "telegram" else f'"{chat.id}"'
     return (f"This chat isn't linked to a team. Ask an admin to add {field} = {value} "
-            f"to the team in carebot.toml, then restart carebot.")
+            f"to the team in carebot.toml, then restart carebot"
+            + (", or a manager types here: bind TEAM" if chat.transport in ("slack", "telegram")
+               else "") + ".")
 
 
 def no_team(handle: str) -> str:

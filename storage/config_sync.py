@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 
 from storage import cache
 from storage.db import lock_for_claim
-from storage.models import ConfigState, Membership, Person, ReasonCode, Team
+from storage.models import (ChatBinding, ConfigState, Invite, Membership, Person, ReasonCode,
+                            Team)
 
 
 def sync_config(session: Session, config: Any) -> None:
@@ -23,10 +24,17 @@ def sync_config(session: Session, config: Any) -> None:
     if session.connection().dialect.name == "postgresql":
         session.connection().exec_driver_sql("SELECT pg_advisory_xact_lock(15015)")
     teams = {t.key: t for t in session.exec(select(Team))}
+    # Chats bound with `bind TEAM` and Telegram ids bound by an invite: used where the file
+    # names none (the file wins; without either, a chat or id left out of it is cleared).
+    bound = {(b.team_id, b.transport): b.chat_id for b in session.exec(select(ChatBinding))}
+    invited = {i.person_id: i.used_by for i in session.exec(
+        select(Invite).where(Invite.used_at != None).order_by(Invite.used_at))}  # noqa: E711
     for tc in config.teams:
         team = teams.get(tc.key) or Team(key=tc.key, name=tc.name)
         team.name, team.zone = tc.name, tc.timezone or config.timezone
-        team.slack_channel, team.telegram_chat = tc.slack_channel, tc.telegram_chat
+        chat = bound.get((team.id, "telegram"))
+        team.slack_channel = tc.slack_channel or bound.get((team.id, "slack"))
+        team.telegram_chat = tc.telegram_chat or (int(chat) if chat else None)
         team.morning_post, team.reconcile = tc.morning_post, tc.reconcile
         team.routes_by = tc.routes_by
         team.monthly_report = getattr(config, "monthly_report", "")
@@ -53,17 +61,23 @@ def sync_config(session: Session, config: Any) -> None:
     for pc in config.people:
         person = people.get(pc.handle) or Person(handle=pc.handle, name=pc.name)
         person.name, person.role, person.oncall, person.active = pc.name, pc.role, pc.oncall, True
-        person.slack_user, person.telegram_user = pc.slack_user, pc.telegram_user
+        person.slack_user = pc.slack_user
+        person.telegram_user = pc.telegram_user or invited.get(person.id)
+        person.source = "config"
         session.add(person)
         people[pc.handle] = person
         listed.add(pc.handle)
     for handle, person in people.items():
-        if handle not in listed:
+        if handle not in listed and person.source == "config":  # imported people stay
             person.active = False
             person.slack_user = person.telegram_user = None
     session.flush()
 
-    session.exec(Membership.__table__.delete())  # type: ignore[attr-defined]
+    # Only the config's people's memberships: those of imported people are theirs to keep.
+    ours = [p.id for p in people.values() if p.source == "config"]
+    for i in range(0, len(ours), 500):
+        session.exec(Membership.__table__.delete().where(  # type: ignore[attr-defined]
+            Membership.person_id.in_(ours[i:i + 500])))
     for pc in config.people:
         for position, key in enumerate(pc.teams):
             session.add(Membership(person_id=people[pc.handle].id, team_id=teams[key].id,

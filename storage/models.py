@@ -62,6 +62,12 @@ class Person(SQLModel, table=True):
     telegram_user: Optional[int] = Field(default=None, sa_column=Column(BigInteger, index=True))
     oncall: bool = False
     active: bool = True
+    # Where the person comes from: "config" (the TOML, kept in step by config_sync) or "import"
+    # (`carebot import people`; a config reload leaves them alone).
+    source: str = Field(default="config", max_length=10,
+                        sa_column_kwargs={"server_default": "config"})
+    # For finding their Slack id (users.lookupByEmail); personal data: never posted.
+    email: Optional[str] = Field(default=None, max_length=254)
 
 
 def at_least(who: Person | str, role: str) -> bool:
@@ -281,3 +287,4 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
+from storage.invites import ChatBinding, Invite  # noqa: E402,F401

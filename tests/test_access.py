@@ -96,6 +96,9 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "status": ("status team {team} last week", None),
     "status export": ("status export", None),
     "status month": ("status month last", None),
+    "invite": ("invite @{owner}", None),
+    # In the console a chat is a team key (always bound) and a DM says where to type it.
+    "bind": ("bind {team}", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records

@@ -31,6 +31,9 @@ class FakeSlack:
         # channel -> messages posted there (ts, text, metadata), oldest first; chat.delete
         # removes one. conversations.history serves them (newest first, paged by limit).
         self.messages: dict[str, list[dict]] = {}
+        # users.lookupByEmail: address -> user id; any other address is users_not_found.
+        self.emails: dict[str, str] = {}
+        self.limited: dict[str, int] = {}  # address -> how many more lookups get a 429
         self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["POST", "GET"]),
                                      Route("/respond/{token}", self.respond, methods=["POST"]),
                                      Route("/upload/{file_id}", self.upload, methods=["POST"])])
@@ -84,6 +87,16 @@ class FakeSlack:
                 kept = [m for m in self.messages.get(params.get("channel"), [])
                         if m["ts"] != params.get("ts")]
                 self.messages[params.get("channel")] = kept
+        if method == "users.lookupByEmail":
+            email = params.get("email", "")
+            if self.limited.get(email):
+                self.limited[email] -= 1
+                return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                    headers={"Retry-After": "2"})
+            user = self.emails.get(email)
+            if user is None:
+                return JSONResponse({"ok": False, "error": "users_not_found"})
+            return JSONResponse({"ok": True, "user": {"id": user}})
         if method == "conversations.history":
             return JSONResponse(self.history(params))
         if method in ("chat.postMessage", "chat.update"):
