@@ -275,3 +275,4 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
+from storage.controls import ActionMilestone  # noqa: E402,F401  (the CAP's milestones)

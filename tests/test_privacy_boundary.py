@@ -90,6 +90,9 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "action.metric": "a metric name from handlers/metrics.METRICS",
+    "action.priority": "high | medium | low",
+    "actionmilestone.state": "open | done",
 }
 
 
