@@ -317,14 +317,15 @@ def sustain(session: Session, team: Team, now: datetime) -> bool:
         action.sustain_checked = weeks
         session.add(action)
         owner = session.get(Person, action.owner_id)
-        if metric.met(value, action.target) is False:
+        met = metric.met(value, action.target)
+        if met is False:
             why = words.slipped(metric, text, action.target, weeks)
             _reopen(session, action, today=today, now=now, by_id=action.owner_id, why=why)
             queued = True
             verb = "action:reopened"
         else:
             act_store.add_version(session, action, at=now, by_id=action.owner_id,
-                                  change=words.sustained(metric, text, action.target, weeks),
+                                  change=words.sustained(metric, text, action.target, weeks, met),
                                   owner=owner.handle)
             verb = "action:sustained"
         repo.add_audit(session, at=now, actor="scheduler", transport="scheduler", action=verb,

@@ -92,9 +92,11 @@ def slipped(metric, value_text: str, target: float, weeks: int) -> str:
             f"target {sign} {target:g}{metric.unit} — slipped")
 
 
-def sustained(metric, value_text: str, target: float | None, weeks: int) -> str:
+def sustained(metric, value_text: str, target: float | None, weeks: int,
+              met: bool | None) -> str:
     goal = "" if target is None else f" (target {target:g}{metric.unit})"
-    return f"sustained? {weeks}-week check after closure: {metric.label} {value_text}{goal} — held"
+    held = "held" if met else "not judged (no data or no target)"
+    return f"sustained? {weeks}-week check after closure: {metric.label} {value_text}{goal} — {held}"
 
 
 def cqc_reminder(days: int, submit_by: date) -> Reply:

@@ -238,6 +238,25 @@ def test_a_slip_found_4_weeks_after_closure_reopens_for_review(app):
                              "missed-visit rate (28 days)") and change.endswith("slipped")
     told = [h for h, r in app.transports[0].dms if "A-1 reopened for review" in r.plain()]
     assert sorted(told) == ["amira", "dan"]
+    with Session(app.engine) as s:
+        held = s.exec(select(ActionVersion.change).where(ActionVersion.action_id == a2.id)
+                      .order_by(col(ActionVersion.version).desc())).first()
+    assert held.startswith("sustained? 4-week check after closure") and held.endswith("— held")
+
+
+def test_an_overdue_milestone_escalates_and_done_settles_it(app):
+    contacts_done(app)
+    run(app, "amira", ADD)
+    run(app, "amira", 'action milestone A-1 "Named lead on every round" due="in 2 days"')
+    app.clock.set(MORNING + timedelta(days=3))
+    asyncio.run(app.sweep())
+    assert _pages(app) == ["dan"]
+    page = next(r for h, r in app.transports[0].dms if h == "dan").plain()
+    assert "A-1 · milestone M-1 past its day (26 Nov 2026)" in page
+    assert run(app, "amira", "action milestone done M-1").ok
+    with Session(app.engine) as s:
+        esc = s.exec(select(Escalation)).one()
+        assert esc.state == "resolved" and esc.next_fire_at is None
 
 
 def test_cqc_reminders_fire_at_14_7_3_and_1_days(app):
