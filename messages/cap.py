@@ -96,7 +96,8 @@ def sustained(metric, value_text: str, target: float | None, weeks: int,
               met: bool | None) -> str:
     goal = "" if target is None else f" (target {target:g}{metric.unit})"
     held = "held" if met else "not judged (no data or no target)"
-    return f"sustained? {weeks}-week check after closure: {metric.label} {value_text}{goal} — {held}"
+    return (f"sustained? {weeks}-week check after closure: {metric.label} {value_text}{goal}"
+            f" — {held}")
 
 
 def cqc_reminder(days: int, submit_by: date) -> Reply:
@@ -144,7 +145,8 @@ def target_needs_metric(action_id: int) -> str:
 
 
 def bad_priority(text: str, names) -> str:
-    return f"Priority {text!r} must be one of: {', '.join(names)}. Example: action set A-3 priority=high"
+    return (f"Priority {text!r} must be one of: {', '.join(names)}. "
+            "Example: action set A-3 priority=high")
 
 
 def needs_milestone_title(action_id: int) -> str:
@@ -158,7 +160,8 @@ def milestone_after_deadline(action, due: date) -> str:
 
 
 def unknown_milestone(text: str) -> str:
-    return f"No milestone {text!r} on your teams. See them: action A-3. Example: action milestone done M-4"
+    return (f"No milestone {text!r} on your teams. See them: action A-3. "
+            "Example: action milestone done M-4")
 
 
 def milestone_already_done(m) -> str:

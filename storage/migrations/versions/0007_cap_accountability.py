@@ -21,9 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table('action', schema=None) as batch_op:
         for name in TEXT:
             batch_op.add_column(sa.Column(name, sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.add_column(sa.Column('control_owner_id', sa.Integer(),
-                                      sa.ForeignKey('person.id', name='fk_action_control_owner_id_person'),
-                                      nullable=True))
+        batch_op.add_column(sa.Column(
+            'control_owner_id', sa.Integer(),
+            sa.ForeignKey('person.id', name='fk_action_control_owner_id_person'), nullable=True))
         batch_op.add_column(sa.Column('metric', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch_op.add_column(sa.Column('target', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('priority', sqlmodel.sql.sqltypes.AutoString(),
