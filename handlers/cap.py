@@ -19,11 +19,13 @@ from handlers.jobs import team_job
 from handlers.metrics import metrics, parse_target, shown
 from handlers.registry import command
 from messages import cap as words
-from messages.actions import day, label
-from messages.reply import Reply
+from messages.actions import RAG_WORD, day, label
+from messages.reply import Attachment, Reply
 from storage import actions as act_store
 from storage import cap as store
 from storage import outbox, repo
+from storage.db import files_dir
+from storage.export import table, write_csv
 from storage.escalations import with_role
 from storage.models import Action, ActionMilestone, Person, Team, at_least
 from storage.privacy import mask_stored
@@ -231,7 +233,17 @@ def export(ctx: Context) -> Reply:
     names = {t.id: t.name for t in ctx.visible_teams}
     title = "All teams" if at_least(ctx.person, "manager") and len(names) > 1 else ctx.team.name
     ctx.audit("plan:export", actions=len(out))
-    return words.export(title, out, act_store.open_request(ctx.session), ctx.today)
+    reply = words.export(title, out, act_store.open_request(ctx.session), ctx.today)
+    # The same table as a CSV file to send on (cells a spreadsheet shows as typed).
+    columns = ["item", "actions", "owner", "deadline", "rag", "evidence"]
+    path = files_dir() / f"cqc-action-plan-{ctx.now.astimezone(ctx.zone):%Y%m%d-%H%M%S}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(path, table("cqc_action_plan", "CQC action plan", columns,
+                          [[r[c] if c != "rag" else RAG_WORD[r[c]] for c in columns]
+                           for r in out]))
+    reply.files = [Attachment(path=str(path), filename=path.name, mime="text/csv",
+                              title=f"{title}: action plan for CQC")]
+    return reply
 
 
 def settle_action(ctx: Context, action: Action, subject: str, why: str) -> None:

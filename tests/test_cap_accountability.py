@@ -5,6 +5,7 @@ a slip found 4 weeks after closure), CQC reminders at 14, 7, 3 and 1 days, `plan
 from __future__ import annotations
 
 import asyncio
+import csv
 from datetime import timedelta
 
 from zoneinfo import ZoneInfo
@@ -281,9 +282,19 @@ def test_plan_export_is_the_table_cqc_expects(app):
     run(app, "amira", ADD)
     run(app, "amira", 'action evidence A-1 audit "MAR audit week 3: 2 late of 140"')
     run(app, "dan", "plan cqc 20 Nov 2026")
-    lines = run(app, "dan", "plan export").plain().splitlines()
+    reply = run(app, "dan", "plan export")
+    lines = reply.plain().splitlines()
     assert lines[0] == "All teams: action plan for CQC (1 action)"
     assert lines[1] == "Due to CQC Fri 18 Dec 2026 (in 24 days)"
     assert lines[2] == "Item | Actions | Owner | Deadline | RAG | Evidence"
     assert lines[3] == ("Inspection 2026-10: late evening meds | A-1 Evening meds late | Amira Khan"
                         " | Tue 5 Jan 2027 | green | audit: MAR audit week 3: 2 late of 140")
+    # the same table as a CSV file to send on
+    (sent,) = reply.files
+    assert sent.mime == "text/csv" and sent.filename.startswith("cqc-action-plan-")
+    with open(sent.path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["item", "actions", "owner", "deadline", "rag", "evidence"]
+    assert rows[1] == ["Inspection 2026-10: late evening meds", "A-1 Evening meds late",
+                       "Amira Khan", "Tue 5 Jan 2027", "green",
+                       "audit: MAR audit week 3: 2 late of 140"]
