@@ -243,6 +243,16 @@ def test_a_slip_found_4_weeks_after_closure_reopens_for_review(app):
         held = s.exec(select(ActionVersion.change).where(ActionVersion.action_id == a2.id)
                       .order_by(col(ActionVersion.version).desc())).first()
     assert held.startswith("sustained? 4-week check after closure") and held.endswith("— held")
+    # the 12-week check follows; no contacts in its 28 days: said so, not judged
+    app.clock.set(MORNING + timedelta(weeks=12, days=1, minutes=-30))
+    asyncio.run(app.run_job("cap_sustain", "north"))
+    with Session(app.engine) as s:
+        a2 = s.get(Action, a2.id)
+        assert (a2.state, a2.sustain_checked) == ("closed", 12)
+        last = s.exec(select(ActionVersion.change).where(ActionVersion.action_id == a2.id)
+                      .order_by(col(ActionVersion.version).desc())).first()
+    assert last.startswith("sustained? 12-week check") and last.endswith("not judged "
+                                                                         "(no data or no target)")
 
 
 def test_an_overdue_milestone_escalates_and_done_settles_it(app):
