@@ -155,9 +155,12 @@ def action_update(ctx: Context, args) -> Reply:
             changes.append(f"owner {ctx.session.get(Person, action.owner_id).handle} → "
                            f"{new_owner.handle}")
             action.owner_id = new_owner.id
+    overdue_subject = None
     if args.due:
         due = _deadline(ctx, args.due)
         if due != action.due:
+            from handlers import cap
+            overdue_subject = cap.action_subject(action)
             changes.append(f"due {action.due.isoformat()} → {due.isoformat()}")
             action.due = due
     if args.risk:
@@ -176,6 +179,8 @@ def action_update(ctx: Context, args) -> Reply:
     _version(ctx, action, "; ".join(changes))
     if new_owner is not None and any(c.startswith("owner") for c in changes):
         _tell_owner(ctx, action, new_owner)
+    if overdue_subject:  # a new deadline: the old one's escalation stops paging
+        cap.settle_action(ctx, action, overdue_subject, "new deadline")
     return words.updated(action, changes, store.rag_of(ctx.session, action, ctx.today))
 
 
@@ -204,6 +209,8 @@ def action_close(ctx: Context, args) -> Reply:
         return words.ask_closure(action, missing[0], len(CLOSURE_FIELDS) - len(missing) + 1)
     action.state, action.closed_at = "closed", ctx.now
     _version(ctx, action, "closed")
+    from handlers import cap
+    cap.settle_action(ctx, action, cap.action_subject(action), "action closed")
     team = ctx.session.get(Team, action.team_id)
     owner = ctx.session.get(Person, action.owner_id)
     reply = words.closed(team.name, action, owner.name, closure,
@@ -219,8 +226,10 @@ def action_card(ctx: Context, args) -> Reply:
         return words.usage()
     action = find_action(ctx, args.id)
     owner = ctx.session.get(Person, action.owner_id)
+    from handlers import cap  # the CAP fields, live metric and milestones
     return words.card(action, owner.name, store.rag_of(ctx.session, action, ctx.today), ctx.today,
-                      store.evidence(ctx.session, action_id=action.id))
+                      store.evidence(ctx.session, action_id=action.id),
+                      cap.extra_lines(ctx.session, action, ctx.now, ctx.today))
 
 
 @command("action history", args="id", summary="Every version of an action",
@@ -239,16 +248,20 @@ def plan(ctx: Context, args) -> Reply:
         return _cqc_request(ctx, args.day)
     if what == "submitted":
         return _submitted(ctx)
+    from handlers import cap  # the CAP's accountability: CQC's table, metrics, milestones
+    if what == "export":
+        return cap.export(ctx)
     if what:
         raise UserError(f"Unknown plan option {args.what!r}. Examples: plan · plan cqc 20 Nov 2026 "
-                        "· plan submitted")
+                        "· plan submitted · plan export")
     manager = at_least(ctx.person, "manager")
     rows = store.actions_with_rag(ctx.session, team_ids=ctx.visible_team_ids, today=ctx.today)
     names = {t.id: t.name for t in ctx.visible_teams}
     return words.plan("All teams" if manager and len(names) > 1 else ctx.team.name, rows,
                       store.evidence_for(ctx.session, action_ids=[a.id for a, *_ in rows]),
                       ctx.today, store.open_request(ctx.session),
-                      team_names=names if len(names) > 1 else None)
+                      team_names=names if len(names) > 1 else None,
+                      extra=cap.plan_extra(ctx.session, [a for a, *_ in rows], ctx.now, ctx.today))
 
 
 def _cqc_request(ctx: Context, text: str | None) -> Reply:

@@ -70,9 +70,11 @@ def added(action, owner: str, rag: str, today: date) -> Reply:
         Block(kind="context", text=f"Add evidence: {add_evidence(action.id)}")])
 
 
-def card(action, owner: str, rag: str, today: date, evidence: list) -> Reply:
+def card(action, owner: str, rag: str, today: date, evidence: list,
+         extra: list[str] = ()) -> Reply:
     lines = summary(action, owner, rag, today, len(evidence))
     lines += [f"· {e.kind.replace('_', ' ')}: {e.text}" for e in evidence]
+    lines += extra  # the CAP fields, metric and milestones (handlers/cap.py)
     return Reply(ephemeral=True, blocks=[Block(text="\n".join(lines)), Block(
         kind="context", text=f"History: action history {label(action.id)}")])
 
@@ -85,7 +87,11 @@ def usage() -> Reply:
         "action review A-12 on track, 2 late entries this week",
         'action update A-12 owner=@ben due="next Friday"',
         "action close A-12 (asks for the closure summary, one question at a time)",
-        "action A-12 · action history A-12 · plan"]))])
+        "action A-12 · action history A-12 · plan",
+        'action set A-12 failure_mode="…" metric=missed_rate target=5% priority=high',
+        'action milestone A-12 "Named lead on every round" due="in 2 weeks" · '
+        "action milestone done M-4",
+        "action reopen A-12 REASON · plan export (the table CQC expects)"]))])
 
 
 def owner_told(team_name: str, action, today: date) -> Reply:
@@ -155,7 +161,8 @@ def history(action, rows: list[tuple], zone: ZoneInfo) -> Reply:
 
 
 def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
-         request=None, team_names: dict[int, str] | None = None) -> Reply:
+         request=None, team_names: dict[int, str] | None = None,
+         extra: dict[int, list[str]] | None = None) -> Reply:
     """The action plan table as a card per action: item, action, deadline, owner, RAG, key
     documents (a table does not fit a phone)."""
     counts = {k: sum(1 for r in rows if r[1] == k) for k in RAG_MARK}
@@ -174,7 +181,8 @@ def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
                  f"Item: {action.finding or '—'}",
                  f"Owner: {owner.name} · deadline {day(action.due)} · {RAG_WORD[rag]}",
                  "Key documents: " + ("; ".join(f"{e.kind.replace('_', ' ')}: {e.text}"
-                                                for e in docs) or "none yet")]
+                                                for e in docs) or "none yet"),
+                 *(extra or {}).get(action.id, [])]  # metric and milestones (handlers/cap.py)
         blocks.append(Block(text="\n".join(lines)))
     if not rows:
         blocks.append(Block(text=f"No actions yet. Add one: {EXAMPLE_ADD}"))

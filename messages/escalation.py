@@ -30,6 +30,8 @@ def headline(trigger: str, team_name: str) -> str:
         return f"carebot: time-critical medicines not recorded — {team_name}"
     if trigger == "incident_overdue":
         return f"carebot: incident past its 7-day learning clock — {team_name}"
+    if trigger == "action_overdue":
+        return f"carebot: improvement-plan action past its deadline — {team_name}"
     return f"carebot: 1 high-risk contact unresolved — {team_name}"
 
 

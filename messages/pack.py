@@ -28,7 +28,8 @@ SECTIONS = [
     ("incidents", "Incidents and learning",
      ["incidents", "learning_points", "learning_acknowledgements"]),
     ("medicines", "Medicines", ["medicines_exceptions", "medicines_checks"]),
-    ("actions", "Action plan (CAP / CQC)", ["actions", "action_versions", "action_evidence"]),
+    ("actions", "Action plan (CAP / CQC)", ["actions", "action_versions", "action_evidence",
+                                            "action_milestones"]),
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
@@ -38,7 +39,9 @@ ROUTES_NOTES = ["A day's routes are on time when `routes ok` came by the team's 
                 "late after it; a day with none is not confirmed. Each cover is a `cover` "
                 "command (audit row contact:cover). On time by kind: done within the contract "
                 "window, judged on the visit's time."]
-SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
+SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state",
+                   "failure_mode", "control", "control_owner", "root_cause", "immediate_control",
+                   "metric", "target", "regulation", "priority", "reopened"]
 
 
 @dataclass
@@ -221,4 +224,7 @@ def cqc_lines(requests: list, today: date, zone: ZoneInfo) -> list[str]:
             state = f"not yet submitted, {(today - r.submit_by).days} days late"
         lines.append(f"CQC action plan due {plan_day(r.submit_by)} ({state}; request received "
                      f"{plan_day(r.received)}, {(r.submit_by - r.received).days} days to submit).")
+        if r.submitted_at is None:  # handlers/cap.py: each reminder is in the audit log
+            lines.append("Reminders go to the managers and the nominated individual 14, 7, 3 "
+                         "and 1 days before the deadline (audit action plan:cqc_reminder).")
     return lines

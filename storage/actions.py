@@ -76,7 +76,14 @@ def snapshot(action: Action, owner: str) -> dict:
     return {"title": action.title, "finding": action.finding, "owner": owner,
             "risk": action.risk, "due": action.due.isoformat(),
             "next_review": action.next_review.isoformat(), "state": action.state,
-            "closure": dict(action.closure or {})}
+            "closure": dict(action.closure or {}),
+            **{k: getattr(action, k) for k in CAP_FIELDS}}
+
+
+# The CAP fields the seeds name (issue 18 §2), kept in every version; control_owner is the
+# handle (filled in by add_version), the others as stored.
+CAP_FIELDS = ("failure_mode", "control", "root_cause", "immediate_control", "metric", "target",
+              "regulation", "priority", "reopened")
 
 
 def add_version(session: Session, action: Action, *, at, by_id: int, change: str,
@@ -85,8 +92,11 @@ def add_version(session: Session, action: Action, *, at, by_id: int, change: str
     action.version += 1
     session.add(action)
     session.flush()
+    snap = snapshot(action, owner)
+    if action.control_owner_id is not None:
+        snap["control_owner"] = session.get(Person, action.control_owner_id).handle
     row = ActionVersion(action_id=action.id, version=action.version, at=at, by_id=by_id,
-                        change=change, snapshot=snapshot(action, owner))
+                        change=change, snapshot=snap)
     session.add(row)
     return row
 

@@ -121,6 +121,33 @@ class Action(SQLModel, table=True):
     created_at: datetime
     created_by_id: int = Field(foreign_key="person.id")
     closed_at: Optional[datetime] = None
+    # The fields the CAP seeds name (issue 18 §2), set with `action set` (handlers/cap.py).
+    failure_mode: Optional[str] = Field(default=None, sa_type=FreeText)
+    control: Optional[str] = Field(default=None, sa_type=FreeText)
+    control_owner_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    root_cause: Optional[str] = Field(default=None, sa_type=FreeText)
+    immediate_control: Optional[str] = Field(default=None, sa_type=FreeText)
+    metric: Optional[str] = None  # a key of handlers/metrics.METRICS
+    target: Optional[float] = None  # the metric's target (a % for a rate)
+    regulation: Optional[str] = Field(default=None, sa_type=FreeText)  # e.g. "Reg 12"
+    priority: Optional[str] = None  # high | medium | low (storage/cap.py PRIORITIES)
+    reopened: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The last "sustained?" re-check after closure: 0 none yet, 4 or 12 (weeks).
+    sustain_checked: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class ActionMilestone(SQLModel, table=True):
+    """A step of an action with its own deadline, RAG and reminders (shown as M-<id>)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    title: str = Field(sa_type=FreeText)
+    due: date
+    state: str = "open"  # open | done
+    done_at: Optional[datetime] = None
+    done_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    at: datetime
+    by_id: int = Field(foreign_key="person.id")
 
 
 class ActionVersion(SQLModel, table=True):

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from storage.actions import rag  # the one RAG rule
 
+from storage.models import ActionMilestone  # the CAP's milestones (handlers/cap.py)
 from storage.models import (Action, ActionEvidence, ActionVersion, Client, Contact, Escalation,
                             EscalationEvent, Incident, LearningAck, LearningPoint, MedsCheck,
                             MedsDuty, MedsException, Person, PlanRequest, Reconciliation,
@@ -179,11 +180,18 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
     out.append(table("actions", "Action plan (CAP / CQC)",
                       ["action", "team", "title", "finding", "owner", "risk", "due",
                        "review_days", "next_review", "state", "rag", "version", "closed_at",
-                       "changed", "measured", "controlled", "monitoring"],
+                       "changed", "measured", "controlled", "monitoring",
+                       # the seeds' fields (issue 18 §2: handlers/cap.py)
+                       "failure_mode", "control", "control_owner", "root_cause",
+                       "immediate_control", "metric", "target", "regulation", "priority",
+                       "reopened"],
                       [(f"A-{a.id}", team[a.team_id], a.title, a.finding, handle, a.risk, a.due,
                         a.review_days, a.next_review, a.state, colour, a.version, a.closed_at,
                         *((a.closure or {}).get(k) for k in
-                          ("changed", "measured", "controlled", "monitoring")))
+                          ("changed", "measured", "controlled", "monitoring")),
+                        a.failure_mode, a.control, person.get(a.control_owner_id), a.root_cause,
+                        a.immediate_control, a.metric, a.target, a.regulation, a.priority,
+                        a.reopened)
                        for a, colour, handle in acts]))
     ids = [a.id for a, *_ in acts]
     versions = session.exec(select(ActionVersion).where(col(ActionVersion.action_id).in_(ids))
@@ -198,6 +206,13 @@ def tables(session: Session, *, team_ids: list[int], start: datetime, end: datet
                       ["action", "kind", "text", "at", "by"],
                       [(f"A-{e.action_id}", e.kind, e.text, e.at, person.get(e.by_id))
                        for e in evidence]))
+    milestones = session.exec(select(ActionMilestone)
+                              .where(col(ActionMilestone.action_id).in_(ids))
+                              .order_by(col(ActionMilestone.action_id), col(ActionMilestone.due)))
+    out.append(table("action_milestones", "Action milestones",
+                      ["milestone", "action", "title", "due", "state", "done_at", "done_by"],
+                      [(f"M-{m.id}", f"A-{m.action_id}", m.title, m.due, m.state, m.done_at,
+                        person.get(m.done_by_id)) for m in milestones]))
     return out
 
 

@@ -288,3 +288,4 @@ from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
 from storage.invites import ChatBinding, Invite  # noqa: E402,F401
+from storage.controls import ActionMilestone  # noqa: E402,F401  (the CAP's milestones)

@@ -123,6 +123,9 @@ ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confir
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
 MONTHLY = Kind("monthly:{handle}:{month}")  # the monthly governance report, per person and month
+MILESTONE_REMIND = Kind("milestone-remind:{milestone}:{day}")  # to the action's owner
+ACTION_REOPENED = Kind("action-reopened:{action}:{reopened}:{handle}")  # owner and managers
+CQC_REMIND = Kind("cqc-remind:{request}:{days}:{handle}")  # 14, 7, 3 and 1 days before
 
 
 # ---------------------------------------------------------------- queueing

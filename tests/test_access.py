@@ -99,6 +99,9 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "invite": ("invite @{owner}", None),
     # In the console a chat is a team key (always bound) and a DM says where to type it.
     "bind": ("bind {team}", None),
+    "action set": ("action set {action} priority=high metric=missed_rate target=5%", None),
+    "action milestone": ('action milestone {action} "Rota check" due="in 2 weeks"', None),
+    "action reopen": ("action reopen {closed_action} slipped", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records
@@ -144,6 +147,13 @@ def _setup(app, folder: Path) -> dict[str, dict[str, str]]:
                         "action": f"A-{first(Action, team.id).id}"}
     for key in out:  # evidence, so that `action close` gets to its questions
         assert run(app, "grace", f"action evidence {out[key]['action']} audit done").ok
+    for key, owner in (("north", "ben"), ("south", "femi")):  # a closed action to reopen
+        line = f'action add "{key} closed" owner=@{owner} due="in 6 weeks"'
+        number = run(app, "grace", line, chat=key).plain().splitlines()[0].split()[1]
+        assert run(app, "grace", f"action evidence {number} audit done").ok
+        for answer in ("a", "b", "c", "d"):
+            assert run(app, "grace", f"action close {number} {answer}").ok
+        out[key]["closed_action"] = number
     return out
 
 

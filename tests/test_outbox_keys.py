@@ -50,6 +50,10 @@ PINNED = [
     ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
      "routes-remind:north:2026-11-30:amira"),
     ("MONTHLY", dict(handle="grace", month="2026-10"), "monthly:grace:2026-10"),
+    ("MILESTONE_REMIND", dict(milestone=4, day=DAY), "milestone-remind:4:2026-11-30"),
+    ("ACTION_REOPENED", dict(action=3, reopened=1, handle="amira"),
+     "action-reopened:3:1:amira"),
+    ("CQC_REMIND", dict(request=2, days=14, handle="dan"), "cqc-remind:2:14:dan"),
 ]
 
 

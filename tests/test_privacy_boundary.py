@@ -97,6 +97,9 @@ IDENTIFIERS = {
     "learningack.via": "a transport name",
     "team.monthly_report": "an HH:MM time from the config",
     "team.standards": "contract standards from the config: contact kind to seconds",
+    "action.metric": "a metric name from handlers/metrics.METRICS",
+    "action.priority": "high | medium | low",
+    "actionmilestone.state": "open | done",
 }
 
 
