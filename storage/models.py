@@ -45,6 +45,10 @@ class Team(SQLModel, table=True):
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     # Today's routes to be confirmed (`routes ok`) by then, or the supervisors hear ("" = never).
     routes_by: str = Field(default="09:00", sa_column_kwargs={"server_default": "09:00"})
+    # Documentation sampling (handlers/sampling.py): per person, repeat factor, draw and reminder
+    # times, and the defect codes, from the config.
+    sampling: dict[str, Any] = Field(default_factory=dict,
+                                     sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Person(SQLModel, table=True):
@@ -275,3 +279,4 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
+from storage.documentation import DocSample  # noqa: E402,F401  (the documentation sample)

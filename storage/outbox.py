@@ -121,6 +121,9 @@ TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those
 ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confirmed in time
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
+SAMPLE = Kind("sample:{team}:{week}:{handle}")  # to each supervisor: the week's records to audit
+# Records still to audit: supervisors at the team's sample_remind, managers at sample_overdue.
+SAMPLE_REMIND = Kind("sample-remind:{team}:{week}:{what}:{handle}", what=("due", "overdue"))
 
 
 # ---------------------------------------------------------------- queueing

@@ -95,6 +95,8 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "plan": ("plan", None),
     "status": ("status team {team} last week", None),
     "status export": ("status export", None),
+    "sample": ("sample {team}", None),
+    "audit": ("audit {sampled} defect late_entry no risk review", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records
@@ -140,7 +142,28 @@ def _setup(app, folder: Path) -> dict[str, dict[str, str]]:
                         "action": f"A-{first(Action, team.id).id}"}
     for key in out:  # evidence, so that `action close` gets to its questions
         assert run(app, "grace", f"action evidence {out[key]['action']} audit done").ok
+    _sampled(app, out)
     return out
+
+
+def _sampled(app, out: dict[str, dict[str, str]]) -> None:
+    """A documentation sample in each team holding one done contact (not `{ref}`, which
+    `cover` needs open), for `audit {sampled}`."""
+    from handlers.sampling import draw, iso_week
+    from storage.db import session_scope
+    from tests.conftest import DAY
+
+    for key, values in out.items():
+        with Session(app.engine) as s:
+            team = s.exec(select(Team).where(Team.key == key)).one()
+            client = s.exec(select(Client).join(Contact, Contact.client_id == Client.id).where(
+                Contact.team_id == team.id, Client.risk != "high",
+                Client.ref != values["ref"]).order_by(Client.ref)).first()
+        assert run(app, "grace", f"done {client.ref}", chat=key).ok
+        with session_scope(app.engine) as session:
+            draw(session, session.exec(select(Team).where(Team.key == key)).one(), iso_week(DAY),
+                 app.clock.now())
+        values["sampled"] = client.ref
 
 
 def snapshot(engine) -> dict[str, tuple[int, int]]:

@@ -49,6 +49,11 @@ PINNED = [
     ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
     ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
      "routes-remind:north:2026-11-30:amira"),
+    ("SAMPLE", dict(team="north", week="2026-W48", handle="amira"), "sample:north:2026-W48:amira"),
+    ("SAMPLE_REMIND", dict(team="north", week="2026-W48", what="due", handle="amira"),
+     "sample-remind:north:2026-W48:due:amira"),
+    ("SAMPLE_REMIND", dict(team="north", week="2026-W48", what="overdue", handle="dan"),
+     "sample-remind:north:2026-W48:overdue:dan"),
 ]
 
 

@@ -90,6 +90,11 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "team.sampling": "the documentation sampling settings and defect codes from the config",
+    "docsample.week": "an ISO week such as 2026-W48",
+    "docsample.reason": "standard | increased",
+    "docsample.result": "ok | defect",
+    "docsample.defect_code": "a defect code from the config",
 }
 
 
