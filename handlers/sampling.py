@@ -138,9 +138,12 @@ def sample_reply(session: Session, team: Team, week: str,
 
 @team_job("sample_draw", times=lambda team: [settings(team)["draw"]] if settings(team)["draw"] else [])
 def sample_draw(session: Session, team: Team, now: datetime) -> bool:
-    """Last week's sample, drawn once, and the list to each of the team's supervisors."""
+    """Last week's sample, drawn once, and the list to each of the team's supervisors (once per
+    week each)."""
     week = sampled_week(team, now)
     draw(session, team, week, now)
+    if not store.drawn(session, team_id=team.id, week=week):
+        return False  # nothing was done that week: nothing to audit, nobody told
     reply = sample_reply(session, team, week, first_line=words.drawn_first_line(team.name))
     queued = False
     for person in people.with_role(session, team_id=team.id, role="supervisor"):

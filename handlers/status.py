@@ -6,7 +6,7 @@ CAP actions by RAG, with a PNG chart of the weekly trend. The figures come from 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
+from storage import sampling as sampling_store
 from storage.db import files_dir
 from storage.models import Team, at_least
 
@@ -91,6 +92,9 @@ class Figures:
     escalations: dict
     actions: dict[str, int]
     min_contacts: int = 20  # fewer contacts due than this: counts, no rate, no arrow
+    # The documentation samples drawn in the period: sampled, audited, defects by code, and
+    # how many people were on increased sampling (storage/sampling.py status_counts).
+    documentation: dict = field(default_factory=dict)
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -128,6 +132,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     side = store.side_counts(session, team_ids=ids, window=windows[0], now=now,
                              before=day_bounds(today, zone)[0], today=today)
     baselines = _baselines(session, teams, now)
+    docs = sampling_store.status_counts(session, team_ids=ids, window=windows[0])
     out = []
     for team in teams:
         cfg = meds_settings(team)
@@ -143,7 +148,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             meds_target=None if meds_base is None else meds_base * (1 + cfg.meds_target_pct / 100),
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
-            min_contacts=team.min_contacts_for_rate))
+            min_contacts=team.min_contacts_for_rate, documentation=docs[team.id]))
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
@@ -189,7 +194,15 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
         meds_target=sum(meds_targets) if meds_targets else None,
         incidents=add_up([f.incidents for f in teams]), learning=add_up([f.learning for f in teams]),
         escalations=escalations, actions=add_up([f.actions for f in teams]),
-        min_contacts=max(f.min_contacts for f in teams))  # the strictest team's threshold
+        min_contacts=max(f.min_contacts for f in teams),  # the strictest team's threshold
+        documentation=_documentation([f.documentation for f in teams]))
+
+
+def _documentation(teams: list[dict]) -> dict:
+    """The teams' documentation sample figures added up (defects code by code)."""
+    out = add_up([{k: v for k, v in d.items() if k != "defects"} for d in teams])
+    out["defects"] = add_up([d.get("defects", {}) for d in teams])
+    return out
 
 
 def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:

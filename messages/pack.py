@@ -32,6 +32,7 @@ SECTIONS = [
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
+    ("documentation", "Documentation sampling", ["documentation_sample"]),
 ]
 SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
 
