@@ -343,3 +343,23 @@ def test_ok_and_defect_pressed_in_telegram(tg, tmp_path):
     assert all(len(c.encode()) <= 64 for c in codes)
     assert deliver(bot, tapped(f"audit:{second}:defect:unsigned", reply_to=500)) == 200
     assert count(app.engine, DocSample, DocSample.defect_code == "unsigned") == 1
+
+
+def test_ok_pressed_in_slack(slack_env, tmp_path):
+    from tests.conftest import post, pressed
+    from tests.fakes.servers import wait_for
+
+    app, fake, api, bot = slack_env
+    done_week(app, tmp_path, W48)
+    assert jobs.run(app.engine, "sample_draw", "north", at(W49, "08:00"))
+    first = drawn(app, "2026-W48")["chloe"][0]
+    app.clock.set(at(W49, "10:00"))
+    assert post(bot, pressed(api, f"audit:{first}:ok")).status_code == 200
+    with Session(app.engine) as s:
+        row = s.exec(select(DocSample).join(Contact, Contact.id == DocSample.contact_id)
+                     .where(Contact.source_id == first)).one()
+        assert row.result == "ok" and row.audited_by_id is not None
+    assert count(app.engine, AuditEvent, AuditEvent.action == "sample:ok",
+                 AuditEvent.transport == "slack") == 1
+    said = wait_for(lambda: fake.named("response_url"), "the answer")
+    assert any("audited: ok ✓. 12 still to audit." in (r.get("text") or "") for r in said), said
