@@ -17,6 +17,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from handlers.meds_rounds import MedicinesConfig
 from handlers.paging import EscalationPolicy
+from handlers.sampling import DEFAULT_DEFECT_CODES
 from storage.models import CONTACT_KINDS, ROLES
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -135,9 +136,30 @@ class TeamConfig(_Strict, MedicinesConfig):
     min_contacts_for_rate: int | None = Field(default=None, ge=0)  # None: the top-level value
     # The team's own contract standards by kind, over the file's [standards].
     standards: Standards = Field(default_factory=dict)
+    # Documentation sampling (handlers/sampling.py): records drawn per staff member a week, the
+    # factor for someone with a repeat defect, when last week's sample is drawn, when
+    # supervisors are reminded of records still to audit, and when managers are ("" = never).
+    sample_per_person: int = Field(default=5, ge=0, le=50)
+    sample_repeat_factor: int = Field(default=2, ge=1, le=5)
+    sample_draw: str = "mon 08:00"
+    sample_remind: str = "fri 15:00"
+    sample_overdue: str = "fri 17:00"
 
     def medicines(self) -> dict:
         return self.model_dump(include=set(MedicinesConfig.model_fields))
+
+    def sampling(self, defect_codes: list[str]) -> dict:
+        return {"per_person": self.sample_per_person, "repeat_factor": self.sample_repeat_factor,
+                "draw": self.sample_draw, "remind": self.sample_remind,
+                "overdue": self.sample_overdue, "defect_codes": list(defect_codes)}
+
+    @field_validator("sample_draw", "sample_remind", "sample_overdue")
+    @classmethod
+    def _sample_times(cls, v: str) -> str:
+        day, _, hhmm = v.strip().lower().partition(" ")
+        if v.strip() and (day not in _DAYS or not _HHMM.match(hhmm)):
+            raise ValueError(f"expected a weekday and HH:MM like 'mon 08:00' (or \"\"), got {v!r}")
+        return v.strip().lower()
 
     @field_validator("morning_post", "reconcile")
     @classmethod
@@ -231,6 +253,9 @@ class Config(_Strict):
     # Contract standards by contact kind (e.g. post_discharge = "48h", review = "6w"): an
     # imported row with event_at and no window is due from event_at to event_at + this.
     standards: Standards = Field(default_factory=dict)
+    # Documentation sampling: the codes a supervisor logs a defect with (`audit REF defect CODE`).
+    defect_codes: list[Key] = Field(default_factory=lambda: list(DEFAULT_DEFECT_CODES),
+                                    min_length=1)
 
     @field_validator("timezone")
     @classmethod
@@ -250,6 +275,7 @@ class Config(_Strict):
         _unique(problems, "teams", [t.key for t in self.teams], "key")
         _unique(problems, "people", [p.handle for p in self.people], "handle")
         _unique(problems, "reason_codes", [r.code for r in self.reason_codes], "code")
+        _unique(problems, "defect_codes", self.defect_codes, "code")
         spelt: dict[str, int] = {}  # a spelling (word_key) names one code only
         for i, r in enumerate(self.reason_codes):
             for name in [r.code, *r.aliases]:

@@ -24,6 +24,7 @@ from storage import audit
 from storage import export as store
 from storage import status as metrics
 from storage import timeliness
+from storage import sampling as sampling_store
 from storage.db import files_dir
 from storage.models import Team
 
@@ -80,6 +81,10 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
     tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
     tables += timeliness.pack_tables(session, teams=teams, first=first, last=last,
                                      window=(start, end), now=now)
+    tables.append(store.table("documentation_sample", "Documentation sample (records audited)",
+                              sampling_store.PACK_COLUMNS,
+                              sampling_store.pack_rows(session, team_ids=[t.id for t in teams],
+                                                       start=start, end=end)))
     chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:

@@ -13,7 +13,8 @@ from storage.models import at_least
 EVERYDAY = {
     "staff": ("mine", "due", "done", "missed", "meds", "meds done", "meds late", "learn ack",
               "ack", "escalations", "whoami"),
-    "supervisor": ("cover", "reconcile", "learn", "incident open", "plan", "status"),
+    "supervisor": ("cover", "reconcile", "learn", "incident open", "plan", "status", "sample",
+                   "audit"),
     "manager": ("status export", "action close", "incident close"),
 }
 

@@ -25,6 +25,7 @@ from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
 from storage import timeliness
+from storage import sampling as sampling_store
 from storage.db import files_dir
 from storage.models import CONTACT_KINDS, Team, at_least
 
@@ -97,6 +98,9 @@ class Figures:
     by_kind: dict = field(default_factory=dict)
     routes: dict = field(default_factory=dict)
     covers: int = 0
+    # The documentation samples drawn in the period: sampled, audited, defects by code, and
+    # how many people were on increased sampling (storage/sampling.py status_counts).
+    documentation: dict = field(default_factory=dict)
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -134,6 +138,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     side = store.side_counts(session, team_ids=ids, window=windows[0], now=now,
                              before=day_bounds(today, zone)[0], today=today)
     baselines = _baselines(session, teams, now)
+    docs = sampling_store.status_counts(session, team_ids=ids, window=windows[0])
     out = []
     for team in teams:
         cfg = meds_settings(team)
@@ -149,7 +154,7 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             meds_target=None if meds_base is None else meds_base * (1 + cfg.meds_target_pct / 100),
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
-            min_contacts=team.min_contacts_for_rate))
+            min_contacts=team.min_contacts_for_rate, documentation=docs[team.id]))
     _timeliness(session, teams, out, period, windows[0], now)
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
@@ -211,7 +216,8 @@ def _overall(teams: list[Figures], escalations: dict) -> Figures:
         escalations=escalations, actions=add_up([f.actions for f in teams]),
         min_contacts=max(f.min_contacts for f in teams),  # the strictest team's threshold
         by_kind=_by_kind_total([f.by_kind for f in teams]),
-        routes=add_up([f.routes for f in teams]), covers=sum(f.covers for f in teams))
+        routes=add_up([f.routes for f in teams]), covers=sum(f.covers for f in teams),
+        documentation=_documentation([f.documentation for f in teams]))
 
 
 def _by_kind_total(per_team: list[dict]) -> dict:
@@ -226,6 +232,13 @@ def _kind_order(kinds: dict) -> dict:
     """Contact kinds in their usual order (CONTACT_KINDS), any other after them."""
     order = {k: i for i, k in enumerate(CONTACT_KINDS)}
     return dict(sorted(kinds.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def _documentation(teams: list[dict]) -> dict:
+    """The teams' documentation sample figures added up (defects code by code)."""
+    out = add_up([{k: v for k, v in d.items() if k != "defects"} for d in teams])
+    out["defects"] = add_up([d.get("defects", {}) for d in teams])
+    return out
 
 
 def in_progress(period: Period, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -34,6 +34,7 @@ SECTIONS = [
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
     ("routes", "Routes and cover for gaps", ["routes", "covers", "on_time_by_kind"]),
+    ("documentation", "Documentation sampling", ["documentation_sample"]),
 ]
 ROUTES_NOTES = ["A day's routes are on time when `routes ok` came by the team's routes_by time, "
                 "late after it; a day with none is not confirmed. Each cover is a `cover` "

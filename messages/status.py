@@ -93,7 +93,19 @@ def block(f, weeks: float) -> Block:
     lines.append("CAP actions: " + " · ".join(f"{RAG_MARK[k]} {f.actions.get(k, 0)} {RAG_WORD[k]}"
                                                for k in RAG_MARK))
     lines += timeliness.lines(f)
+    if getattr(f, "documentation", None) and f.documentation.get("sampled"):
+        lines.append(documentation_line(f.documentation))
     return Block(text=f"{f.name}\n" + "\n".join(lines))
+
+
+def documentation_line(d: dict) -> str:
+    """The documentation samples drawn in the period (CAP: defects logged by type)."""
+    defects = sum(d["defects"].values())
+    by_type = " · ".join(f"{code} {n}" for code, n in
+                         sorted(d["defects"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"Documentation sample: {d['sampled']} drawn · {d['audited']} audited · "
+            f"{defects} defect{'s' if defects != 1 else ''}" + (f" ({by_type})" if by_type else "")
+            + f" · {d['increased']} staff on increased sampling")
 
 
 def report(figures: list, first: date, last: date, weeks: float,

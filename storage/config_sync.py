@@ -47,6 +47,7 @@ def sync_config(session: Session, config: Any) -> None:
         kept = {k: v for k, v in (team.medicines or {}).items() if k == "baseline_set"}
         team.medicines = {**tc.medicines(), **kept}
         team.active = True
+        team.sampling = tc.sampling(getattr(config, "defect_codes", []))
         session.add(team)
         teams[tc.key] = team
     listed_teams = {tc.key for tc in config.teams}

@@ -51,6 +51,10 @@ class Team(SQLModel, table=True):
     # Contract standards by contact kind, in seconds after the event (`[standards]` in the
     # config, the team's own over the file's): the import's window for a row with event_at.
     standards: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Documentation sampling (handlers/sampling.py): per person, repeat factor, draw and reminder
+    # times, and the defect codes, from the config.
+    sampling: dict[str, Any] = Field(default_factory=dict,
+                                     sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Person(SQLModel, table=True):
@@ -289,3 +293,4 @@ from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  
                               PlanRequest, RouteCheck)
 from storage.invites import ChatBinding, Invite  # noqa: E402,F401
 from storage.controls import ActionMilestone  # noqa: E402,F401  (the CAP's milestones)
+from storage.documentation import DocSample  # noqa: E402,F401  (the documentation sample)

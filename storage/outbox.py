@@ -126,6 +126,9 @@ MONTHLY = Kind("monthly:{handle}:{month}")  # the monthly governance report, per
 MILESTONE_REMIND = Kind("milestone-remind:{milestone}:{day}")  # to the action's owner
 ACTION_REOPENED = Kind("action-reopened:{action}:{reopened}:{handle}")  # owner and managers
 CQC_REMIND = Kind("cqc-remind:{request}:{days}:{handle}")  # 14, 7, 3 and 1 days before
+SAMPLE = Kind("sample:{team}:{week}:{handle}")  # to each supervisor: the week's records to audit
+# Records still to audit: supervisors at the team's sample_remind, managers at sample_overdue.
+SAMPLE_REMIND = Kind("sample-remind:{team}:{week}:{what}:{handle}", what=("due", "overdue"))
 
 
 # ---------------------------------------------------------------- queueing

@@ -102,6 +102,8 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "action set": ("action set {action} priority=high metric=missed_rate target=5%", None),
     "action milestone": ('action milestone {action} "Rota check" due="in 2 weeks"', None),
     "action reopen": ("action reopen {closed_action} slipped", None),
+    "sample": ("sample {team}", None),
+    "audit": ("audit {sampled} defect late_entry no risk review", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records
@@ -154,7 +156,28 @@ def _setup(app, folder: Path) -> dict[str, dict[str, str]]:
         for answer in ("a", "b", "c", "d"):
             assert run(app, "grace", f"action close {number} {answer}").ok
         out[key]["closed_action"] = number
+    _sampled(app, out)
     return out
+
+
+def _sampled(app, out: dict[str, dict[str, str]]) -> None:
+    """A documentation sample in each team holding one done contact (not `{ref}`, which
+    `cover` needs open), for `audit {sampled}`."""
+    from handlers.sampling import draw, iso_week
+    from storage.db import session_scope
+    from tests.conftest import DAY
+
+    for key, values in out.items():
+        with Session(app.engine) as s:
+            team = s.exec(select(Team).where(Team.key == key)).one()
+            client = s.exec(select(Client).join(Contact, Contact.client_id == Client.id).where(
+                Contact.team_id == team.id, Client.risk != "high",
+                Client.ref != values["ref"]).order_by(Client.ref)).first()
+        assert run(app, "grace", f"done {client.ref}", chat=key).ok
+        with session_scope(app.engine) as session:
+            draw(session, session.exec(select(Team).where(Team.key == key)).one(), iso_week(DAY),
+                 app.clock.now())
+        values["sampled"] = client.ref
 
 
 def snapshot(engine) -> dict[str, tuple[int, int]]:

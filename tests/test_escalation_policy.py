@@ -138,8 +138,12 @@ def test_a_simulated_week_never_acknowledged_is_paged_exactly_as_the_policy_allo
     assert [team for team, text in posted if text.startswith(notice)] == ["north"]
     assert [h for h, text in sent if text.startswith(notice)] == ["dan"]
     assert "E-1 · C-9X2P · missed: Safety concern" in next(t for _, t in sent if t.startswith(notice))
-    # Nothing else reached the on-call lead or the nominated individual all week.
-    assert len([h for h, _ in sent if h in ("amira", "grace")]) == 10
+    # Nothing else reached the on-call lead or the nominated individual all week (but Monday's
+    # documentation sample, which Amira gets as North's supervisor (Erin, South's): the week's
+    # contacts are done).
+    sample = "carebot: this week's documentation sample to audit"
+    assert sorted(h for h, t in sent if t.startswith(sample)) == ["amira", "erin"]
+    assert len([h for h, t in sent if h in ("amira", "grace") and not t.startswith(sample)]) == 10
     with Session(bot.engine) as session:
         esc = session.get(Escalation, 1)
     assert (esc.state, esc.next_fire_at) == ("open", None)

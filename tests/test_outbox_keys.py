@@ -54,6 +54,11 @@ PINNED = [
     ("ACTION_REOPENED", dict(action=3, reopened=1, handle="amira"),
      "action-reopened:3:1:amira"),
     ("CQC_REMIND", dict(request=2, days=14, handle="dan"), "cqc-remind:2:14:dan"),
+    ("SAMPLE", dict(team="north", week="2026-W48", handle="amira"), "sample:north:2026-W48:amira"),
+    ("SAMPLE_REMIND", dict(team="north", week="2026-W48", what="due", handle="amira"),
+     "sample-remind:north:2026-W48:due:amira"),
+    ("SAMPLE_REMIND", dict(team="north", week="2026-W48", what="overdue", handle="dan"),
+     "sample-remind:north:2026-W48:overdue:dan"),
 ]
 
 

@@ -100,6 +100,11 @@ IDENTIFIERS = {
     "action.metric": "a metric name from handlers/metrics.METRICS",
     "action.priority": "high | medium | low",
     "actionmilestone.state": "open | done",
+    "team.sampling": "the documentation sampling settings and defect codes from the config",
+    "docsample.week": "an ISO week such as 2026-W48",
+    "docsample.reason": "standard | increased",
+    "docsample.result": "ok | defect",
+    "docsample.defect_code": "a defect code from the config",
 }
 
 

@@ -87,7 +87,10 @@ def test_real_scheduler_arranges_every_team_job(app):
                                  "housekeeping",
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
-                                 "reconcile:north", "reconcile:south", "sweep",
+                                 "reconcile:north", "reconcile:south",
+                                 "sample_draw:north", "sample_draw:south",
+                                 "sample_overdue:north", "sample_overdue:south",
+                                 "sample_remind:north", "sample_remind:south", "sweep",
                                  "weekly_status:north", "weekly_status:south"]
 
 
