@@ -36,6 +36,8 @@ def test_fires_between_orders_every_team_job(app):
     assert [(t.strftime("%d %H:%M"), job, team) for t, job, team in fires] == [
         ("24 17:30", "reconcile", "north"), ("24 17:30", "reconcile", "south"),
         ("25 07:30", "action_remind", "north"), ("25 07:30", "action_remind", "south"),
+        ("25 07:30", "cap_remind", "north"), ("25 07:30", "cap_remind", "south"),
+        ("25 07:30", "cap_sustain", "north"), ("25 07:30", "cap_sustain", "south"),
         ("25 07:30", "learn_remind", "north"), ("25 07:30", "learn_remind", "south"),
         ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south")]
 
@@ -83,7 +85,9 @@ def test_real_scheduler_arranges_every_team_job(app):
         finally:
             sched.shutdown(wait=False)
 
-    assert asyncio.run(go()) == ["action_remind:north", "action_remind:south", "heartbeat",
+    assert asyncio.run(go()) == ["action_remind:north", "action_remind:south",
+                                 "cap_remind:north", "cap_remind:south",
+                                 "cap_sustain:north", "cap_sustain:south", "heartbeat",
                                  "housekeeping",
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
