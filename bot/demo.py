@@ -185,7 +185,7 @@ HISTORY_ACTIONS = [
          'finding="Inspection 2026-10: late evening medicines"'),
     (28, 'action add "Weekend rota gaps" owner=@erin due="in 5 weeks" risk=staffing '
          'finding="Missed visits cluster at weekends"'),
-    (21, 'action add "High-risk care plans reviewed" owner=@amira due="in 20 days" risk=safety '
+    (21, 'action add "High-risk care plans reviewed" owner=@amira due="in 22 days" risk=safety '
          'finding="Care plans out of date"'),
     (20, 'action evidence A-1 audit "MAR audit week 1: 14 late of 140"'),
     (6, 'action evidence A-1 audit "MAR audit week 3: 2 late of 140"'),
