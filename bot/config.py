@@ -147,6 +147,8 @@ class PersonConfig(_Strict):
     slack_user: str | None = None
     telegram_user: int | None = None
     oncall: bool = False
+    # May authorise or decline referrals at the front door (managers always may).
+    authoriser: bool = False
 
 
 
@@ -185,6 +187,10 @@ DEFAULT_REASON_CODES = [
     ReasonCodeConfig(code="other", label="Other", side="other", needs_note=True),
 ]
 
+# The seed's front-door wording: the basis on which a referral is eligible for the service.
+DEFAULT_ELIGIBILITY_BASES = ["hospital_discharge", "gp_referral", "social_worker",
+                             "continuing_care", "self_referral"]
+
 
 class Config(_Strict):
     timezone: str = "Europe/London"
@@ -197,6 +203,13 @@ class Config(_Strict):
     retention_days: int = Field(default=90, ge=1, le=3650)
     # The status shows a rate (and its trend arrow) only on at least this many contacts.
     min_contacts_for_rate: int = Field(default=20, ge=0)
+    # The front door (handlers/referrals.py): the eligibility bases a referral may be accepted
+    # on, how long one may wait pending before the authorisers hear, and the share of each
+    # day's accepted referrals a second person validates the next morning (rounded up).
+    eligibility_bases: list[Key] = Field(default_factory=lambda: list(DEFAULT_ELIGIBILITY_BASES),
+                                         min_length=1)
+    referral_pending_hours: int = Field(default=24, ge=1, le=24 * 14)
+    referral_sample_pct: int = Field(default=20, ge=1, le=100)
 
     @field_validator("timezone")
     @classmethod

@@ -12,6 +12,10 @@ from storage import cache
 from storage.db import lock_for_claim
 from storage.models import ConfigState, Membership, Person, ReasonCode, Team
 
+# The config's default bases (bot/config.py), for a config object that has none.
+DEFAULT_ELIGIBILITY_BASES = ["hospital_discharge", "gp_referral", "social_worker",
+                             "continuing_care", "self_referral"]
+
 
 def sync_config(session: Session, config: Any) -> None:
     """Make teams, people and reason codes match the config file (the config is the truth).
@@ -37,6 +41,10 @@ def sync_config(session: Session, config: Any) -> None:
         kept = {k: v for k, v in (team.medicines or {}).items() if k == "baseline_set"}
         team.medicines = {**tc.medicines(), **kept}
         team.active = True
+        team.referrals = {
+            "bases": list(getattr(config, "eligibility_bases", None) or DEFAULT_ELIGIBILITY_BASES),
+            "pending_hours": getattr(config, "referral_pending_hours", 24),
+            "sample_pct": getattr(config, "referral_sample_pct", 20)}
         session.add(team)
         teams[tc.key] = team
     listed_teams = {tc.key for tc in config.teams}
@@ -52,6 +60,7 @@ def sync_config(session: Session, config: Any) -> None:
         person = people.get(pc.handle) or Person(handle=pc.handle, name=pc.name)
         person.name, person.role, person.oncall, person.active = pc.name, pc.role, pc.oncall, True
         person.slack_user, person.telegram_user = pc.slack_user, pc.telegram_user
+        person.authoriser = bool(getattr(pc, "authoriser", False))
         session.add(person)
         people[pc.handle] = person
         listed.add(pc.handle)

@@ -45,6 +45,9 @@ class Team(SQLModel, table=True):
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     # Today's routes to be confirmed (`routes ok`) by then, or the supervisors hear ("" = never).
     routes_by: str = Field(default="09:00", sa_column_kwargs={"server_default": "09:00"})
+    # The front door from the config: eligibility bases, pending hours, sample percentage.
+    referrals: dict[str, Any] = Field(default_factory=dict,
+                                      sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Person(SQLModel, table=True):
@@ -56,6 +59,8 @@ class Person(SQLModel, table=True):
     telegram_user: Optional[int] = Field(default=None, sa_column=Column(BigInteger, index=True))
     oncall: bool = False
     active: bool = True
+    # May authorise or decline referrals (config `authoriser`; managers always may).
+    authoriser: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 def at_least(who: Person | str, role: str) -> bool:
@@ -275,3 +280,4 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
+from storage.controls import Referral  # noqa: E402,F401

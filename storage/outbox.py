@@ -121,6 +121,9 @@ TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those
 ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confirmed in time
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
+REFERRAL_SAMPLE = Kind("referral-sample:{team}:{day}")  # channel: the day's validation sample
+REFERRAL_PENDING = Kind("referral-pending:{referral}:{handle}")  # to an authoriser, once each
+REFERRAL_CHASE = Kind("referral-chase:{team}:{day}:{handle}")  # sample not validated in time
 
 
 # ---------------------------------------------------------------- queueing

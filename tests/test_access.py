@@ -95,6 +95,13 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "plan": ("plan", None),
     "status": ("status team {team} last week", None),
     "status export": ("status export", None),
+    "referral add": ("referral add C-8K2W source=gp", None),
+    # managers and named authorisers (none among these four) decide; validators check
+    "referral authorise": ("referral authorise {pending} basis=gp_referral", {"manager", "nominated"}),
+    "referral decline": ("referral decline {pending} out of area", {"manager", "nominated"}),
+    "referral validate": ("referral validate {accepted} ok", {"supervisor", "manager", "nominated"}),
+    "referrals": ("referrals", None),
+    "referral": ("referral", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records
@@ -140,6 +147,11 @@ def _setup(app, folder: Path) -> dict[str, dict[str, str]]:
                         "action": f"A-{first(Action, team.id).id}"}
     for key in out:  # evidence, so that `action close` gets to its questions
         assert run(app, "grace", f"action evidence {out[key]['action']} audit done").ok
+    for key in out:  # referrals: one pending, one accepted by dan (so others may validate it)
+        k = key[0].upper()
+        assert run(app, "dan", f"referral add C-P{k}1 source=gp", chat=key).ok
+        assert run(app, "dan", f"referral add C-A{k}1 source=ward basis=gp_referral", chat=key).ok
+        out[key].update(pending=f"C-P{k}1", accepted=f"C-A{k}1")
     return out
 
 

@@ -49,6 +49,10 @@ PINNED = [
     ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
     ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
      "routes-remind:north:2026-11-30:amira"),
+    ("REFERRAL_SAMPLE", dict(team="north", day=DAY), "referral-sample:north:2026-11-30"),
+    ("REFERRAL_PENDING", dict(referral=7, handle="dan"), "referral-pending:7:dan"),
+    ("REFERRAL_CHASE", dict(team="north", day=DAY, handle="amira"),
+     "referral-chase:north:2026-11-30:amira"),
 ]
 
 

@@ -90,6 +90,11 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "team.referrals": "the front-door settings from the config (bases, hours, sample %)",
+    "referral.ref": "an opaque client ref, checked by ref_problem",
+    "referral.basis": "an eligibility basis from the config",
+    "referral.status": "pending | authorised | declined",
+    "referral.result": "ok | wrong",
 }
 
 
