@@ -22,6 +22,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate, on_time_rate
 from storage import audit
 from storage import export as store
+from storage import referrals
 from storage import status as metrics
 from storage.db import files_dir
 from storage.models import Team
@@ -77,6 +78,10 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
     weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
     tables.append(weekly)
     tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
+    tables.append(store.table("referrals", "Front door: referrals, decisions and validation",
+                              referrals.PACK_COLUMNS,
+                              referrals.pack_rows(session, team_ids=[t.id for t in teams],
+                                                  start=start, end=end)))
     chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:

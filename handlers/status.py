@@ -24,6 +24,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
+from storage import referrals
 from storage.db import files_dir
 from storage.models import Team, at_least
 
@@ -91,6 +92,7 @@ class Figures:
     escalations: dict
     actions: dict[str, int]
     min_contacts: int = 20  # fewer contacts due than this: counts, no rate, no arrow
+    referrals: dict[str, int] | None = None  # the front door's counts (storage/referrals.py)
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -144,9 +146,13 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate))
+    front_door = referrals.counts(session, team_ids=ids, start=windows[0][0], end=windows[0][1])
+    for team, figs in zip(teams, out):
+        figs.referrals = front_door[team.id]
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
+        out[-1].referrals = add_up([f.referrals for f in out[:-1]])
     return out
 
 

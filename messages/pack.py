@@ -32,6 +32,7 @@ SECTIONS = [
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
+    ("referrals", "Front door: referrals", ["referrals"]),
 ]
 SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
 

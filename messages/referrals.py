@@ -14,7 +14,8 @@ def _bases(bases: list[str]) -> str:
 
 
 def bad_ref(ref: str, why: str) -> str:
-    return f"The ref {ref[:40]!r} {why}; use an opaque ref like C-8K2W. Example: {EXAMPLE_ADD}"
+    """Not echoed: a ref shaped like an NHS number or a birth date must not travel on."""
+    return f"That ref {why}; use an opaque ref like C-8K2W. Example: {EXAMPLE_ADD}"
 
 
 def unknown_basis(basis: str, bases: list[str], example: str) -> str:

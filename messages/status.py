@@ -91,7 +91,18 @@ def block(f, weeks: float) -> Block:
                  + f" · {e['open_now']} open now ({e['unresolved']} unresolved)")
     lines.append("CAP actions: " + " · ".join(f"{RAG_MARK[k]} {f.actions.get(k, 0)} {RAG_WORD[k]}"
                                                for k in RAG_MARK))
+    if getattr(f, "referrals", None) and f.referrals.get("received"):
+        lines.append(referrals_line(f.referrals))
     return Block(text=f"{f.name}\n" + "\n".join(lines))
+
+
+def referrals_line(r: dict[str, int]) -> str:
+    """The front door (issue 17 §3): referrals received, how decided, and the sample's
+    wrong-basis rate (wrong, of those validated)."""
+    wrong = f" ({100 * r['wrong'] / r['validated']:.0f} %)" if r["validated"] else ""
+    return (f"Front door: {r['received']} referrals · {r['pending']} pending · "
+            f"{r['authorised']} authorised · {r['declined']} declined · {r['sampled']} sampled, "
+            f"{r['validated']} validated, {r['wrong']} wrong basis{wrong}")
 
 
 def report(figures: list, first: date, last: date, weeks: float,

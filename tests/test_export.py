@@ -23,7 +23,7 @@ from tests.test_status import seed
 TABLES = ["reconciliations", "contacts", "escalations", "escalation_timeline",
           "medicines_exceptions", "medicines_checks", "learning_points",
           "learning_acknowledgements", "incidents", "actions", "action_versions",
-          "action_evidence", "weekly_metrics", "audit"]
+          "action_evidence", "weekly_metrics", "audit", "referrals"]
 
 
 def rows(folder: Path, name: str) -> list[dict]:
@@ -54,7 +54,7 @@ def pack(app, tmp_path) -> Path:
     result = carebot("export", "--from", "2026-09-28", "--to", "2026-11-22", "--out", str(out),
                      env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("wrote 16 files to ")
+    assert result.stdout.startswith("wrote 17 files to ")
     return out
 
 
@@ -145,7 +145,7 @@ def test_status_export_gives_a_manager_the_last_four_full_weeks_as_a_zip(app, tm
     assert not run(app, "amira", "status export").ok
     reply = run(app, "dan", "status export")  # on Tuesday 24 Nov
     assert reply.plain().startswith("Evidence pack for the last 4 full weeks, Mon 26 Oct – "
-                                    "Sun 22 Nov 2026 (this week so far is not in it): 14 CSV files")
+                                    "Sun 22 Nov 2026 (this week so far is not in it): 15 CSV files")
     [archive] = reply.files
     assert archive.mime == "application/zip"
     with zipfile.ZipFile(archive.path) as z:
