@@ -4,6 +4,7 @@ a reproducible sample of each day's accepted referrals; the late ones are chased
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -15,6 +16,7 @@ from storage.importer import ImportRejected, import_contacts
 from storage.models import AuditEvent, Contact, Outbox, Person, Referral, Team
 from storage.referrals import import_referrals
 from tests.conftest import DAY, MORNING, count, run, write_csv
+from tests.test_cli import carebot, demo  # noqa: F401 - demo is a fixture
 from tests.test_access import snapshot
 
 YESTERDAY = MORNING - timedelta(days=1)
@@ -270,3 +272,49 @@ def test_status_has_a_front_door_line(app):
     text = run(app, "dan", "status team north").plain()
     assert ("Front door: 3 referrals · 1 pending · 2 authorised · 0 declined · 0 sampled, "
             "1 validated, 1 wrong basis (100 %)") in text
+
+
+# ---------------------------------------------------------------- config and the command line
+
+
+def test_config_keys_reach_the_team_and_the_person(app, tmp_path):
+    from bot.config import load_config
+    from storage import repo
+    from storage.db import session_scope
+
+    text = Path(app.settings.config_path).read_text(encoding="utf-8")
+    text = text.replace('timezone = "Europe/London"\n',
+                        'timezone = "Europe/London"\neligibility_bases = ["gp_referral", "ward"]\n'
+                        'referral_sample_pct = 50\n', 1)
+    text = text.replace('role = "supervisor"\nteams = ["north"]\n',
+                        'role = "supervisor"\nteams = ["north"]\nauthoriser = true\n', 1)
+    path = tmp_path / "front.toml"
+    path.write_text(text, encoding="utf-8")
+    with session_scope(app.engine) as session:
+        repo.sync_config(session, load_config(path))
+    assert run(app, "amira", "referral add C-8K2W source=gp basis=ward").ok
+    assert not run(app, "amira", "referral add C-3J7V source=gp basis=self_referral").ok
+    assert run(app, "amira", "referral add C-3J7V source=gp").ok
+    assert run(app, "amira", "referral authorise C-3J7V basis=gp_referral").ok  # a named authoriser
+    with Session(app.engine) as s:
+        team = s.exec(select(Team).where(Team.key == "north")).one()
+        assert team.referrals == {"bases": ["gp_referral", "ward"], "pending_hours": 24,
+                                  "sample_pct": 50}
+
+
+def test_carebot_import_referrals_on_the_command_line(demo, tmp_path):
+    path = write_csv(tmp_path / "referrals.csv", [
+        {"client_ref": "C-6P4T", "team": "north", "source": "gp",
+         "received_at": "2026-11-24T09:10", "basis": "gp_referral"},
+        {"client_ref": "C-7R2M", "team": "north", "source": "ward 7",
+         "received_at": "2026-11-24T11:30", "basis": ""}], REF_COLUMNS)
+    first = carebot("import", "referrals", str(path), env=demo)
+    assert (first.returncode, first.stdout.strip()) == (0, "2 rows: 2 new, 0 updated, 0 unchanged")
+    again = carebot("import", "referrals", str(path), env=demo)
+    assert again.stdout.strip() == "2 rows: 0 new, 0 updated, 2 unchanged"
+    bad = write_csv(tmp_path / "bad.csv", [{"client_ref": "C-1", "team": "east", "source": "gp",
+                                            "received_at": "2026-11-24T09:10", "basis": ""}],
+                    REF_COLUMNS)
+    refused = carebot("import", "referrals", str(bad), env=demo)
+    assert refused.returncode == 1
+    assert "bad.csv: line 2: unknown team 'east'" in refused.stderr
