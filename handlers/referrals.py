@@ -27,10 +27,6 @@ from storage.models import Person, Referral, Team, at_least
 from storage.privacy import ref_problem
 
 _REF_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/.")
-# The pending reminder looks every hour of the working day (never a DM at night).
-PENDING_TIMES = [f"{h:02d}:00" for h in range(8, 19)]
-
-
 def may_authorise(person: Person) -> bool:
     return at_least(person, "manager") or bool(person.authoriser)
 
@@ -172,22 +168,36 @@ command("referral", min_role="staff", example="referral",
 # ---------------------------------------------------------------- scheduled work
 
 
-@team_job("referral_pending", times=lambda team: PENDING_TIMES)
-def remind_pending(session: Session, team: Team, now: datetime) -> bool:
-    """Pending longer than the configured hours: each authoriser hears once per referral."""
-    hours = store.settings(team)["pending_hours"]
-    waiting = store.pending_before(session, team_id=team.id, before=now - timedelta(hours=hours))
-    if not waiting:
-        return False
-    people = store.authorisers(session, team_id=team.id) or \
-        with_role(session, team_id=team.id, role="nominated")
-    queued = False
-    for row in waiting:
-        for person in people:
+def remind_pending(session: Session, teams: list[Team], now: datetime) -> None:
+    """The sweep's deadline source (handlers/sweep.py, like an incident's missing review):
+    a referral pending longer than the team's `referral_pending_hours` — each of the team's
+    managers and authorisers hears once (the row's reminded_at and the outbox key say so)."""
+    hours = {t.id: store.settings(t)["pending_hours"] for t in teams}
+    if not hours:
+        return
+    by_id = {t.id: t for t in teams}
+    people: dict[int, list[Person]] = {}
+    for row in store.unreminded(session, team_ids=list(hours),
+                                before=now - timedelta(hours=min(hours.values()))):
+        if row.received_at > now - timedelta(hours=hours[row.team_id]):
+            continue  # this team waits longer
+        team = by_id[row.team_id]
+        if team.id not in people:
+            people[team.id] = store.authorisers(session, team_id=team.id) or \
+                with_role(session, team_id=team.id, role="nominated")
+        for person in people[team.id]:
             key = outbox.REFERRAL_PENDING.key(referral=row.id, handle=person.handle)
-            queued |= outbox.notify(session, person.handle, key,
-                                    words.pending_reminder(team.name, row.ref, hours), now=now)
-    return queued
+            outbox.notify(session, person.handle, key,
+                          words.pending_reminder(team.name, row.ref, hours[team.id]), now=now)
+        row.reminded_at = now
+        session.add(row)
+
+
+def next_pending_deadline(session: Session, team: Team, now: datetime) -> datetime | None:
+    """When the team's next pending referral passes its hours (the console's clock stops)."""
+    wait = timedelta(hours=store.settings(team)["pending_hours"])
+    first = store.first_unreminded_after(session, team_id=team.id, after=now - wait)
+    return first + wait if first is not None else None
 
 
 def sample_size(accepted: int, pct: int) -> int:
@@ -202,7 +212,14 @@ def pick(team: Team, day, rows: list[Referral], pct: int) -> list[Referral]:
                   .sample(ordered, sample_size(len(ordered), pct)), key=lambda r: r.id)
 
 
-@team_job("referral_sample", times=lambda team: [team.morning_post])
+@team_job("referrals", times=lambda team: [team.morning_post])
+def morning(session: Session, team: Team, now: datetime) -> bool:
+    """The team's morning at the front door: today's validation sample, and the chase of the
+    samples not validated in time."""
+    posted = sample(session, team, now)
+    return chase(session, team, now) or posted
+
+
 def sample(session: Session, team: Team, now: datetime) -> bool:
     """Mark today's sample of yesterday's accepted referrals and post it to the team."""
     zone = ZoneInfo(team.zone)
@@ -226,7 +243,6 @@ def sample(session: Session, team: Team, now: datetime) -> bool:
                                                  len(accepted), refs), now=now)
 
 
-@team_job("referral_chase", times=lambda team: [team.morning_post])
 def chase(session: Session, team: Team, now: datetime) -> bool:
     """Sampled referrals not validated by the end of their sample day: the validators hear;
     a day later, the managers too."""

@@ -13,7 +13,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers import escalation, incidents, meds_rounds
+from handlers import escalation, incidents, meds_rounds, referrals
 from handlers.paging import fire_many
 from storage import escalations as store
 from storage import repo
@@ -38,6 +38,7 @@ SOURCES = (
                    escalation.next_time_critical),
     DeadlineSource("medicines duties", meds_rounds.page_overdue, meds_rounds.next_deadline),
     DeadlineSource("incidents", incidents.escalate_overdue, incidents.next_deadline),
+    DeadlineSource("referrals pending", referrals.remind_pending, referrals.next_pending_deadline),
 )
 
 

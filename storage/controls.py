@@ -196,6 +196,8 @@ class Referral(SQLModel, table=True):
     declined_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
     declined_at: Optional[datetime] = None
     declined_reason: Optional[str] = Field(default=None, sa_type=FreeText)
+    # When the authorisers were told it has waited too long (once per referral).
+    reminded_at: Optional[datetime] = None
     # The next-day validation of a sample of the accepted ones.
     sampled: bool = False
     sample_day: Optional[date] = Field(default=None, index=True)

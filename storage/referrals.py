@@ -51,10 +51,19 @@ def pending(session: Session, *, team_ids: list[int]) -> list[Referral]:
         .order_by(col(Referral.received_at), col(Referral.id))))
 
 
-def pending_before(session: Session, *, team_id: int, before: datetime) -> list[Referral]:
+def unreminded(session: Session, *, team_ids: list[int], before: datetime) -> list[Referral]:
+    """Pending since `before` or earlier, the authorisers not yet told: one query, all teams."""
     return list(session.exec(select(Referral).where(
+        col(Referral.team_id).in_(team_ids), Referral.status == "pending",
+        col(Referral.reminded_at).is_(None), col(Referral.received_at) <= before)
+        .order_by(col(Referral.id))))
+
+
+def first_unreminded_after(session: Session, *, team_id: int, after: datetime) -> datetime | None:
+    """The earliest received_at after `after` of the team's pending, unreminded referrals."""
+    return session.exec(select(func.min(Referral.received_at)).where(
         Referral.team_id == team_id, Referral.status == "pending",
-        col(Referral.received_at) <= before).order_by(col(Referral.id))))
+        col(Referral.reminded_at).is_(None), col(Referral.received_at) > after)).one()
 
 
 def authorised_between(session: Session, *, team_id: int, start: datetime,

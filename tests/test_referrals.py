@@ -182,14 +182,14 @@ def test_each_morning_samples_twenty_percent_at_least_one_the_same_on_a_rerun(ap
     _accepted_yesterday(app, 2, team="south", who="erin")
     run(app, "amira", "referral add C-TODAY source=gp basis=gp_referral")  # today: not yet
     seven_thirty = MORNING.replace(hour=7, minute=30)
-    assert jobs.run(app.engine, "referral_sample", "north", seven_thirty) is True
-    assert jobs.run(app.engine, "referral_sample", "south", seven_thirty) is True
+    assert jobs.run(app.engine, "referrals", "north", seven_thirty) is True
+    assert jobs.run(app.engine, "referrals", "south", seven_thirty) is True
     first = sampled(app.engine)
     assert len([r for r in first if r.startswith("C-N")]) == 2
     assert len([r for r in first if r.startswith("C-S")]) == 1
     assert "C-TODAY" not in first
     # A re-run posts nothing new and picks nothing new; from scratch it picks the same.
-    assert jobs.run(app.engine, "referral_sample", "north", seven_thirty) is False
+    assert jobs.run(app.engine, "referrals", "north", seven_thirty) is False
     assert sampled(app.engine) == first
     with Session(app.engine) as s:
         team = s.exec(select(Team).where(Team.key == "north")).one()
@@ -206,30 +206,35 @@ def test_each_morning_samples_twenty_percent_at_least_one_the_same_on_a_rerun(ap
 
 def test_an_unvalidated_sample_reminds_validators_then_the_manager(app):
     _accepted_yesterday(app, 1, who="dan")
-    assert jobs.run(app.engine, "referral_sample", "north", MORNING.replace(hour=7, minute=30))
+    assert jobs.run(app.engine, "referrals", "north", MORNING.replace(hour=7, minute=30))
     next_day = MORNING + timedelta(days=1)
-    assert jobs.run(app.engine, "referral_chase", "north", MORNING) is False  # still its day
-    assert jobs.run(app.engine, "referral_chase", "north", next_day) is True
+    assert jobs.run(app.engine, "referrals", "north", MORNING) is False  # still its day
+    assert jobs.run(app.engine, "referrals", "north", next_day) is True
     assert outbox_keys(app.engine, "referral-chase:") == [
         ("referral-chase:north:2026-11-25:amira", "person:amira")]
-    assert jobs.run(app.engine, "referral_chase", "north", next_day) is False  # once a day
-    assert jobs.run(app.engine, "referral_chase", "north", next_day + timedelta(days=1)) is True
+    assert jobs.run(app.engine, "referrals", "north", next_day) is False  # once a day
+    assert jobs.run(app.engine, "referrals", "north", next_day + timedelta(days=1)) is True
     assert [t for k, t in outbox_keys(app.engine, "referral-chase:north:2026-11-26")] == [
         "person:amira", "person:dan"]
     app.clock.set(next_day + timedelta(days=2))
     assert run(app, "amira", "referral validate C-N000 ok").ok
-    assert jobs.run(app.engine, "referral_chase", "north", next_day + timedelta(days=2)) is False
+    assert jobs.run(app.engine, "referrals", "north", next_day + timedelta(days=2)) is False
 
 
 def test_a_referral_pending_too_long_reminds_the_authorisers_once(app):
+    from handlers.sweep import next_due, sweep
+
     assert run(app, "amira", "referral add C-8K2W source=gp").ok
-    assert jobs.run(app.engine, "referral_pending", "north", MORNING + timedelta(hours=23)) is False
-    later = MORNING + timedelta(hours=25)
-    assert jobs.run(app.engine, "referral_pending", "north", later) is True
-    assert jobs.run(app.engine, "referral_pending", "north", later + timedelta(hours=1)) is False
+    due = MORNING + timedelta(hours=24)
+    assert next_due(app.engine, MORNING + timedelta(hours=23)) <= due  # the console stops there
+    sweep(app.engine, MORNING + timedelta(hours=23))
+    assert outbox_keys(app.engine, "referral-pending:") == []
+    sweep(app.engine, due + timedelta(minutes=1))
+    sweep(app.engine, due + timedelta(hours=2))  # once per referral
     row = referral(app.engine, "C-8K2W")
-    assert [t for _, t in outbox_keys(app.engine, "referral-pending:")] == ["person:dan"]
-    assert outbox_keys(app.engine, "referral-pending:")[0][0] == f"referral-pending:{row.id}:dan"
+    assert outbox_keys(app.engine, "referral-pending:") == [(f"referral-pending:{row.id}:dan",
+                                                             "person:dan")]
+    assert row.reminded_at == due + timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- `carebot import referrals`

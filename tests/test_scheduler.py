@@ -37,7 +37,8 @@ def test_fires_between_orders_every_team_job(app):
         ("24 17:30", "reconcile", "north"), ("24 17:30", "reconcile", "south"),
         ("25 07:30", "action_remind", "north"), ("25 07:30", "action_remind", "south"),
         ("25 07:30", "learn_remind", "north"), ("25 07:30", "learn_remind", "south"),
-        ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south")]
+        ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south"),
+        ("25 07:30", "referrals", "north"), ("25 07:30", "referrals", "south")]
 
 
 @pytest.mark.parametrize("day,expected", LONDON_DAYS[:2])
@@ -87,7 +88,8 @@ def test_real_scheduler_arranges_every_team_job(app):
                                  "housekeeping",
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
-                                 "reconcile:north", "reconcile:south", "sweep",
+                                 "reconcile:north", "reconcile:south",
+                                 "referrals:north", "referrals:south", "sweep",
                                  "weekly_status:north", "weekly_status:south"]
 
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column('declined_by_id', sa.Integer(), nullable=True),
         sa.Column('declined_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column('declined_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column('reminded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column('sampled', sa.Boolean(), nullable=False),
         sa.Column('sample_day', sa.Date(), nullable=True),
         sa.Column('validated_by_id', sa.Integer(), nullable=True),
