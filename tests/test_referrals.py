@@ -323,3 +323,29 @@ def test_carebot_import_referrals_on_the_command_line(demo, tmp_path):
     refused = carebot("import", "referrals", str(bad), env=demo)
     assert refused.returncode == 1
     assert "bad.csv: line 2: unknown team 'east'" in refused.stderr
+
+
+def test_the_evidence_pack_holds_every_referral_decision(app, tmp_path):
+    import csv
+    from zoneinfo import ZoneInfo
+
+    from handlers.export import build_pack
+    from storage import repo
+    from storage.db import session_scope
+
+    assert run(app, "amira", "referral add C-8K2W source=gp basis=gp_referral").ok
+    assert run(app, "amira", "referral add C-3J7V source=ward").ok
+    assert run(app, "dan", "referral decline C-3J7V out of area").ok
+    assert run(app, "dan", "referral validate C-8K2W ok").ok
+    with session_scope(app.engine) as session:
+        build_pack(session, repo.all_teams(session), DAY, DAY, MORNING,
+                   ZoneInfo("Europe/London"), tmp_path / "pack")
+    with (tmp_path / "pack" / "referrals.csv").open(newline="", encoding="utf-8") as fh:
+        rows = {r["client_ref"]: r for r in csv.DictReader(fh)}
+    assert (rows["C-8K2W"]["status"], rows["C-8K2W"]["authorised_by"],
+            rows["C-8K2W"]["validated_by"], rows["C-8K2W"]["result"]) == (
+        "authorised", "amira", "dan", "ok")
+    assert (rows["C-3J7V"]["status"], rows["C-3J7V"]["declined_by"],
+            rows["C-3J7V"]["declined_reason"]) == ("declined", "dan", "out of area")
+    html = (tmp_path / "pack" / "report.html").read_text(encoding="utf-8")
+    assert "Front door: referrals" in html and "C-8K2W" in html
