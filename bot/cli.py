@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("--all", action="store_true",
                      help="show every channel post and DM, not only what this person would see")
     imp = sub.add_parser("import", help="import a CSV file")
-    imp.add_argument("what", choices=["contacts", "rota", "meds", "people"])
+    imp.add_argument("what", choices=["contacts", "rota", "meds", "people", "referrals"])
     imp.add_argument("file")
     post = sub.add_parser("post", help="run a team's scheduled post now")
     post.add_argument("what", choices=["morning", "meds", "reconcile"])
@@ -149,6 +149,7 @@ def _import(args) -> int:
     from bot.app import build_app
     from storage.importer import ImportRejected, import_contacts, import_rota
     from storage.medicines import import_meds
+    from storage.referrals import import_referrals
 
     app = build_app()
     if not Path(args.file).is_file():
@@ -157,8 +158,11 @@ def _import(args) -> int:
     if args.what == "people":
         return _import_people(app, args.file)
     try:
-        result = {"contacts": import_contacts, "rota": import_rota,
-                  "meds": import_meds}[args.what](app.engine, args.file)
+        if args.what == "referrals":
+            result = import_referrals(app.engine, args.file, now=app.clock.now())
+        else:
+            result = {"contacts": import_contacts, "rota": import_rota,
+                      "meds": import_meds}[args.what](app.engine, args.file)
     except ImportRejected as exc:
         print(f"carebot: {args.file} rejected, nothing imported: {exc.total_bad} bad row(s)",
               file=sys.stderr)

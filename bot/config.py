@@ -197,6 +197,8 @@ class PersonConfig(_Strict):
     slack_user: str | None = None
     telegram_user: int | None = None
     oncall: bool = False
+    # May authorise or decline referrals at the front door (managers always may).
+    authoriser: bool = False
 
 
 
@@ -235,6 +237,10 @@ DEFAULT_REASON_CODES = [
     ReasonCodeConfig(code="other", label="Other", side="other", needs_note=True),
 ]
 
+# The seed's front-door wording: the basis on which a referral is eligible for the service.
+DEFAULT_ELIGIBILITY_BASES = ["hospital_discharge", "gp_referral", "social_worker",
+                             "continuing_care", "self_referral"]
+
 
 class Config(_Strict):
     timezone: str = "Europe/London"
@@ -256,6 +262,13 @@ class Config(_Strict):
     # Documentation sampling: the codes a supervisor logs a defect with (`audit REF defect CODE`).
     defect_codes: list[Key] = Field(default_factory=lambda: list(DEFAULT_DEFECT_CODES),
                                     min_length=1)
+    # The front door (handlers/referrals.py): the eligibility bases a referral may be accepted
+    # on, how long one may wait pending before the authorisers hear, and the share of each
+    # day's accepted referrals a second person validates the next morning (rounded up).
+    eligibility_bases: list[Key] = Field(default_factory=lambda: list(DEFAULT_ELIGIBILITY_BASES),
+                                         min_length=1)
+    referral_pending_hours: int = Field(default=24, ge=1, le=24 * 14)
+    referral_sample_pct: int = Field(default=20, ge=1, le=100)
 
     @field_validator("timezone")
     @classmethod

@@ -22,6 +22,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate, on_time_rate
 from storage import audit
 from storage import export as store
+from storage import referrals
 from storage import status as metrics
 from storage import timeliness
 from storage import sampling as sampling_store
@@ -85,6 +86,10 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                               sampling_store.PACK_COLUMNS,
                               sampling_store.pack_rows(session, team_ids=[t.id for t in teams],
                                                        start=start, end=end)))
+    tables.append(store.table("referrals", "Front door: referrals, decisions and validation",
+                              referrals.PACK_COLUMNS,
+                              referrals.pack_rows(session, team_ids=[t.id for t in teams],
+                                                  start=start, end=end)))
     chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:

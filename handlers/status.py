@@ -26,6 +26,7 @@ from storage import outbox, repo
 from storage import status as store
 from storage import timeliness
 from storage import sampling as sampling_store
+from storage import referrals
 from storage.db import files_dir
 from storage.models import CONTACT_KINDS, Team, at_least
 
@@ -101,6 +102,7 @@ class Figures:
     # The documentation samples drawn in the period: sampled, audited, defects by code, and
     # how many people were on increased sampling (storage/sampling.py status_counts).
     documentation: dict = field(default_factory=dict)
+    referrals: dict[str, int] | None = None  # the front door's counts (storage/referrals.py)
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -156,9 +158,13 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
             min_contacts=team.min_contacts_for_rate, documentation=docs[team.id]))
     _timeliness(session, teams, out, period, windows[0], now)
+    front_door = referrals.counts(session, team_ids=ids, start=windows[0][0], end=windows[0][1])
+    for team, figs in zip(teams, out):
+        figs.referrals = front_door[team.id]
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
+        out[-1].referrals = add_up([f.referrals for f in out[:-1]])
     return out
 
 

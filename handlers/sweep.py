@@ -13,7 +13,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from handlers import cap, escalation, incidents, meds_rounds
+from handlers import cap, escalation, incidents, meds_rounds, referrals
 from handlers.paging import fire_many
 from storage import escalations as store
 from storage import repo
@@ -39,6 +39,7 @@ SOURCES = (
     DeadlineSource("medicines duties", meds_rounds.page_overdue, meds_rounds.next_deadline),
     DeadlineSource("incidents", incidents.escalate_overdue, incidents.next_deadline),
     DeadlineSource("CAP actions and milestones", cap.escalate_overdue, cap.next_deadline),
+    DeadlineSource("referrals pending", referrals.remind_pending, referrals.next_pending_deadline),
 )
 
 

@@ -35,6 +35,7 @@ SECTIONS = [
     ("audit", "Audit log", ["audit"]),
     ("routes", "Routes and cover for gaps", ["routes", "covers", "on_time_by_kind"]),
     ("documentation", "Documentation sampling", ["documentation_sample"]),
+    ("referrals", "Front door: referrals", ["referrals"]),
 ]
 ROUTES_NOTES = ["A day's routes are on time when `routes ok` came by the team's routes_by time, "
                 "late after it; a day with none is not confirmed. Each cover is a `cover` "

@@ -95,6 +95,8 @@ def block(f, weeks: float) -> Block:
     lines += timeliness.lines(f)
     if getattr(f, "documentation", None) and f.documentation.get("sampled"):
         lines.append(documentation_line(f.documentation))
+    if getattr(f, "referrals", None) and f.referrals.get("received"):
+        lines.append(referrals_line(f.referrals))
     return Block(text=f"{f.name}\n" + "\n".join(lines))
 
 
@@ -106,6 +108,15 @@ def documentation_line(d: dict) -> str:
     return (f"Documentation sample: {d['sampled']} drawn · {d['audited']} audited · "
             f"{defects} defect{'s' if defects != 1 else ''}" + (f" ({by_type})" if by_type else "")
             + f" · {d['increased']} staff on increased sampling")
+
+
+def referrals_line(r: dict[str, int]) -> str:
+    """The front door (issue 17 §3): referrals received, how decided, and the sample's
+    wrong-basis rate (wrong, of those validated)."""
+    wrong = f" ({100 * r['wrong'] / r['validated']:.0f} %)" if r["validated"] else ""
+    return (f"Front door: {r['received']} referrals · {r['pending']} pending · "
+            f"{r['authorised']} authorised · {r['declined']} declined · {r['sampled']} sampled, "
+            f"{r['validated']} validated, {r['wrong']} wrong basis{wrong}")
 
 
 def report(figures: list, first: date, last: date, weeks: float,

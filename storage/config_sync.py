@@ -13,6 +13,10 @@ from storage.db import lock_for_claim
 from storage.models import (ChatBinding, ConfigState, Invite, Membership, Person, ReasonCode,
                             Team)
 
+# The config's default bases (bot/config.py), for a config object that has none.
+DEFAULT_ELIGIBILITY_BASES = ["hospital_discharge", "gp_referral", "social_worker",
+                             "continuing_care", "self_referral"]
+
 
 def sync_config(session: Session, config: Any) -> None:
     """Make teams, people and reason codes match the config file (the config is the truth).
@@ -48,6 +52,10 @@ def sync_config(session: Session, config: Any) -> None:
         team.medicines = {**tc.medicines(), **kept}
         team.active = True
         team.sampling = tc.sampling(getattr(config, "defect_codes", []))
+        team.referrals = {
+            "bases": list(getattr(config, "eligibility_bases", None) or DEFAULT_ELIGIBILITY_BASES),
+            "pending_hours": getattr(config, "referral_pending_hours", 24),
+            "sample_pct": getattr(config, "referral_sample_pct", 20)}
         session.add(team)
         teams[tc.key] = team
     listed_teams = {tc.key for tc in config.teams}
@@ -65,6 +73,7 @@ def sync_config(session: Session, config: Any) -> None:
         person.slack_user = pc.slack_user
         person.telegram_user = pc.telegram_user or invited.get(person.id)
         person.source = "config"
+        person.authoriser = bool(getattr(pc, "authoriser", False))
         session.add(person)
         people[pc.handle] = person
         listed.add(pc.handle)

@@ -198,3 +198,37 @@ class RouteCheck(SQLModel, table=True):
     at: datetime
     by_id: int = Field(foreign_key="person.id")
     note: Optional[str] = Field(default=None, sa_type=FreeText)
+
+
+# ---- the front door (issue 17 §3): eligibility and authorisation of referrals
+
+
+class Referral(SQLModel, table=True):
+    """A referral at the front door: accepted on a recorded eligibility basis, or pending
+    authorisation (no services yet: its client cannot become a contact), or declined. A sample of
+    each day's accepted ones is validated by a second person the next day."""
+
+    __table_args__ = (Index("ix_referral_team_status", "team_id", "status"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, max_length=40)  # the client ref
+    team_id: int = Field(foreign_key="team.id")
+    source: str = Field(sa_type=FreeText)  # who referred: gp, ward, self, …
+    basis: Optional[str] = Field(default=None, max_length=40)  # one of eligibility_bases
+    status: str = Field(default="pending", max_length=20)  # pending | authorised | declined
+    received_at: datetime
+    added_by_id: Optional[int] = Field(default=None, foreign_key="person.id")  # None: imported
+    authorised_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    authorised_at: Optional[datetime] = None
+    declined_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    declined_at: Optional[datetime] = None
+    declined_reason: Optional[str] = Field(default=None, sa_type=FreeText)
+    # When the authorisers were told it has waited too long (once per referral).
+    reminded_at: Optional[datetime] = None
+    # The next-day validation of a sample of the accepted ones.
+    sampled: bool = False
+    sample_day: Optional[date] = Field(default=None, index=True)
+    validated_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    validated_at: Optional[datetime] = None
+    result: Optional[str] = Field(default=None, max_length=10)  # ok | wrong
+    note: Optional[str] = Field(default=None, sa_type=FreeText)

@@ -20,6 +20,7 @@ from storage.csvfile import (ImportRejected, ImportResult, checked, personal_ref
                              rows, when)
 from storage.db import bulk_insert, session_scope
 from storage.privacy import ref_problem
+from storage.referrals import gated_refs
 from storage.models import CONTACT_KINDS, RISKS, Client, Contact, OnCallShift, Person, Team
 
 _UTC_ZONE = ZoneInfo("UTC")
@@ -48,6 +49,9 @@ class _Lookups:
     clients: dict[str, tuple[int, str]] = field(default_factory=dict)  # ref: (id, stored risk)
     risks: dict[str, str] = field(default_factory=dict)  # ref: its risk on the latest row
     stored: dict[datetime, str] = field(default_factory=dict)  # its SQLite form, once
+    # Client ref → "pending" | "declined": a referral not accepted, so no contact yet (the
+    # front-door gate, handlers/referrals.py). One query for the whole import.
+    gated: dict[str, str] = field(default_factory=dict)
 
     def when(self, text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """when(text, zone) and the same instant in UTC."""
@@ -116,6 +120,10 @@ def _parse(row: dict, lk: _Lookups) -> dict:
         problems.append("due_end is before due_start")
     problems += personal_refs({"contact_id": cid, "client_ref": ref}, start and start[0],
                               lk.ref_problem)
+    if ref in lk.gated:
+        problems.append(f"client_ref {ref} has a {lk.gated[ref]} referral: "
+                        + ("authorise it first (referral authorise REF basis=…)"
+                           if lk.gated[ref] == "pending" else "it was declined, so no contacts"))
     if problems:
         raise ValueError("; ".join(problems))
     lk.seen.add(cid)
@@ -150,7 +158,7 @@ def _lookups(session: Session) -> _Lookups:
     teams = {t.key: (t.id, ZoneInfo(t.zone)) for t in session.exec(select(Team))}
     people = {p.handle: p.id for p in session.exec(select(Person).where(Person.active == True))}  # noqa: E712
     standards = {t.key: dict(t.standards or {}) for t in session.exec(select(Team))}
-    return _Lookups(teams=teams, people=people, standards=standards)
+    return _Lookups(teams=teams, people=people, standards=standards, gated=gated_refs(session))
 
 
 def import_contacts(engine: Engine, path: str | Path) -> ImportResult:

@@ -55,6 +55,9 @@ class Team(SQLModel, table=True):
     # times, and the defect codes, from the config.
     sampling: dict[str, Any] = Field(default_factory=dict,
                                      sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # The front door from the config: eligibility bases, pending hours, sample percentage.
+    referrals: dict[str, Any] = Field(default_factory=dict,
+                                      sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Person(SQLModel, table=True):
@@ -72,6 +75,8 @@ class Person(SQLModel, table=True):
                         sa_column_kwargs={"server_default": "config"})
     # For finding their Slack id (users.lookupByEmail); personal data: never posted.
     email: Optional[str] = Field(default=None, max_length=254)
+    # May authorise or decline referrals (config `authoriser`; managers always may).
+    authoriser: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 def at_least(who: Person | str, role: str) -> bool:
@@ -294,3 +299,4 @@ from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  
 from storage.invites import ChatBinding, Invite  # noqa: E402,F401
 from storage.controls import ActionMilestone  # noqa: E402,F401  (the CAP's milestones)
 from storage.documentation import DocSample  # noqa: E402,F401  (the documentation sample)
+from storage.controls import Referral  # noqa: E402,F401

@@ -129,6 +129,9 @@ CQC_REMIND = Kind("cqc-remind:{request}:{days}:{handle}")  # 14, 7, 3 and 1 days
 SAMPLE = Kind("sample:{team}:{week}:{handle}")  # to each supervisor: the week's records to audit
 # Records still to audit: supervisors at the team's sample_remind, managers at sample_overdue.
 SAMPLE_REMIND = Kind("sample-remind:{team}:{week}:{what}:{handle}", what=("due", "overdue"))
+REFERRAL_SAMPLE = Kind("referral-sample:{team}:{day}")  # channel: the day's validation sample
+REFERRAL_PENDING = Kind("referral-pending:{referral}:{handle}")  # to an authoriser, once each
+REFERRAL_CHASE = Kind("referral-chase:{team}:{day}:{handle}")  # sample not validated in time
 
 
 # ---------------------------------------------------------------- queueing

@@ -104,6 +104,13 @@ TABLE: dict[str, tuple[str, set[str] | None]] = {
     "action reopen": ("action reopen {closed_action} slipped", None),
     "sample": ("sample {team}", None),
     "audit": ("audit {sampled} defect late_entry no risk review", None),
+    "referral add": ("referral add C-8K2W source=gp", None),
+    # managers and named authorisers (none among these four) decide; validators check
+    "referral authorise": ("referral authorise {pending} basis=gp_referral", {"manager", "nominated"}),
+    "referral decline": ("referral decline {pending} out of area", {"manager", "nominated"}),
+    "referral validate": ("referral validate {accepted} ok", {"supervisor", "manager", "nominated"}),
+    "referrals": ("referrals", None),
+    "referral": ("referral", None),
 }
 
 # where the line is typed (console chat: a team key, or None for a DM), and whose records
@@ -157,6 +164,11 @@ def _setup(app, folder: Path) -> dict[str, dict[str, str]]:
             assert run(app, "grace", f"action close {number} {answer}").ok
         out[key]["closed_action"] = number
     _sampled(app, out)
+    for key in out:  # referrals: one pending, one accepted by dan (so others may validate it)
+        k = key[0].upper()
+        assert run(app, "dan", f"referral add C-P{k}1 source=gp", chat=key).ok
+        assert run(app, "dan", f"referral add C-A{k}1 source=ward basis=gp_referral", chat=key).ok
+        out[key].update(pending=f"C-P{k}1", accepted=f"C-A{k}1")
     return out
 
 

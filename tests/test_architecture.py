@@ -75,7 +75,8 @@ def test_the_sweep_lists_every_deadline_source_whatever_else_was_imported():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().split("|") == ["time-critical contacts", "medicines duties",
-                                                "incidents", "CAP actions and milestones"]
+                                                "incidents", "CAP actions and milestones",
+                                                "referrals pending"]
 
 
 def modules(path: Path) -> set[str]:

@@ -24,7 +24,8 @@ TABLES = ["reconciliations", "contacts", "escalations", "escalation_timeline",
           "medicines_exceptions", "medicines_checks", "learning_points",
           "learning_acknowledgements", "incidents", "actions", "action_versions",
           "action_evidence", "weekly_metrics", "audit",
-          "routes", "covers", "on_time_by_kind", "action_milestones", "documentation_sample"]
+          "routes", "covers", "on_time_by_kind", "action_milestones", "documentation_sample",
+          "referrals"]
 
 
 def rows(folder: Path, name: str) -> list[dict]:

@@ -59,6 +59,10 @@ PINNED = [
      "sample-remind:north:2026-W48:due:amira"),
     ("SAMPLE_REMIND", dict(team="north", week="2026-W48", what="overdue", handle="dan"),
      "sample-remind:north:2026-W48:overdue:dan"),
+    ("REFERRAL_SAMPLE", dict(team="north", day=DAY), "referral-sample:north:2026-11-30"),
+    ("REFERRAL_PENDING", dict(referral=7, handle="dan"), "referral-pending:7:dan"),
+    ("REFERRAL_CHASE", dict(team="north", day=DAY, handle="amira"),
+     "referral-chase:north:2026-11-30:amira"),
 ]
 
 

@@ -105,6 +105,11 @@ IDENTIFIERS = {
     "docsample.reason": "standard | increased",
     "docsample.result": "ok | defect",
     "docsample.defect_code": "a defect code from the config",
+    "team.referrals": "the front-door settings from the config (bases, hours, sample %)",
+    "referral.ref": "an opaque client ref, checked by ref_problem",
+    "referral.basis": "an eligibility basis from the config",
+    "referral.status": "pending | authorised | declined",
+    "referral.result": "ok | wrong",
 }
 
 

@@ -39,7 +39,8 @@ def test_fires_between_orders_every_team_job(app):
         ("25 07:30", "cap_remind", "north"), ("25 07:30", "cap_remind", "south"),
         ("25 07:30", "cap_sustain", "north"), ("25 07:30", "cap_sustain", "south"),
         ("25 07:30", "learn_remind", "north"), ("25 07:30", "learn_remind", "south"),
-        ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south")]
+        ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south"),
+        ("25 07:30", "referrals", "north"), ("25 07:30", "referrals", "south")]
 
 
 @pytest.mark.parametrize("day,expected", LONDON_DAYS[:2])
@@ -92,6 +93,7 @@ def test_real_scheduler_arranges_every_team_job(app):
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
                                  "reconcile:north", "reconcile:south",
+                                 "referrals:north", "referrals:south",
                                  "sample_draw:north", "sample_draw:south",
                                  "sample_overdue:north", "sample_overdue:south",
                                  "sample_remind:north", "sample_remind:south", "sweep",
