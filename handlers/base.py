@@ -80,6 +80,7 @@ class Context:
     transport: str
     chat_id: str | None = None
     from_button: bool = False
+    private: bool = False  # typed in a DM with the bot (not a team's channel or group)
 
     @cached_property
     def teams(self) -> list[Team]:

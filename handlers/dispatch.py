@@ -73,7 +73,7 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
         return Reply(ok=True, ephemeral=True, duplicate=True)
     ctx = Context(session=session, now=now, person=person, team=team,
                   transport=command.actor.transport, chat_id=command.chat.id,
-                  from_button=command.from_button)
+                  from_button=command.from_button, private=command.chat.private)
     set_day(ctx.today)  # free text stored or shown is masked as of the team's day
     reply = spec.fn(ctx, args)
     reply.queued = ctx.queued

@@ -275,3 +275,5 @@ class Instance(SQLModel, table=True):
 from storage.controls import (Action, ActionEvidence, ActionVersion, Incident,  # noqa: E402,F401
                               LearningAck, LearningPoint, MedsCheck, MedsDuty, MedsException,
                               PlanRequest, RouteCheck)
+from storage.pip_tables import (PIP_RAGS, PIP_RATINGS, Pip, PipEntry,  # noqa: E402,F401
+                                PipObjective, PipTick)

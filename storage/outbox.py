@@ -121,6 +121,12 @@ TOLD = Kind("esc:{esc}:{what}:{handle}", what=("owned", "resolved"))  # to those
 ROUTES_REMIND = Kind("routes-remind:{team}:{day}:{handle}")  # routes not confirmed in time
 COVER = Kind("cover:{contact}:{handle}:{at}")  # to whoever now covers a contact (at: epoch s)
 FAILED = Kind("failed:{row}:{handle}")  # to a manager: a platform refused outbox row `row`
+# Staff improvement plans: DMs only, never a channel (n: the entry, objective or step).
+PIP_DM = Kind("pip:{pip}:{what}:{n}:{handle}",
+              what=("opened", "objective", "checklist", "observed", "debrief", "signoff",
+                    "reviewed", "extended", "closed", "acked", "comment"))
+PIP_CHECKLIST = Kind("pip-checklist:{pip}:{day}")  # to the person at their shift's end
+PIP_REVIEW = Kind("pip-review:{pip}:{day}:{handle}")  # to the reviewer: a review is due
 
 
 # ---------------------------------------------------------------- queueing

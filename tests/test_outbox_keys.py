@@ -49,6 +49,10 @@ PINNED = [
     ("COVER", dict(contact=41, handle="ben", at=1796112000), "cover:41:ben:1796112000"),
     ("ROUTES_REMIND", dict(team="north", day=DAY, handle="amira"),
      "routes-remind:north:2026-11-30:amira"),
+    ("PIP_DM", dict(pip=2, what="opened", n=0, handle="ben"), "pip:2:opened:0:ben"),
+    ("PIP_DM", dict(pip=2, what="reviewed", n=14, handle="ben"), "pip:2:reviewed:14:ben"),
+    ("PIP_CHECKLIST", dict(pip=2, day=DAY), "pip-checklist:2:2026-11-30"),
+    ("PIP_REVIEW", dict(pip=2, day=DAY, handle="amira"), "pip-review:2:2026-11-30:amira"),
 ]
 
 

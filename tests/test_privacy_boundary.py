@@ -90,6 +90,11 @@ IDENTIFIERS = {
     "escalationevent.kind": "an event kind",
     "medsexception.kind": "late | missed",
     "learningack.via": "a transport name",
+    "pip.state": "open | closed",
+    "pip.outcome": "achieved | formal",
+    "pipobjective.rag": "red | amber | green",
+    "pipentry.kind": "an entry kind (observe, debrief, signoff, review, …)",
+    "pipentry.rating": "met | partly | not",
 }
 
 
