@@ -22,6 +22,7 @@ from messages.reply import Attachment, Reply
 from messages.status import missed_rate, on_time_rate
 from storage import audit
 from storage import export as store
+from storage import pips
 from storage import status as metrics
 from storage.db import files_dir
 from storage.models import Team
@@ -65,8 +66,9 @@ def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
 
 
 def build_pack(session: Session, teams: list[Team], first: date, last: date, now: datetime,
-               zone: ZoneInfo, out: Path) -> list[Path]:
-    """Write the CSV files and report.html into out; return their paths."""
+               zone: ZoneInfo, out: Path, include_pips: bool = False) -> list[Path]:
+    """Write the CSV files and report.html into out; return their paths. Staff improvement
+    plans (and their audit rows) only with include_pips: a manager asks for them."""
     out.mkdir(parents=True, exist_ok=True)
     zones = {t.zone for t in teams}
     zone = ZoneInfo(zones.pop()) if len(zones) == 1 else zone  # the team's own zone
@@ -76,7 +78,10 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                           first=first, last=last, today=today)
     weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
     tables.append(weekly)
-    tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
+    trail = audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end)
+    tables.append(trail if include_pips else pips.without_pips(trail))
+    if include_pips:
+        tables += pips.pack_tables(session, team_ids=[t.id for t in teams], start=start, end=end)
     chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:

@@ -32,6 +32,9 @@ SECTIONS = [
     ("reconciliations", "Daily reconciliations", ["reconciliations"]),
     ("contacts", "Contact detail", ["contacts"]),
     ("audit", "Audit log", ["audit"]),
+    # Only in a pack a manager asked to include them in (`carebot export --include-pips`).
+    ("pips", "Staff improvement plans (included on request)",
+     ["pips", "pip_objectives", "pip_entries"]),
 ]
 SNAPSHOT_FIELDS = ["title", "finding", "owner", "risk", "due", "next_review", "state"]
 
@@ -140,6 +143,8 @@ def sections(tables: list, zone: ZoneInfo, chart_png: bytes | None,
     out = []
     for key, title, names in SECTIONS:
         section = Section(key, title, [shown(by_name[n], zone) for n in names if n in by_name])
+        if key == "pips" and not section.tables:
+            continue  # not asked for: not even its heading
         if key == "trend" and chart_png:
             section.chart = "data:image/png;base64," + base64.b64encode(chart_png).decode("ascii")
         if key == "actions":

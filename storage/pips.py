@@ -65,3 +65,50 @@ def open_in_team(session: Session, *, team_id: int) -> list[Pip]:
 
 def for_pack(session: Session, *, team_ids: list[int]) -> list[tuple[Pip, Person]]:
     return plans(session, team_ids=team_ids)
+
+
+# ---------------------------------------------------------------- the evidence pack (on request)
+
+
+def without_pips(trail):
+    """The pack's audit table without the plans' rows (a pack made without --include-pips
+    says nothing of anyone's plan, not even that one exists)."""
+    from storage.export import Table
+
+    at = trail.columns.index("action")
+    keep = [i for i, values in enumerate(trail.values) if not str(values[at]).startswith("pip:")]
+    return Table(trail.name, trail.title, trail.columns, [trail.rows[i] for i in keep],
+                 [trail.values[i] for i in keep])
+
+
+def pack_tables(session: Session, *, team_ids: list[int], start, end) -> list:
+    """Plans open at any time in the period, with their objectives and entries in it."""
+    from storage.export import table
+    from storage.models import Team
+
+    teams = {t.id: t.key for t in session.exec(select(Team).where(col(Team.id).in_(team_ids)))}
+    rows = [(pip, person) for pip, person in plans(session, team_ids=team_ids)
+            if pip.opened_at < end and (pip.closed_at is None or pip.closed_at >= start)]
+    names = {p.id: p.handle for p in session.exec(select(Person))}
+    objs, entries_ = [], []
+    for pip, person in rows:
+        objs += [(f"P-{pip.id}", f"O{o.number}", o.text, o.by, o.check, o.rag)
+                 for o in objectives(session, pip_id=pip.id)]
+        entries_ += [(f"P-{pip.id}", e.at, e.kind, e.rating, e.text, e.data, names.get(e.by_id))
+                     for e in entries(session, pip_id=pip.id) if start <= e.at < end]
+    return [
+        table("pips", "Improvement plans",
+              ["plan", "team", "person", "reviewer", "opened_at", "state", "outcome",
+               "extended_to", "extend_reason", "changed", "measured", "controlled",
+               "monitoring", "acknowledged_at", "closed_at"],
+              [(f"P-{pip.id}", teams.get(pip.team_id), person.handle, names.get(pip.reviewer_id),
+                pip.opened_at, pip.state, pip.outcome, pip.extended_to, pip.extend_reason,
+                *((pip.closure or {}).get(k) for k in ("changed", "measured", "controlled",
+                                                        "monitoring")),
+                pip.acked_at, pip.closed_at) for pip, person in rows]),
+        table("pip_objectives", "Improvement plan objectives",
+              ["plan", "objective", "what", "by", "checked_by", "rag"], objs),
+        table("pip_entries", "Improvement plan record (observations, debriefs, sign-offs, "
+              "reviews, comments, outcomes)",
+              ["plan", "at", "kind", "rating", "text", "data", "by"], entries_),
+    ]

@@ -206,3 +206,35 @@ def test_extended_once_with_a_reason_then_referred_to_the_formal_process(bot):
     assert not bot.say("amira", "pip observe P-1 met fine").ok  # closed
     assert count(bot.engine, AuditEvent, AuditEvent.action == "pip:formal") == 1
     _no_posts(bot)
+
+
+def test_the_evidence_pack_holds_plans_only_when_a_manager_asks(bot, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session, select
+
+    from handlers.export import build_pack
+    from storage.models import Team
+
+    _ok(bot, "amira", "pip open @chloe escalation thresholds")
+    _ok(bot, "amira", 'pip objective P-1 "Record rationale" by="in 4 weeks" check="notes audit"')
+    _ok(bot, "amira", "pip observe P-1 partly rationale recorded late once")
+    _ok(bot, "amira", "done C-2M9Q")  # the team's own work, in every pack
+    day = bot.now.date()
+    with Session(bot.engine) as session:
+        north = session.exec(select(Team).where(Team.key == "north")).one()
+        for folder, include in (("plain", False), ("asked", True)):
+            build_pack(session, [north], day, day, bot.now, ZoneInfo("Europe/London"),
+                       tmp_path / folder, include_pips=include)
+    plain_pack = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "plain").iterdir()
+                  if p.suffix in (".csv", ".html")}
+    assert "pips.csv" not in plain_pack
+    assert "contact:done" in plain_pack["audit.csv"]
+    for name, text in plain_pack.items():
+        assert "pip:" not in text and "P-1" not in text and "rationale" not in text, name
+    asked = tmp_path / "asked"
+    assert "chloe" in (asked / "pips.csv").read_text(encoding="utf-8")
+    assert "O1" in (asked / "pip_objectives.csv").read_text(encoding="utf-8")
+    assert "rationale recorded late once" in (asked / "pip_entries.csv").read_text(encoding="utf-8")
+    assert "pip:observe" in (asked / "audit.csv").read_text(encoding="utf-8")
+    assert "Staff improvement plans" in (asked / "report.html").read_text(encoding="utf-8")
