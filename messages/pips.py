@@ -169,10 +169,6 @@ def acked(pid: int, again: bool) -> Reply:
                 f"pip comment {label(pid)} TEXT")
 
 
-def ask_closure_hint(pid: int) -> str:
-    return f"pip close {label(pid)} achieved"
-
-
 def closed_reply(pid: int, outcome: str) -> Reply:
     return done(f"{label(pid)} closed: {KIND_WORD[outcome]}. The person and reviewer have a DM.")
 

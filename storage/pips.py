@@ -63,10 +63,6 @@ def open_in_team(session: Session, *, team_id: int) -> list[Pip]:
                              .order_by(col(Pip.id))))
 
 
-def for_pack(session: Session, *, team_ids: list[int]) -> list[tuple[Pip, Person]]:
-    return plans(session, team_ids=team_ids)
-
-
 # ---------------------------------------------------------------- the evidence pack (on request)
 
 

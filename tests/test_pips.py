@@ -2,12 +2,10 @@
 else in the team sees it; bad input gets one line and writes nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import pytest
 
-from storage.models import AuditEvent, Outbox, Pip, PipEntry, PipObjective, PipTick
-from tests.conftest import count, run
+from storage.models import AuditEvent, Outbox, Pip, PipTick
+from tests.conftest import count
 from tests.driver import plain
 from tests.test_access import snapshot
 
@@ -89,8 +87,6 @@ def test_a_plan_over_six_weeks_is_dms_only_and_private(bot):
     assert len(closed) == 2 and all("What monitoring continues? monthly spot audit" in dm
                                     for dm in closed)
     _no_posts(bot)
-    with bot.app.engine.connect():
-        pass
     assert count(bot.engine, Outbox, Outbox.target.like("team:%"), Outbox.key.like("pip%")) == 0
     assert count(bot.engine, PipTick) >= 80
     # Nothing of it in the team's plan or status.
