@@ -234,3 +234,37 @@ def test_the_evidence_pack_holds_plans_only_when_a_manager_asks(bot, tmp_path):
     assert "rationale recorded late once" in (asked / "pip_entries.csv").read_text(encoding="utf-8")
     assert "pip:observe" in (asked / "audit.csv").read_text(encoding="utf-8")
     assert "Staff improvement plans" in (asked / "report.html").read_text(encoding="utf-8")
+
+
+def test_in_telegram_the_group_is_refused_and_the_checklist_button_ticks_in_the_dm(tg):
+    from tests.conftest import DAY, GROUP, TG_USERS, deliver, run, tapped, typed
+    from tests.fakes.servers import wait_for
+
+    app, fake, bot = tg
+    assert run(app, "amira", "pip open @ben notes").ok
+    assert run(app, "amira", 'pip checklist P-1 "notes on time; handover read"').ok
+    before = snapshot(app.engine)
+    assert deliver(bot, typed("/pip P-1", handle="ben", chat_id=GROUP)) == 200
+    assert deliver(bot, typed("/pip ack P-1", handle="ben", chat_id=GROUP)) == 200
+    said = wait_for(lambda: len(fake.named("sendMessage")) >= 2 and fake.named("sendMessage"),
+                    "the refusals")
+    assert all(m["text"].startswith("Improvement plans are private") for m in said), said
+    assert snapshot(app.engine) == before
+    assert deliver(bot, tapped(f"pip_tick:1:2:{DAY}", handle="ben",
+                               chat_id=TG_USERS["ben"])) == 200
+    assert count(app.engine, PipTick, PipTick.item == 2) == 1
+
+
+def test_carebot_export_includes_plans_only_with_the_flag(app, tmp_path):
+    from tests.conftest import run
+    from tests.test_cli import carebot
+
+    assert run(app, "amira", "pip open @chloe notes").ok
+    env = {"CAREBOT_CONFIG": str(app.settings.config_path),
+           "DATABASE_URL": app.engine.url.render_as_string(hide_password=False)}
+    for folder, flag in (("plain", ()), ("asked", ("--include-pips",))):
+        result = carebot("export", "--from", "2026-11-24", "--to", "2026-11-24", "--out",
+                         str(tmp_path / folder), *flag, env=env)
+        assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "plain" / "pips.csv").exists()
+    assert "chloe" in (tmp_path / "asked" / "pips.csv").read_text(encoding="utf-8")
