@@ -268,3 +268,17 @@ def test_carebot_export_includes_plans_only_with_the_flag(app, tmp_path):
         assert result.returncode == 0, result.stderr
     assert not (tmp_path / "plain" / "pips.csv").exists()
     assert "chloe" in (tmp_path / "asked" / "pips.csv").read_text(encoding="utf-8")
+
+
+def test_in_a_slack_channel_every_reply_is_ephemeral_and_nothing_is_posted(slack_env):
+    from tests.conftest import command, post
+
+    app, fake, api, bot = slack_env
+    for i, text in enumerate(("pip open @ben notes late at handover",
+                              'pip objective P-1 "Notes on time" by="in 3 weeks" check=audit',
+                              "pip P-1", "pip")):
+        body = post(bot, command(api, text, trigger=f"t-p{i}")).json()
+        assert body["response_type"] == "ephemeral", (text, body)
+    assert fake.named("chat.postMessage") == [] or all(
+        m.get("channel") != "C0NORTH01" for m in fake.named("chat.postMessage"))
+    assert count(app.engine, Pip) == 1
