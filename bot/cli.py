@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--team", action="append", help="only this team (repeatable); default all")
     exp.add_argument("--force", action="store_true",
                      help="write into --out even if it already holds files")
+    exp.add_argument("--include-pips", action="store_true",
+                     help="also the staff improvement plans (private: only when a manager asks)")
     aud = sub.add_parser("audit", help="check the hash-chained audit log")
     aud.add_argument("action", choices=["verify"])
     aud.add_argument("--from", dest="first", help="first day, YYYY-MM-DD (default: all)")
@@ -307,7 +309,8 @@ def _export(args) -> int:
                 return EXIT_USAGE
             teams = [t for t in teams if t.key in args.team]
         paths = build_pack(session, teams, first, last, app.clock.now(),
-                           ZoneInfo(app.config.timezone), Path(args.out))
+                           ZoneInfo(app.config.timezone), Path(args.out),
+                           include_pips=args.include_pips)
     print(f"wrote {len(paths)} files to {args.out} (open {Path(args.out) / 'report.html'})")
     return 0
 

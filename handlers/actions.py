@@ -184,6 +184,20 @@ def action_update(ctx: Context, args) -> Reply:
     return words.updated(action, changes, store.rag_of(ctx.session, action, ctx.today))
 
 
+def closure_answers(closure: dict | None, args) -> tuple[dict, dict]:
+    """The four-part closure summary (CLOSURE_FIELDS) with this command's answers merged in:
+    `changed=…` and the like, or a bare `answer` for the next question. (closure, given now).
+    Improvement plans (handlers/pips.py) close with the same four parts."""
+    closure = dict(closure or {})
+    given = {f: getattr(args, f).strip() for f in CLOSURE_FIELDS
+             if getattr(args, f) and getattr(args, f).strip()}
+    missing = [f for f in CLOSURE_FIELDS if f not in closure and f not in given]
+    if args.answer and args.answer.strip() and missing:
+        given[missing[0]] = args.answer.strip()  # a bare answer fills the next question
+    closure.update(given)
+    return closure, given
+
+
 @command("action close", args="id answer*", options=tuple(f"{f}*" for f in CLOSURE_FIELDS),
          min_role="manager",
          summary="Close an action: needs evidence and a four-part closure summary",
@@ -194,14 +208,8 @@ def action_close(ctx: Context, args) -> Reply:
         raise UserError(words.already_closed(action.id))
     if not store.evidence(ctx.session, action_id=action.id):
         raise UserError(words.close_needs_evidence(action.id))
-    closure = dict(action.closure or {})
-    given = {f: getattr(args, f).strip() for f in CLOSURE_FIELDS
-             if getattr(args, f) and getattr(args, f).strip()}
-    missing = [f for f in CLOSURE_FIELDS if f not in closure and f not in given]
-    if args.answer and args.answer.strip() and missing:
-        given[missing[0]] = args.answer.strip()  # a bare answer fills the next question
+    closure, given = closure_answers(action.closure, args)
     if given:
-        closure.update(given)
         action.closure = closure
         _version(ctx, action, "closure: " + ", ".join(given))
     missing = [f for f in CLOSURE_FIELDS if f not in closure]

@@ -23,6 +23,7 @@ from messages.status import missed_rate, on_time_rate
 from storage import audit
 from storage import export as store
 from storage import referrals
+from storage import pips
 from storage import status as metrics
 from storage import timeliness
 from storage import sampling as sampling_store
@@ -68,8 +69,9 @@ def weekly_metrics(session: Session, teams: list[Team], first: date, last: date,
 
 
 def build_pack(session: Session, teams: list[Team], first: date, last: date, now: datetime,
-               zone: ZoneInfo, out: Path) -> list[Path]:
-    """Write the CSV files and report.html into out; return their paths."""
+               zone: ZoneInfo, out: Path, include_pips: bool = False) -> list[Path]:
+    """Write the CSV files and report.html into out; return their paths. Staff improvement
+    plans (and their audit rows) only with include_pips: a manager asks for them."""
     out.mkdir(parents=True, exist_ok=True)
     zones = {t.zone for t in teams}
     zone = ZoneInfo(zones.pop()) if len(zones) == 1 else zone  # the team's own zone
@@ -79,7 +81,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                           first=first, last=last, today=today)
     weekly, mondays, totals = weekly_metrics(session, teams, first, last, now, zone)
     tables.append(weekly)
-    tables.append(audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end))
+    trail = audit.pack_table(session, team_keys=[t.key for t in teams], start=start, end=end)
+    tables.append(trail if include_pips else pips.without_pips(trail))
     tables += timeliness.pack_tables(session, teams=teams, first=first, last=last,
                                      window=(start, end), now=now)
     tables.append(store.table("documentation_sample", "Documentation sample (records audited)",
@@ -90,6 +93,8 @@ def build_pack(session: Session, teams: list[Team], first: date, last: date, now
                               referrals.PACK_COLUMNS,
                               referrals.pack_rows(session, team_ids=[t.id for t in teams],
                                                   start=start, end=end)))
+    if include_pips:
+        tables += pips.pack_tables(session, team_ids=[t.id for t in teams], start=start, end=end)
     chain = audit.verify(session, start=start, end=end)
     paths = []
     for table in tables:

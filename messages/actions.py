@@ -129,9 +129,14 @@ def updated(action, changes: list[str], rag: str) -> Reply:
 
 def ask_closure(action, field: str, step: int) -> Reply:
     a = label(action.id)
+    return closure_question(a, f"action close {a}", field, step)
+
+
+def closure_question(ref: str, retype: str, field: str, step: int) -> Reply:
+    """One of the four closure questions (actions and improvement plans close alike)."""
     return Reply(ephemeral=True, blocks=[
-        Block(text=f"Closing {a} — {step} of 4: {QUESTIONS[field]}"),
-        Block(kind="context", text=f"Reply: action close {a} YOUR ANSWER "
+        Block(text=f"Closing {ref} — {step} of 4: {QUESTIONS[field]}"),
+        Block(kind="context", text=f"Reply: {retype} YOUR ANSWER "
                                    f"(or {field}=YOUR ANSWER)")])
 
 

@@ -36,6 +36,9 @@ SECTIONS = [
     ("routes", "Routes and cover for gaps", ["routes", "covers", "on_time_by_kind"]),
     ("documentation", "Documentation sampling", ["documentation_sample"]),
     ("referrals", "Front door: referrals", ["referrals"]),
+    # Only in a pack a manager asked to include them in (`carebot export --include-pips`).
+    ("pips", "Staff improvement plans (included on request)",
+     ["pips", "pip_objectives", "pip_entries"]),
 ]
 ROUTES_NOTES = ["A day's routes are on time when `routes ok` came by the team's routes_by time, "
                 "late after it; a day with none is not confirmed. Each cover is a `cover` "
@@ -150,6 +153,8 @@ def sections(tables: list, zone: ZoneInfo, chart_png: bytes | None,
     out = []
     for key, title, names in SECTIONS:
         section = Section(key, title, [shown(by_name[n], zone) for n in names if n in by_name])
+        if key == "pips" and not section.tables:
+            continue  # not asked for: not even its heading
         if key == "trend" and chart_png:
             section.chart = "data:image/png;base64," + base64.b64encode(chart_png).decode("ascii")
         if key == "actions":

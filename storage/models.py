@@ -300,3 +300,5 @@ from storage.invites import ChatBinding, Invite  # noqa: E402,F401
 from storage.controls import ActionMilestone  # noqa: E402,F401  (the CAP's milestones)
 from storage.documentation import DocSample  # noqa: E402,F401  (the documentation sample)
 from storage.controls import Referral  # noqa: E402,F401
+from storage.pip_tables import (PIP_RAGS, PIP_RATINGS, Pip, PipEntry,  # noqa: E402,F401
+                                PipObjective, PipTick)

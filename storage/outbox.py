@@ -132,6 +132,12 @@ SAMPLE_REMIND = Kind("sample-remind:{team}:{week}:{what}:{handle}", what=("due",
 REFERRAL_SAMPLE = Kind("referral-sample:{team}:{day}")  # channel: the day's validation sample
 REFERRAL_PENDING = Kind("referral-pending:{referral}:{handle}")  # to an authoriser, once each
 REFERRAL_CHASE = Kind("referral-chase:{team}:{day}:{handle}")  # sample not validated in time
+# Staff improvement plans: DMs only, never a channel (n: the entry, objective or step).
+PIP_DM = Kind("pip:{pip}:{what}:{n}:{handle}",
+              what=("opened", "objective", "checklist", "observed", "debrief", "signoff",
+                    "reviewed", "extended", "closed", "acked", "comment"))
+PIP_CHECKLIST = Kind("pip-checklist:{pip}:{day}")  # to the person at their shift's end
+PIP_REVIEW = Kind("pip-review:{pip}:{day}:{handle}")  # to the reviewer: a review is due
 
 
 # ---------------------------------------------------------------- queueing

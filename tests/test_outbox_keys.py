@@ -63,6 +63,10 @@ PINNED = [
     ("REFERRAL_PENDING", dict(referral=7, handle="dan"), "referral-pending:7:dan"),
     ("REFERRAL_CHASE", dict(team="north", day=DAY, handle="amira"),
      "referral-chase:north:2026-11-30:amira"),
+    ("PIP_DM", dict(pip=2, what="opened", n=0, handle="ben"), "pip:2:opened:0:ben"),
+    ("PIP_DM", dict(pip=2, what="reviewed", n=14, handle="ben"), "pip:2:reviewed:14:ben"),
+    ("PIP_CHECKLIST", dict(pip=2, day=DAY), "pip-checklist:2:2026-11-30"),
+    ("PIP_REVIEW", dict(pip=2, day=DAY, handle="amira"), "pip-review:2:2026-11-30:amira"),
 ]
 
 

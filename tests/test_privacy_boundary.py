@@ -110,6 +110,11 @@ IDENTIFIERS = {
     "referral.basis": "an eligibility basis from the config",
     "referral.status": "pending | authorised | declined",
     "referral.result": "ok | wrong",
+    "pip.state": "open | closed",
+    "pip.outcome": "achieved | formal",
+    "pipobjective.rag": "red | amber | green",
+    "pipentry.kind": "an entry kind (observe, debrief, signoff, review, …)",
+    "pipentry.rating": "met | partly | not",
 }
 
 

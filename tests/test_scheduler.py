@@ -34,12 +34,14 @@ def test_fires_between_orders_every_team_job(app):
                                     datetime(2026, 11, 24, 8, tzinfo=UTC),
                                     datetime(2026, 11, 25, 8, tzinfo=UTC))
     assert [(t.strftime("%d %H:%M"), job, team) for t, job, team in fires] == [
+        ("24 17:30", "pip_checklist", "north"), ("24 17:30", "pip_checklist", "south"),
         ("24 17:30", "reconcile", "north"), ("24 17:30", "reconcile", "south"),
         ("25 07:30", "action_remind", "north"), ("25 07:30", "action_remind", "south"),
         ("25 07:30", "cap_remind", "north"), ("25 07:30", "cap_remind", "south"),
         ("25 07:30", "cap_sustain", "north"), ("25 07:30", "cap_sustain", "south"),
         ("25 07:30", "learn_remind", "north"), ("25 07:30", "learn_remind", "south"),
         ("25 07:30", "morning", "north"), ("25 07:30", "morning", "south"),
+        ("25 07:30", "pip_review_remind", "north"), ("25 07:30", "pip_review_remind", "south"),
         ("25 07:30", "referrals", "north"), ("25 07:30", "referrals", "south")]
 
 
@@ -92,6 +94,8 @@ def test_real_scheduler_arranges_every_team_job(app):
                                  "housekeeping",
                                  "learn_remind:north", "learn_remind:south",
                                  "morning:north", "morning:south",
+                                 "pip_checklist:north", "pip_checklist:south",
+                                 "pip_review_remind:north", "pip_review_remind:south",
                                  "reconcile:north", "reconcile:south",
                                  "referrals:north", "referrals:south",
                                  "sample_draw:north", "sample_draw:south",
