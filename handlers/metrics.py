@@ -3,8 +3,8 @@ target=5%`): each computed for the action's team from the queries the weekly sta
 runs, so an action card, `plan` and the "sustained?" re-check show the same figure.
 
 The metrics are listed here, in one place (as handlers/sweep lists its deadline sources).
-The hook for more: a Metric in METRICS below, e.g. documentation defects once sampling
-exists (name "doc_defects", lower is better, computed by the module that samples them).
+The hook for more: a Metric in METRICS below, computed by the module that owns the records
+(as `doc_defects` is from the documentation sample's, storage/sampling.py).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from messages.status import missed_rate as _missed_rate
-from storage import status
+from storage import sampling, status
 from storage.models import Incident
 
 
@@ -71,11 +71,20 @@ def _learning(session: Session, team_ids: list[int], now: datetime) -> float | N
     return 100 * float(learned) / closed if closed else None
 
 
+def _doc_defects(session: Session, team_ids: list[int], now: datetime) -> float | None:
+    """Documentation defects per record audited in the last 28 days, % (by audit time: when
+    the defect was found); None before anything is audited."""
+    start, end = _window(now, 28)
+    audited, defects = sampling.defect_rate(session, team_ids=team_ids, start=start, end=end)
+    return 100 * defects / audited if audited else None
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("missed_rate", "missed-visit rate (28 days)", "%", True, 28, _missed),
     Metric("meds_late", "late medicines entries (7 days)", "", True, 7, _meds_late),
     Metric("learning_7d", "incidents learned within 7 days (28 days)", "%", False, 28, _learning),
-    # Metric("doc_defects", ...): documentation defects, once sampling exists.
+    Metric("doc_defects", "documentation defects per audited record (28 days)", "%", True, 28,
+           _doc_defects),
 )}
 
 

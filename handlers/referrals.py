@@ -150,7 +150,24 @@ def validate(ctx: Context, args) -> Reply:
     ctx.session.add(row)
     ctx.audit("referral:validate", subject=row.ref, team_id=row.team_id, result=result,
               sampled=row.sampled)
+    if result == "wrong":
+        _tell_wrong(ctx, row)
     return Reply.text(words.validated(row.ref, result, ctx.person.name), ephemeral=True)
+
+
+def _tell_wrong(ctx: Context, row: Referral) -> None:
+    """A basis judged wrong: the person who accepted it and the team's managers hear, by DM,
+    once each (not the validator, who has the reply)."""
+    team = ctx.session.get(Team, row.team_id)
+    told = {p.handle: p for p in with_role(ctx.session, team_id=team.id, role="manager")}
+    accepter = ctx.session.get(Person, row.authorised_by_id) if row.authorised_by_id else None
+    if accepter is not None and accepter.active:
+        told[accepter.handle] = accepter
+    told.pop(ctx.person.handle, None)
+    reply = words.wrong_basis(team.name, row.ref, row.basis, ctx.person.name,
+                              ctx.now.astimezone(ZoneInfo(team.zone)), row.note)
+    for handle in sorted(told):
+        ctx.notify(told[handle], outbox.REFERRAL_WRONG.key(referral=row.id, handle=handle), reply)
 
 
 def _list(ctx: Context, args) -> Reply:

@@ -147,3 +147,15 @@ def chase(team_name: str, refs: list[tuple[str, date]]) -> Reply:
         Block(text=f"{len(refs)} sampled referral{'s' * (len(refs) != 1)} not validated by the "
                    "end of the next day:\n" + "\n".join(lines)),
         Block(kind="context", text="referral validate REF ok · referral validate REF wrong NOTE")])
+
+
+def wrong_basis(team_name: str, ref: str, basis: str | None, by: str, at: datetime,
+                note: str | None) -> Reply:
+    """To the person who accepted it and the team's managers: the second check found the basis
+    wrong. The first line names no client; the note as stored (masked on the way in)."""
+    return Reply(blocks=[
+        Block(text=f"carebot: a referral's eligibility basis was judged wrong — {team_name}"),
+        Block(text=f"{ref}: basis {basis or '?'} judged wrong by {by} at {at:%H:%M} "
+                   f"({at:%a %-d %b})." + (f" Note: {note}" if note else "")),
+        Block(kind="context", text=f"Review it: referral decline {ref} REASON if it is not "
+                                   "eligible; the validation is on the record.")])

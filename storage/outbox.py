@@ -138,6 +138,7 @@ PIP_DM = Kind("pip:{pip}:{what}:{n}:{handle}",
                     "reviewed", "extended", "closed", "acked", "comment"))
 PIP_CHECKLIST = Kind("pip-checklist:{pip}:{day}")  # to the person at their shift's end
 PIP_REVIEW = Kind("pip-review:{pip}:{day}:{handle}")  # to the reviewer: a review is due
+REFERRAL_WRONG = Kind("referral-wrong:{referral}:{handle}")  # basis wrong: accepter, managers
 
 
 # ---------------------------------------------------------------- queueing

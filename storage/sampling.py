@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from storage.models import Client, Contact, DocSample, Person, Team
@@ -122,3 +122,16 @@ def pack_rows(session: Session, *, team_ids: list[int], start: datetime, end: da
 
 PACK_COLUMNS = ["team", "week", "contact_id", "client_ref", "person", "reason", "drawn_at",
                 "result", "defect_code", "note", "audited_by", "audited_at"]
+
+
+def defect_rate(session: Session, *, team_ids: list[int], start: datetime,
+                end: datetime) -> tuple[int, int]:
+    """(records audited, of them defects) for the teams' sample rows audited in (start, end]
+    (up to and including `end`, so an audit made now counts now): the outcome metric
+    `doc_defects` (handlers/metrics.py)."""
+    audited, defective = session.exec(
+        select(func.count(), func.coalesce(func.sum(
+            case((col(DocSample.result) == "defect", 1), else_=0)), 0))
+        .where(col(DocSample.team_id).in_(team_ids), col(DocSample.audited_at).is_not(None),
+               col(DocSample.audited_at) > start, col(DocSample.audited_at) <= end)).one()
+    return int(audited), int(defective)

@@ -308,3 +308,34 @@ def test_plan_export_is_the_table_cqc_expects(app):
     assert rows[1] == ["Inspection 2026-10: late evening meds", "A-1 Evening meds late",
                        "Amira Khan", "Tue 5 Jan 2027", "green",
                        "audit: MAR audit week 3: 2 late of 140"]
+
+
+def test_doc_defects_shows_the_live_value_from_the_documentation_sample(app, tmp_path):
+    """Issue 18 §2's documentation metric: defects per record audited in the last 28 days,
+    from the documentation sample (handlers/sampling.py), lower is better."""
+    from datetime import date
+
+    from handlers import jobs
+    from tests.test_sampling import at, done_week, drawn
+
+    done_week(app, tmp_path, date(2026, 11, 16))  # W47's records, drawn on Monday 23 Nov
+    assert jobs.run(app.engine, "sample_draw", "north", at(date(2026, 11, 23), "08:00"))
+    run(app, "amira", ADD)
+    reply = run(app, "amira", "action set A-1 metric=doc_defects target=10%")
+    assert reply.ok, reply.plain()
+    label = "Metric: documentation defects per audited record (28 days)"
+    assert f"{label} no data yet · target ≤ 10%" in run(app, "ben", "action A-1").plain()
+    sample = drawn(app, "2026-W47")
+    ben, others = sample["ben"], sample["amira"] + sample["chloe"]
+    for line in (f"audit {ben[0]} defect missing_outcome notes thin", f"audit {ben[1]} ok",
+                 f"audit {ben[2]} ok", f"audit {ben[3]} ok"):
+        assert run(app, "amira", line).ok, line
+    line = f"{label} 25.0% · target ≤ 10% · off target"  # 1 defect in 4 audited
+    assert line in run(app, "ben", "action A-1").plain()
+    assert line in run(app, "dan", "plan").plain()
+    for contact_id in [ben[4], *others]:
+        assert run(app, "amira", f"audit {contact_id} ok").ok
+    assert f"{label} {100 / 13:.1f}% · target ≤ 10% · on target" in \
+        run(app, "ben", "action A-1").plain()  # 1 in 13
+    app.clock.set(app.clock.now() + timedelta(days=29))  # the audits fall out of the window
+    assert f"{label} no data yet · target ≤ 10%" in run(app, "ben", "action A-1").plain()

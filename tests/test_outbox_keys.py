@@ -67,6 +67,7 @@ PINNED = [
     ("PIP_DM", dict(pip=2, what="reviewed", n=14, handle="ben"), "pip:2:reviewed:14:ben"),
     ("PIP_CHECKLIST", dict(pip=2, day=DAY), "pip-checklist:2:2026-11-30"),
     ("PIP_REVIEW", dict(pip=2, day=DAY, handle="amira"), "pip-review:2:2026-11-30:amira"),
+    ("REFERRAL_WRONG", dict(referral=7, handle="dan"), "referral-wrong:7:dan"),
 ]
 
 

@@ -349,3 +349,52 @@ def test_the_evidence_pack_holds_every_referral_decision(app, tmp_path):
             rows["C-3J7V"]["declined_reason"]) == ("declined", "dan", "out of area")
     html = (tmp_path / "pack" / "report.html").read_text(encoding="utf-8")
     assert "Front door: referrals" in html and "C-8K2W" in html
+
+
+# ---------------------------------------------------------------- a basis judged wrong
+
+
+def wrong_dms(engine) -> dict[str, list[str]]:
+    """{outbox key: the DM's lines} of every referral-wrong DM, with its target."""
+    with Session(engine) as s:
+        return {f"{o.key} → {o.target}": "\n".join(b["text"] for b in o.payload["blocks"])
+                .splitlines()
+                for o in s.exec(select(Outbox).where(Outbox.key.like("referral-wrong:%"))
+                                .order_by(Outbox.key))}
+
+
+def test_a_basis_judged_wrong_tells_the_authoriser_and_the_managers_by_dm(app):
+    assert run(app, "amira", "referral add C-8K2W source=gp basis=gp_referral").ok
+    assert run(app, "amira", "referral add C-3J7V source=gp").ok
+    assert run(app, "dan", "referral authorise C-3J7V basis=social_worker").ok
+    assert run(app, "amira", "referral add C-5H4N source=gp basis=self_referral").ok
+    # An ok check tells nobody.
+    assert run(app, "dan", "referral validate C-5H4N ok").ok
+    assert wrong_dms(app.engine) == {}
+
+    # Wrong: amira (who accepted it) and dan (North's manager) hear; grace, who judged it, not.
+    reply = run(app, "grace", "referral validate C-8K2W wrong NHS 943 476 5919 on the form; "
+                              "should be continuing_care")
+    assert reply.ok and reply.queued
+    first = referral(app.engine, "C-8K2W").id
+    dms = wrong_dms(app.engine)
+    assert sorted(dms) == [f"referral-wrong:{first}:amira → person:amira",
+                           f"referral-wrong:{first}:dan → person:dan"]
+    lines = dms[f"referral-wrong:{first}:amira → person:amira"]
+    assert dms[f"referral-wrong:{first}:dan → person:dan"] == lines
+    assert lines[0] == ("carebot: a referral's eligibility basis was judged wrong — "
+                        "North Community Team")  # no client on a locked phone
+    assert lines[1] == ("C-8K2W: basis gp_referral judged wrong by Grace Liu at 08:00 "
+                        "(Tue 24 Nov). Note: NHS [NHS no. removed] on the form; should be "
+                        "continuing_care")
+    assert "943" not in " ".join(lines) and "referral decline C-8K2W" in lines[2]
+
+    # Dan authorised it and is the manager: one DM; amira, who judged it, none.
+    assert run(app, "amira", "referral validate C-3J7V wrong should be continuing_care").ok
+    second = referral(app.engine, "C-3J7V").id
+    assert sorted(k for k in wrong_dms(app.engine) if f":{second}:" in k) == [
+        f"referral-wrong:{second}:dan → person:dan"]
+    # Each is audited once; a second judgement is refused and tells nobody again.
+    assert not run(app, "dan", "referral validate C-8K2W ok").ok
+    assert len(wrong_dms(app.engine)) == 3
+    assert count(app.engine, AuditEvent, AuditEvent.action == "referral:validate") == 3

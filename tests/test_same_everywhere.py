@@ -208,3 +208,133 @@ def test_a_day_with_cover_and_routes_is_the_same_everywhere(request, engine, tra
         ("contact:cover", "amira", "north", "N-20261124-003", "ben", None),
         ("contact:cover", "amira", "north", "N-20261124-006", "chloe", None),
         ("contact:done", "amira", "north", "N-20261124-003", None, "open")]
+
+
+# A day at the front door and of documentation sampling (issue 17): amira records three
+# referrals, dan (a second person) decides two and validates the one amira accepted, amira
+# judges dan's basis wrong; amira reads and audits the sample the Monday job drew.
+REFERRAL_SCRIPT = [("amira", "referral add C-8K2W source=gp basis=gp_referral"),
+                   ("amira", "referral add C-3J7V source=ward7"),
+                   ("amira", "referral add C-5H4N source=self"),
+                   ("dan", "referral authorise C-3J7V basis=social_worker"),
+                   ("dan", "referral decline C-5H4N lives out of area"),
+                   ("dan", "referral validate C-8K2W ok"),
+                   ("amira", "referral validate C-3J7V wrong should be continuing_care")]
+
+
+def front_door_snapshot(engine) -> dict:
+    from storage.models import DocSample, Outbox, Referral
+
+    def at(when):
+        return when.isoformat() if when else None
+
+    with Session(engine) as session:
+        people = {p.id: p.handle for p in session.exec(select(Person))}
+        referrals = [(r.ref, r.status, r.basis, r.source, people.get(r.added_by_id),
+                      people.get(r.authorised_by_id), at(r.authorised_at),
+                      people.get(r.declined_by_id), r.declined_reason, at(r.declined_at),
+                      people.get(r.validated_by_id), r.result, r.note, at(r.validated_at))
+                     for r in session.exec(select(Referral).order_by(Referral.ref))]
+        audited = sorted((source, people[s.person_id], s.result, s.defect_code, s.note,
+                          people.get(s.audited_by_id), at(s.audited_at))
+                         for s, source in session.exec(
+                             select(DocSample, Contact.source_id)
+                             .join(Contact, Contact.id == DocSample.contact_id)
+                             .where(DocSample.result.is_not(None))))
+        events = session.exec(select(AuditEvent).where(
+            AuditEvent.action.like("referral:%") | AuditEvent.action.like("sample:%"))
+            .order_by(AuditEvent.seq)).all()
+        audit = [(e.action, e.actor, e.team, e.subject,
+                  {k: v for k, v in e.detail.items() if k != "chat"}) for e in events]
+        transports = {e.transport for e in events if e.actor != "scheduler"}
+        told = sorted((o.key, o.target) for o in session.exec(
+            select(Outbox).where(Outbox.key.like("referral-wrong:%"))))
+        ids = {r.ref: r.id for r in session.exec(select(Referral))}
+    return {"referrals": referrals, "audited": audited, "audit": audit,
+            "transports": transports, "told": told, "ids": ids}
+
+
+@pytest.mark.parametrize("transport", ["console", "slack", "telegram"])
+def test_a_day_of_referrals_and_documentation_audit_is_the_same_everywhere(
+        request, engine, tmp_path, transport):
+    """Referrals added, authorised, declined and validated by a second person, and the
+    documentation sample read and audited: the same rows, audit and DMs from every transport."""
+    from datetime import date
+
+    from handlers import jobs
+    from storage.models import Outbox
+    from tests.test_sampling import at, done_week, drawn
+
+    if transport == "console":
+        driver = request.getfixturevalue("bot")
+        app, say = driver.app, driver.say
+    elif transport == "slack":
+        from tests.conftest import SLACK_USERS
+
+        app, fake, api, bot = request.getfixturevalue("slack_env")
+        say = lambda who, line: post(bot, command(  # noqa: E731
+            api, line, user=SLACK_USERS[who], trigger=f"s-{next(_triggers)}"))
+    else:
+        app, fake, bot = request.getfixturevalue("tg")
+        say = lambda who, line: deliver(bot, typed("/" + line, handle=who))  # noqa: E731
+    done_week(app, tmp_path, date(2026, 11, 16))  # last week's records, drawn Monday 08:00
+    assert jobs.run(app.engine, "sample_draw", "north", at(date(2026, 11, 23), "08:00"))
+    sample = drawn(app, "2026-W47")
+    ben, chloe = sample["ben"], sample["chloe"]
+    for who, line in [*REFERRAL_SCRIPT, ("amira", "sample"), ("amira", f"audit {ben[0]} ok"),
+                      ("amira", f"audit {ben[1]} defect late_entry notes thin"),
+                      ("amira", f"audit {chloe[0]} ok checked with Jo")]:
+        say(who, line)
+    if transport != "console":  # let the background delivery finish before the bot stops
+        wait_for(lambda: count(app.engine, Outbox, Outbox.status == "pending") == 0, "delivery")
+    state = front_door_snapshot(app.engine)
+    eight = "2026-11-24T08:00:00+00:00"
+    assert state["referrals"] == [
+        ("C-3J7V", "authorised", "social_worker", "ward7", "amira", "dan", eight, None, None,
+         None, "amira", "wrong", "should be continuing_care", eight),
+        ("C-5H4N", "declined", None, "self", "amira", None, None, "dan", "lives out of area",
+         eight, None, None, None, None),
+        ("C-8K2W", "authorised", "gp_referral", "gp", "amira", "amira", eight, None, None, None,
+         "dan", "ok", None, eight)]
+    assert state["audited"] == sorted([
+        (ben[0], "ben", "ok", None, None, "amira", eight),
+        (ben[1], "ben", "defect", "late_entry", "notes thin", "amira", eight),
+        (chloe[0], "chloe", "ok", None, "checked with Jo", "amira", eight)])
+    refs = {source: ref for source, ref in _client_refs(app.engine, [ben[0], ben[1], chloe[0]])}
+    assert state["audit"] == [
+        ("sample:draw", "scheduler", "north", "north:2026-W47",
+         {"records": 13, "people": 3, "increased": []}),
+        ("referral:add", "amira", "north", "C-8K2W",
+         {"source": "gp", "basis": "gp_referral", "status": "authorised", "button": False}),
+        ("referral:add", "amira", "north", "C-3J7V",
+         {"source": "ward7", "basis": None, "status": "pending", "button": False}),
+        ("referral:add", "amira", "north", "C-5H4N",
+         {"source": "self", "basis": None, "status": "pending", "button": False}),
+        ("referral:authorise", "dan", "north", "C-3J7V",
+         {"basis": "social_worker", "button": False}),
+        ("referral:decline", "dan", "north", "C-5H4N",
+         {"reason": "lives out of area", "button": False}),
+        ("referral:validate", "dan", "north", "C-8K2W",
+         {"result": "ok", "sampled": False, "button": False}),
+        ("referral:validate", "amira", "north", "C-3J7V",
+         {"result": "wrong", "sampled": False, "button": False}),
+        ("sample:ok", "amira", "north", ben[0], {"week": "2026-W47", "ref": refs[ben[0]],
+                                                  "code": None, "note": None, "button": False}),
+        ("sample:defect", "amira", "north", ben[1],
+         {"week": "2026-W47", "ref": refs[ben[1]], "code": "late_entry", "note": "notes thin",
+          "button": False}),
+        ("sample:ok", "amira", "north", chloe[0],
+         {"week": "2026-W47", "ref": refs[chloe[0]], "code": None, "note": "checked with Jo",
+          "button": False})]
+    assert state["transports"] == {transport}
+    # The basis judged wrong: dan, who authorised it and is North's manager, hears once.
+    assert state["told"] == [(f"referral-wrong:{state['ids']['C-3J7V']}:dan", "person:dan")]
+
+
+def _client_refs(engine, contact_ids: list[str]) -> list[tuple[str, str]]:
+    from storage.models import Client
+
+    with Session(engine) as session:
+        return list(session.exec(select(Contact.source_id, Client.ref)
+                                 .join(Client, Client.id == Contact.client_id)
+                                 .where(Contact.source_id.in_(contact_ids))))
