@@ -26,7 +26,8 @@ def find_action(ctx: Context, text: str) -> Action:
     number = record_id(text, "A-")
     action = ctx.session.get(Action, number) if number else None
     if action is None or action.team_id not in ctx.visible_team_ids:
-        raise UserError(words.unknown(text))
+        raise UserError(words.unknown(text, store.open_ids(ctx.session,
+                                                           team_ids=ctx.visible_team_ids)))
     return action
 
 

@@ -162,7 +162,8 @@ def _find_milestone(ctx: Context, text: str) -> tuple[ActionMilestone, Action]:
     m = ctx.session.get(ActionMilestone, number) if number else None
     action = ctx.session.get(Action, m.action_id) if m else None
     if action is None or action.team_id not in ctx.visible_team_ids:
-        raise UserError(words.unknown_milestone(text))
+        raise UserError(words.unknown_milestone(text, store.open_milestone_ids(
+            ctx.session, team_ids=ctx.visible_team_ids)))
     return m, action
 
 

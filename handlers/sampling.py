@@ -186,7 +186,7 @@ def sample_overdue(session: Session, team: Team, now: datetime) -> bool:
 @command("sample", args="team?", min_role="supervisor", example="sample",
          summary="This week's documentation sample: the records still to audit, whose they are")
 def sample(ctx: Context, args) -> Reply:
-    team = ctx.named_team(args.team) if args.team else ctx.team
+    team = ctx.named_team(args.team, "sample") if args.team else ctx.team
     week = store.latest_week(ctx.session, team_id=team.id)
     if week is None:
         return words.no_sample(team.name, settings(team)["draw"])

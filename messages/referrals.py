@@ -32,9 +32,10 @@ def exists(ref: str, status: str, team_name: str) -> str:
             f"To see the pending ones: referrals")
 
 
-def not_found(ref: str, keys: list[str]) -> str:
+def not_found(ref: str, keys: list[str],
+              example: str = "referral authorise C-8K2W basis=gp_referral") -> str:
     return (f"No referral {ref[:40]!r} on your teams ({', '.join(keys)}). "
-            f"Pending ones: referrals. Example: referral authorise C-8K2W basis=gp_referral")
+            f"Pending ones: referrals. Example: {example}")
 
 
 def not_authoriser(verb: str) -> str:
