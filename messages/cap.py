@@ -165,8 +165,8 @@ def unknown_milestone(text: str, open_ids: list[int] = ()) -> str:
         return (f"No milestone {text[:40]!r} on your teams. Open ones: "
                 f"{', '.join(m_label(i) for i in open_ids)}. "
                 f"Example: action milestone done {m_label(open_ids[0])}")
-    return (f"No milestone {text[:40]!r} on your teams, and none is open. To add one, "
-            f"example: {EXAMPLE_MILESTONE}")
+    return (f"No milestone {text[:40]!r} on your teams, and none is open. Example, to add "
+            f"one: {EXAMPLE_MILESTONE}")
 
 
 def milestone_already_done(m) -> str:
