@@ -16,7 +16,7 @@ from handlers.export import build_pack
 from handlers.sampling import draw, iso_week
 from messages.sampling import Group, Line, sample_list
 from storage.db import session_scope
-from storage.models import Action, ActionMilestone, Person, Pip, Team
+from storage.models import Action, ActionMilestone, Contact, Person, Pip, Team
 from tests.conftest import DAY, MORNING, run
 from tests.test_access import snapshot
 
@@ -325,3 +325,15 @@ def test_the_sample_list_shows_the_contact_id_of_a_client_listed_twice():
     alone = sample_list("North", "span", [Group(name="B", lines=group.lines[2:])], LONDON,
                         ["unsigned"]).plain()
     assert "in brackets" not in alone
+
+
+def test_a_record_audited_by_its_contact_id_is_named_so_in_the_reply(app):
+    _setup(app)
+    with Session(app.engine) as s:
+        contact_id = s.exec(select(Contact.source_id).join(
+            Team, Team.id == Contact.team_id).where(Team.key == "north",
+                                                    Contact.status == "done")).first()
+    bad = run(app, "amira", f"audit {contact_id} maybe")
+    assert not bad.ok and "Say ok or defect after the ref, not 'maybe'" in bad.plain()
+    reply = run(app, "amira", f"audit {contact_id} ok")
+    assert reply.ok and reply.plain().startswith(f"C-4T7P ({contact_id}) audited: ok ✓.")
