@@ -97,7 +97,7 @@ def action_set(ctx: Context, args) -> Reply:
         if value:
             new[name] = value
     if args.control_owner:
-        new["control_owner_id"] = _owner(ctx, args.control_owner).id
+        new["control_owner_id"] = _owner(ctx, args.control_owner, "control_owner").id
     if args.metric:
         name = args.metric.strip().lower()
         if name not in metrics():

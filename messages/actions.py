@@ -224,13 +224,13 @@ def needs_owner() -> str:
     return f"Every action needs one accountable owner: add owner=@handle. Example: {EXAMPLE_ADD}"
 
 
-def unknown_owner(text: str) -> str:
-    return f"No one called {text!r} is set up in carebot. Example: owner=@amira"
+def unknown_owner(text: str, option: str = "owner") -> str:
+    return f"No one called {text[:40]!r} is set up in carebot. Example: {option}=@amira"
 
 
-def owner_elsewhere(name: str) -> str:
+def owner_elsewhere(name: str, option: str = "owner") -> str:
     return (f"{name} is not in any of your teams, so you can't give them an action; nothing "
-            "was changed. Example: owner=@amira")
+            f"was changed. Example: {option}=@amira")
 
 
 def bad_risk(text: str | None, risks) -> str:

@@ -273,6 +273,8 @@ WORDING = [  # (who, line, what the reply says)
     ("amira", "reconcile nowhere", "Example: reconcile north"),
     ("amira", 'pip objective {P} "x" by=yesterday check=audit',
      "The date it is due by (23 Nov 2026) is in the past."),
+    ("amira", "action set {A} control_owner=@ghost", "Example: control_owner=@amira"),
+    ("amira", "action set {A} control_owner=@erin", "Example: control_owner=@amira"),
     ("ben", 'action milestone {A} "x" due="in 1 week"',
      "Only the owner (Amira Khan) or a supervisor can update {A}; nothing was changed. "
      "See it: action {A}"),
