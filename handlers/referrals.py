@@ -158,7 +158,7 @@ def validate(ctx: Context, args) -> Reply:
 def _list(ctx: Context, args) -> Reply:
     rows = store.pending(ctx.session, team_ids=[ctx.team.id])
     return words.pending_list(ctx.team.name, [(r.ref, r.source, r.received_at) for r in rows],
-                              ctx.now)
+                              ctx.now, decides=may_authorise(ctx.person))
 
 
 command("referrals", min_role="staff", example="referrals",

@@ -339,3 +339,11 @@ def test_a_record_audited_by_its_contact_id_is_named_so_in_the_reply(app):
     assert not bad.ok and "Say ok or defect after the ref, not 'maybe'" in bad.plain()
     reply = run(app, "amira", f"audit {contact_id} ok")
     assert reply.ok and reply.plain().startswith(f"C-4T7P ({contact_id}) audited: ok ✓.")
+
+
+def test_the_pending_referrals_offer_the_decision_commands_only_to_who_may_decide(app):
+    _setup(app)
+    assert "referral authorise REF" in run(app, "dan", "referrals").plain()
+    staff = run(app, "ben", "referrals").plain()
+    assert "C-3J7V · from ward7" in staff and "referral authorise" not in staff
+    assert "A manager or a named authoriser decides each one." in staff
