@@ -158,18 +158,31 @@ meds_rounds = [{name = "morning", time = "08:00", lead = "amira"},
 '''
 
 
+def referral_rows(day: date) -> list[dict]:
+    """Two referrals at North's front door this morning: one accepted on its basis, one pending
+    authorisation (clients of their own: a pending client's contacts would be refused)."""
+    return [{"client_ref": "C-6D4M", "team": "north", "source": "gp",
+             "received_at": f"{day:%Y-%m-%d}T07:10", "basis": "gp_referral"},
+            {"client_ref": "C-5R8N", "team": "north", "source": "ward7",
+             "received_at": f"{day:%Y-%m-%d}T07:20", "basis": ""}]
+
+
 def write_demo(folder: str | Path, day: date) -> tuple[Path, Path, Path]:
-    """The config, today's contacts and North's medicines duties for today."""
+    """The config, today's contacts and North's medicines duties for today (and a referrals
+    file beside them)."""
     from storage.importer import COLUMNS
     from storage.medicines import MEDS_COLUMNS
+    from storage.referrals import COLUMNS as REFERRAL_COLUMNS
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config, contacts, meds = folder / "carebot.toml", folder / "contacts.csv", folder / "meds.csv"
     north = 'weekly_status = "mon 09:00"      # the managers\' weekly status DM ("" = never)\n'
     config.write_text(CONFIG.replace(north, north + MEDS_ROUNDS, 1), encoding="utf-8")
+    referrals = folder / "referrals.csv"  # for README's `carebot import referrals referrals.csv`
     for path, columns, rows in ((contacts, COLUMNS, demo_rows(day)),
-                                (meds, MEDS_COLUMNS, meds_rows(day))):
+                                (meds, MEDS_COLUMNS, meds_rows(day)),
+                                (referrals, [*REFERRAL_COLUMNS, "basis"], referral_rows(day))):
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
@@ -262,6 +275,7 @@ def seed_history(engine, today: date, weeks: int = 8) -> int:
             esc = session.exec(select(Escalation).order_by(col(Escalation.id).desc())).first()
         say("amira", f"ack {esc.id}", noon + timedelta(minutes=4 + 3 * (i % 4)))
         say("amira", f"resolve {esc.id} client seen the same day, safe", noon + timedelta(hours=2))
+    _seed_front_door_and_samples(engine, today, days, say)
     with session_scope(engine) as session:
         # History is history: nothing from these weeks is posted when the bot starts.
         for row in session.exec(select(Outbox).where(Outbox.status == "pending")):
@@ -269,3 +283,45 @@ def seed_history(engine, today: date, weeks: int = 8) -> int:
             session.add(row)
     return len(rows)
 
+
+# Who audits each team's documentation sample in the demo (its supervisor).
+AUDITORS = {"north": "amira", "south": "erin"}
+PENDING_REFERRAL = "referral add C-3Q8L source=ward7"  # not a demo contact's client
+
+
+def _seed_front_door_and_samples(engine, today: date, days: list[date], say) -> None:
+    """So `sample` and `referrals` have something to show on any day: each past Monday's
+    documentation sample drawn (every draw before the latest audited, a few defects), and a
+    referral pending authorisation since yesterday afternoon. Today's Monday draw, if today is
+    a Monday, is left to the scheduler, so its DM still arrives."""
+    from sqlmodel import col, select
+
+    from handlers.sampling import DEFAULT_DEFECT_CODES, draw, iso_week
+    from storage import repo
+    from storage.db import session_scope
+    from storage.models import DocSample, Person, Team
+
+    zone = ZoneInfo(ZONE)
+    rng = random.Random(48)
+    mondays = [d for d in days if d.weekday() == 0 and d > days[0]]
+    with session_scope(engine) as session:
+        teams = {t.key: t for t in repo.all_teams(session)}
+        auditors = {p.handle: p for p in session.exec(
+            select(Person).where(col(Person.handle).in_(list(AUDITORS.values()))))}
+        for monday in mondays:
+            for key, team in teams.items():
+                draw(session, team, iso_week(monday - timedelta(days=7)),
+                     datetime.combine(monday, time(8), zone))
+        session.flush()
+        # This week's draw stays to audit (on a Monday the scheduler makes it: all are done).
+        this_week = [m for m in mondays if (today - m).days < 7]
+        latest = iso_week(this_week[0] - timedelta(days=7)) if this_week else None
+        for row in session.exec(select(DocSample).where(col(DocSample.week) != latest)):
+            team = session.get(Team, row.team_id)
+            row.result = "defect" if rng.random() < 0.12 else "ok"
+            row.defect_code = rng.choice(DEFAULT_DEFECT_CODES) if row.result == "defect" else None
+            row.audited_by_id = auditors[AUDITORS[team.key]].id
+            row.audited_at = row.drawn_at + timedelta(days=2)
+            session.add(row)
+    yesterday = today - timedelta(days=1)
+    say("amira", PENDING_REFERRAL, datetime.combine(yesterday, time(15), zone))

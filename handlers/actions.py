@@ -26,18 +26,20 @@ def find_action(ctx: Context, text: str) -> Action:
     number = record_id(text, "A-")
     action = ctx.session.get(Action, number) if number else None
     if action is None or action.team_id not in ctx.visible_team_ids:
-        raise UserError(words.unknown(text))
+        raise UserError(words.unknown(text, store.open_ids(ctx.session,
+                                                           team_ids=ctx.visible_team_ids)))
     return action
 
 
-def _owner(ctx: Context, text: str | None) -> Person:
+def _owner(ctx: Context, text: str | None, option: str = "owner") -> Person:
+    """`option`: the option typed (owner, control_owner), for the refusal's example."""
     if not text:
         raise UserError(words.needs_owner())
     person = ctx.person_named(text)
     if person is None or not person.active:
-        raise UserError(words.unknown_owner(text))
+        raise UserError(words.unknown_owner(text, option))
     if not {t.id for t in repo.teams_of(ctx.session, person)} & set(ctx.visible_team_ids):
-        raise UserError(words.owner_elsewhere(person.name))  # another team's plan is theirs
+        raise UserError(words.owner_elsewhere(person.name, option))  # another team's plan
     return person
 
 

@@ -99,11 +99,12 @@ class Context:
     def belongs(self, team_id: int) -> bool:
         return team_id in self.visible_team_ids
 
-    def named_team(self, key: str) -> Team:
-        """A team typed by name (`due south`): one of the person's own, or refused."""
+    def named_team(self, key: str, verb: str = "due") -> Team:
+        """A team typed by name (`due south`): one of the person's own, or refused (with an
+        example of `verb`, the command typed)."""
         team = repo.team_by_key(self.session, key.lower())
         if team is None:
-            raise UserError(catalog.unknown_team(key, [t.key for t in self.visible_teams]))
+            raise UserError(catalog.unknown_team(key, [t.key for t in self.visible_teams], verb))
         if not self.belongs(team.id):
             raise UserError(catalog.not_your_team(team.name, [t.key for t in self.visible_teams]))
         return team

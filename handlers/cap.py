@@ -97,7 +97,7 @@ def action_set(ctx: Context, args) -> Reply:
         if value:
             new[name] = value
     if args.control_owner:
-        new["control_owner_id"] = _owner(ctx, args.control_owner).id
+        new["control_owner_id"] = _owner(ctx, args.control_owner, "control_owner").id
     if args.metric:
         name = args.metric.strip().lower()
         if name not in metrics():
@@ -162,7 +162,8 @@ def _find_milestone(ctx: Context, text: str) -> tuple[ActionMilestone, Action]:
     m = ctx.session.get(ActionMilestone, number) if number else None
     action = ctx.session.get(Action, m.action_id) if m else None
     if action is None or action.team_id not in ctx.visible_team_ids:
-        raise UserError(words.unknown_milestone(text))
+        raise UserError(words.unknown_milestone(text, store.open_milestone_ids(
+            ctx.session, team_ids=ctx.visible_team_ids)))
     return m, action
 
 

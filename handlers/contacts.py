@@ -82,7 +82,7 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
+def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client]:
     """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
     out (C2M9Q); not found, the refs on today's list that look like it are suggested."""
     start, end = day_bounds(ctx.today, ctx.zone)
@@ -92,7 +92,8 @@ def _find(ctx: Context, ref: str) -> tuple[Contact, Client]:
         if found is not None:
             return found
     refs = repo.refs_between(ctx.session, team_ids=ctx.visible_team_ids, start=start, end=end)
-    raise UserError(catalog.unknown_ref(ref, ctx.today, closest(ref_variants(ref)[-1], refs)))
+    raise UserError(catalog.unknown_ref(ref, ctx.today, closest(ref_variants(ref)[-1], refs),
+                                        verb=verb))
 
 
 def _record(ctx: Context, contact: Contact, status: str, reason: str | None, note: str | None,

@@ -35,5 +35,5 @@ def parse_day(text: str | None, *, now: datetime, zone: ZoneInfo, future: bool,
         raise UserError(f"I can't read {text!r} as a date. Example: {example}")
     day = parsed.date()
     if future and day < local_now.date():
-        raise UserError(f"The {what} {day:%-d %b %Y} is in the past. Example: {example}")
+        raise UserError(f"The {what} ({day:%-d %b %Y}) is in the past. Example: {example}")
     return day

@@ -15,7 +15,7 @@ from handlers.base import (Actor, Chat, Clock, Command, Context, UserError,
                            team_access)
 from handlers.grammar import bind, command_tokens
 from handlers.phone import closest
-from handlers.registry import COMMANDS, lookup
+from handlers.registry import COMMANDS, lookup, sub_commands
 from messages import catalog
 from messages.reply import Reply
 from storage import repo
@@ -69,6 +69,10 @@ def _run(session: Session, clock: Clock, command: Command) -> Reply:
     team = _team_for(session, person, command, team)
     spec, rest = lookup([command.verb.lower(), *command.args])
     if spec is None:
+        subs = sub_commands(command.verb.lower())
+        if subs:  # `routes`, `incident`: the first word of commands that need a second
+            allowed = [s for s in subs if at_least(person, s.min_role)] or subs
+            raise UserError(catalog.needs_sub(command.verb.lower(), allowed))
         verbs = sorted({s.verb.split()[0] for s in COMMANDS.values()})
         raise UserError(catalog.unknown_command(command.verb[:40],
                                                 closest(command.verb[:40], verbs, limit=2)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from handlers.base import Context, UserError
 from handlers.phone import closest
-from handlers.registry import COMMANDS, command, lookup
+from handlers.registry import COMMANDS, command, lookup, sub_commands
 from messages import catalog
 from storage import repo
 from storage.models import at_least
@@ -14,8 +14,9 @@ EVERYDAY = {
     "staff": ("mine", "due", "done", "missed", "meds", "meds done", "meds late", "learn ack",
               "ack", "escalations", "whoami"),
     "supervisor": ("cover", "reconcile", "learn", "incident open", "plan", "status", "sample",
-                   "audit"),
-    "manager": ("status export", "action close", "incident close"),
+                   "audit", "routes ok", "referral add", "referrals"),
+    "manager": ("status export", "action close", "incident close", "status month",
+                "referral authorise"),
 }
 
 
@@ -25,9 +26,15 @@ def help_(ctx: Context, args) -> "catalog.Reply":
     topic = (args.topic or "").strip().lower().split()
     mine = [s for s in COMMANDS.values() if at_least(ctx.person, s.min_role)]
     if topic == ["all"]:
-        return catalog.help_text(mine, everyday=False)
+        once = {}  # one line per handler: `referral` is `referrals` again
+        for spec in mine:
+            once.setdefault(spec.fn, spec)
+        return catalog.help_text(list(once.values()), everyday=False)
     if topic:
         spec, rest = lookup(topic)
+        subs = sub_commands(topic[0]) if spec is None and len(topic) == 1 else []
+        if subs:  # `help incident`: the incident commands
+            return catalog.help_text([s for s in subs if s in mine] or subs, everyday=False)
         if spec is None or rest:
             verbs = [s.verb for s in COMMANDS.values()]
             raise UserError(catalog.unknown_help(" ".join(topic)[:40],

@@ -75,7 +75,7 @@ def start(session: Session, now: datetime, command: Command) -> Reply:
 @command("bind", args="team", min_role="manager", example="bind north",
          summary="Make the Slack channel or Telegram group you type it in your team's chat")
 def bind(ctx: Context, args) -> Reply:
-    team = ctx.named_team(args.team)
+    team = ctx.named_team(args.team, "bind")
     if ctx.private or not ctx.chat_id:
         return Reply.text(words.bind_where(team.name, team.key), ephemeral=True)
     bound = repo.chat_team(ctx.session, ctx.transport, ctx.chat_id)

@@ -115,7 +115,7 @@ def post(session: Session, team: Team, now: datetime, *, run_by: str, transport:
 @command("reconcile", args="team?", summary="Planned vs done, what is open (so far, or the day's log)",
          example="reconcile", min_role="supervisor")
 def reconcile(ctx: Context, args) -> Reply:
-    team = ctx.named_team(args.team) if args.team else ctx.team
+    team = ctx.named_team(args.team, "reconcile") if args.team else ctx.team
     outcome = run(ctx.session, team, ctx.now, run_by=ctx.person.handle, transport=ctx.transport)
     if not outcome.so_far:  # the channel's copy of the day's log shows the later truth too
         outbox.refresh_post(ctx.session, key=outbox.RECONCILE.key(team=team.key, day=outcome.day),

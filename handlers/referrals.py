@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from handlers.base import Context, UserError, day_bounds
 from handlers.jobs import team_job
+from handlers.phone import tidy_ref
 from handlers.registry import command
 from messages import referrals as words
 from messages.reply import Reply
@@ -45,11 +46,12 @@ def _basis(ctx: Context, team: Team, typed: str | None, example: str) -> str | N
     return basis
 
 
-def _find(ctx: Context, ref: str) -> Referral:
-    """A referral by its client ref, on one of the caller's teams (the access rule)."""
-    found = store.by_ref(ctx.session, ref.strip().upper())
+def _find(ctx: Context, ref: str, example: str) -> Referral:
+    """A referral by its client ref, on one of the caller's teams (the access rule); not found,
+    the refusal's example is `example`, the command typed."""
+    found = store.by_ref(ctx.session, tidy_ref(ref).upper())
     if found is None or not ctx.belongs(found.team_id):
-        raise UserError(words.not_found(ref, [t.key for t in ctx.visible_teams]))
+        raise UserError(words.not_found(ref, [t.key for t in ctx.visible_teams], example))
     return found
 
 
@@ -58,7 +60,7 @@ def _find(ctx: Context, ref: str) -> Referral:
          summary="Record a referral at the front door: with its eligibility basis, or pending "
                  "authorisation")
 def add(ctx: Context, args) -> Reply:
-    ref = args.ref.strip().upper()
+    ref = tidy_ref(args.ref).upper()  # a phone's dash or quotes are not part of it
     if len(ref) > 40 or not set(ref) <= _REF_CHARS:
         raise UserError(words.bad_ref(ref, "is not an opaque ref (letters, digits and -)"))
     if (why := ref_problem(ref, ctx.today)):
@@ -90,7 +92,7 @@ def add(ctx: Context, args) -> Reply:
 def authorise(ctx: Context, args) -> Reply:
     if not may_authorise(ctx.person):
         raise UserError(words.not_authoriser("authorise"))
-    row = _find(ctx, args.ref)
+    row = _find(ctx, args.ref, "referral authorise C-8K2W basis=gp_referral")
     team = ctx.session.get(Team, row.team_id)
     basis = _basis(ctx, team, args.basis, f"referral authorise {row.ref} basis=gp_referral")
     if row.status != "pending":
@@ -112,7 +114,7 @@ def authorise(ctx: Context, args) -> Reply:
 def decline(ctx: Context, args) -> Reply:
     if not may_authorise(ctx.person):
         raise UserError(words.not_authoriser("decline"))
-    row = _find(ctx, args.ref)
+    row = _find(ctx, args.ref, "referral decline C-8K2W out of area")
     reason = (args.reason or "").strip()
     if not reason:
         raise UserError(words.need_reason(row.ref))
@@ -133,7 +135,7 @@ def decline(ctx: Context, args) -> Reply:
 def validate(ctx: Context, args) -> Reply:
     if not may_validate(ctx.person):
         raise UserError(words.not_validator())
-    row = _find(ctx, args.ref)
+    row = _find(ctx, args.ref, "referral validate C-8K2W ok")
     result = (args.result or "").strip().lower()
     note = (args.note or "").strip() or None
     if result not in ("ok", "wrong") or (result == "wrong" and not note):
@@ -173,7 +175,7 @@ def _tell_wrong(ctx: Context, row: Referral) -> None:
 def _list(ctx: Context, args) -> Reply:
     rows = store.pending(ctx.session, team_ids=[ctx.team.id])
     return words.pending_list(ctx.team.name, [(r.ref, r.source, r.received_at) for r in rows],
-                              ctx.now)
+                              ctx.now, decides=may_authorise(ctx.person))
 
 
 command("referrals", min_role="staff", example="referrals",

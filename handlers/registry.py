@@ -57,6 +57,15 @@ def lookup(tokens: list[str]) -> tuple[Spec | None, list[str]]:
     return None, tokens
 
 
+def sub_commands(word: str) -> list[Spec]:
+    """The two-word commands starting with `word` (`routes` → routes ok), when `word` is not a
+    command of its own: what to offer someone who typed only the first word."""
+    load()
+    if word in COMMANDS:
+        return []
+    return [s for s in COMMANDS.values() if s.verb.startswith(f"{word} ")]
+
+
 FIRST = ("contacts", "reconcile", "escalation")  # help lists the daily loop first
 NOT_CAPABILITIES = {"base", "dates", "dispatch", "grammar", "jobs", "phone", "registry",
                     "retention", "sweep"}
@@ -77,8 +86,15 @@ def load() -> dict[str, Spec]:
 
     names = sorted(m.name for m in pkgutil.iter_modules(handlers.__path__)
                    if m.name not in NOT_CAPABILITIES)
-    for name in [*FIRST, *(n for n in names if n not in FIRST)]:
+    order = [*FIRST, *(n for n in names if n not in FIRST)]
+    for name in order:
         importlib.import_module(f"handlers.{name}")
+    # A module imported by another registers early (escalation, sampling): put each module's
+    # commands back in this order, so `help all` and the menus start with the daily loop.
+    rank = {f"handlers.{name}": i for i, name in enumerate(order)}
+    ordered = sorted(COMMANDS.values(), key=lambda s: rank.get(s.fn.__module__, len(rank)))
+    COMMANDS.clear()
+    COMMANDS.update((s.verb, s) for s in ordered)
     _loaded = True
     return COMMANDS
 

@@ -186,7 +186,7 @@ def sample_overdue(session: Session, team: Team, now: datetime) -> bool:
 @command("sample", args="team?", min_role="supervisor", example="sample",
          summary="This week's documentation sample: the records still to audit, whose they are")
 def sample(ctx: Context, args) -> Reply:
-    team = ctx.named_team(args.team) if args.team else ctx.team
+    team = ctx.named_team(args.team, "sample") if args.team else ctx.team
     week = store.latest_week(ctx.session, team_id=team.id)
     if week is None:
         return words.no_sample(team.name, settings(team)["draw"])
@@ -217,6 +217,9 @@ def _find(ctx: Context, ref: str) -> store.Line:
          example="audit C-2M9Q defect late_entry",
          summary="Record a sampled record's audit: ok, or defect CODE [NOTE]")
 def audit(ctx: Context, args) -> Reply:
+    if args.result and args.result.lower() not in ("ok", "defect"):  # before "name the contact"
+        raise UserError(words.bad_result(args.result, args.ref,
+                                         settings(ctx.team)["defect_codes"]))
     line = _find(ctx, args.ref)
     team = ctx.session.get(Team, line.row.team_id)
     codes = settings(team)["defect_codes"]
@@ -248,7 +251,10 @@ def audit(ctx: Context, args) -> Reply:
               ref=line.ref, code=code, note=row.note)
     left = sum(1 for x in store.lines(ctx.session, team_id=team.id, week=row.week)
                if x.row.result is None)
-    reply = words.audited(line.ref, result, code, left)
+    # Named by its contact id (a client sampled twice): the reply says which record it was.
+    named = line.contact.upper() in {v.upper() for v in [args.ref, *ref_variants(args.ref)]}
+    reply = words.audited(f"{line.ref} ({line.contact})" if named else line.ref, result, code,
+                          left)
     reply.refresh = f"sample {team.key}"
     if ctx.from_button:
         reply.refreshed = sample_reply(ctx.session, team, row.week)

@@ -208,8 +208,12 @@ def submitted(submit_by: date, today: date) -> Reply:
 # ---- refusals: one line, what was wrong and an example
 
 
-def unknown(text: str) -> str:
-    return f"No action {text!r} on your teams. See them with `plan`. Example: action history A-12"
+def unknown(text: str, open_ids: list[int] = ()) -> str:
+    """`open_ids`: some open actions of the caller's teams, the refs they may have meant."""
+    if open_ids:
+        return (f"No action {text[:40]!r} on your teams. Open ones: "
+                f"{', '.join(label(i) for i in open_ids)}. Example: action {label(open_ids[0])}")
+    return f"No action {text[:40]!r} on your teams, and none is open. Example: action A-12"
 
 
 def needs_title() -> str:
@@ -220,13 +224,13 @@ def needs_owner() -> str:
     return f"Every action needs one accountable owner: add owner=@handle. Example: {EXAMPLE_ADD}"
 
 
-def unknown_owner(text: str) -> str:
-    return f"No one called {text!r} is set up in carebot. Example: owner=@amira"
+def unknown_owner(text: str, option: str = "owner") -> str:
+    return f"No one called {text[:40]!r} is set up in carebot. Example: {option}=@amira"
 
 
-def owner_elsewhere(name: str) -> str:
+def owner_elsewhere(name: str, option: str = "owner") -> str:
     return (f"{name} is not in any of your teams, so you can't give them an action; nothing "
-            "was changed. Example: owner=@amira")
+            f"was changed. Example: {option}=@amira")
 
 
 def bad_risk(text: str | None, risks) -> str:
@@ -248,8 +252,8 @@ def needs_review_text(action_id: int) -> str:
 
 
 def not_owner(action_id: int, owner: str) -> str:
-    return (f"Only the owner ({owner}) or a supervisor can update {label(action_id)}. "
-            f"Example: action evidence {label(action_id)} audit TEXT")
+    return (f"Only the owner ({owner}) or a supervisor can update {label(action_id)}; "
+            f"nothing was changed. See it: action {label(action_id)}")
 
 
 def nothing_to_update(action_id: int) -> str:

@@ -159,9 +159,14 @@ def milestone_after_deadline(action, due: date) -> str:
             f"{day(due)} is later. Example: {EXAMPLE_MILESTONE}")
 
 
-def unknown_milestone(text: str) -> str:
-    return (f"No milestone {text!r} on your teams. See them: action A-3. "
-            "Example: action milestone done M-4")
+def unknown_milestone(text: str, open_ids: list[int] = ()) -> str:
+    """`open_ids`: some open milestones of the caller's teams, the refs they may have meant."""
+    if open_ids:
+        return (f"No milestone {text[:40]!r} on your teams. Open ones: "
+                f"{', '.join(m_label(i) for i in open_ids)}. "
+                f"Example: action milestone done {m_label(open_ids[0])}")
+    return (f"No milestone {text[:40]!r} on your teams, and none is open. Example, to add "
+            f"one: {EXAMPLE_MILESTONE}")
 
 
 def milestone_already_done(m) -> str:

@@ -164,16 +164,18 @@ def ask_note(ref: str, code: str, label: str) -> Reply:
     return reply
 
 
-def unknown_ref(ref: str, day: date, near: list[str] | None = None) -> str:
+def unknown_ref(ref: str, day: date, near: list[str] | None = None, verb: str = "done") -> str:
+    """`verb`: the command typed (done, missed, cover), so its example is the one shown."""
     if near:
         return (f"No contact {ref!r} on your teams' list for {day_label(day)}. Did you mean "
-                f"{' or '.join(near)}? Example: done {near[0]}")
+                f"{' or '.join(near)}? Example: {verb} {near[0]}")
     return (f"No contact {ref!r} on your teams' list for {day_label(day)}. "
-            f"Check the ref with `due`. Example: done C-2M9Q")
+            f"Check the ref with `due`. Example: {verb} C-2M9Q")
 
 
-def unknown_team(key: str, keys: list[str]) -> str:
-    return f"Unknown team {key!r}. Teams: {', '.join(keys)}. Example: due {keys[0] if keys else 'north'}"
+def unknown_team(key: str, keys: list[str], verb: str = "due") -> str:
+    return (f"Unknown team {key[:40]!r}. Teams: {', '.join(keys)}. "
+            f"Example: {verb} {keys[0] if keys else 'north'}")
 
 
 def not_your_team(team_name: str, keys: list[str]) -> str:
@@ -188,7 +190,7 @@ def not_your_team(team_name: str, keys: list[str]) -> str:
 
 def help_text(specs: list, everyday: bool) -> Reply:
     """The commands a person may run: their everyday few, or all of them (`help all`)."""
-    lines = [f"{spec.usage}\n  {spec.summary}. e.g. {spec.example}" for spec in specs]
+    lines = [f"{spec.usage}\n  {_sentence(spec.summary)} e.g. {spec.example}" for spec in specs]
     more = ("More: help all (every command you may run) · help CMD for one, e.g. help missed. "
             if everyday else "help CMD for one, e.g. help missed. ")
     return Reply(ephemeral=True, blocks=[
@@ -203,7 +205,12 @@ def help_one(spec, allowed: bool) -> Reply:
     who = "" if allowed else f"\nOnly a {spec.min_role} or above may run it."
     return Reply(ephemeral=True, blocks=[
         Block(kind="header", text=spec.verb),
-        Block(text=f"{spec.summary}.\nUse: {spec.usage}\ne.g. {spec.example}{who}")])
+        Block(text=f"{_sentence(spec.summary)}\nUse: {spec.usage}\ne.g. {spec.example}{who}")])
+
+
+def _sentence(summary: str) -> str:
+    """A summary ending in `?` (meds check) keeps it rather than gaining a full stop."""
+    return summary if summary.endswith((".", "?", "!")) else f"{summary}."
 
 
 def unknown_help(topic: str, near: list[str]) -> str:
@@ -267,6 +274,12 @@ def no_team(handle: str) -> str:
 def unknown_command(verb: str, near: list[str] | None = None) -> str:
     guess = f" Did you mean {' or '.join(near)}?" if near else ""
     return f"Unknown command {verb!r}.{guess} Type `help` for the list. Example: due"
+
+
+def needs_sub(verb: str, specs: list) -> str:
+    """`routes` or `incident` alone: the commands it starts, one of which was meant."""
+    return (f"{verb!r} needs one more word: {', '.join(s.verb for s in specs)}. "
+            f"Nothing was changed. Example: {specs[0].example}")
 
 
 def not_allowed(verb: str, min_role: str, role: str) -> str:

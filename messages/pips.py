@@ -265,8 +265,9 @@ def card(pip, person: str, reviewer: str, objectives: list, entries: list, names
         lines.append(f"O{o.number} · {o.text} — by {day(o.by)} · checked by {o.check} · {rag}")
     if pip.checklist:
         lines.append("Checklist: " + "; ".join(f"{n}. {i}" for n, i in enumerate(pip.checklist, 1)))
-        lines.append(f"Ticked today {today_ticks[0]} of {today_ticks[1]}; the 7 days before "
-                     f"{ticks[0]} of {ticks[1]}")
+        before = (f"; the 7 days before {ticks[0]} of {ticks[1]}" if ticks[1]
+                  else " (no earlier days yet)")  # a plan set today has no 7 days before
+        lines.append(f"Ticked today {today_ticks[0]} of {today_ticks[1]}{before}")
     lines.append(f"Acknowledged {_when(pip.acked_at, zone)}" if pip.acked_at
                  else "Not acknowledged yet")
     history = [f"{_when(e.at, zone)} · {KIND_WORD[e.kind]}"
@@ -292,4 +293,4 @@ def listing(rows: list[tuple], today: date, own: bool) -> Reply:
              for pip, person in rows]
     return Reply(ephemeral=True, blocks=[
         Block(text=f"Improvement plans ({len(rows)})"), Block(text="\n".join(lines)),
-        Block(kind="context", text="One plan: pip P-2")])
+        Block(kind="context", text=f"One plan: pip {label(rows[0][0].id)}")])

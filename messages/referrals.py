@@ -32,9 +32,10 @@ def exists(ref: str, status: str, team_name: str) -> str:
             f"To see the pending ones: referrals")
 
 
-def not_found(ref: str, keys: list[str]) -> str:
+def not_found(ref: str, keys: list[str],
+              example: str = "referral authorise C-8K2W basis=gp_referral") -> str:
     return (f"No referral {ref[:40]!r} on your teams ({', '.join(keys)}). "
-            f"Pending ones: referrals. Example: referral authorise C-8K2W basis=gp_referral")
+            f"Pending ones: referrals. Example: {example}")
 
 
 def not_authoriser(verb: str) -> str:
@@ -104,8 +105,10 @@ def validated(ref: str, result: str, by: str) -> str:
             f"The authoriser should review it (referral decline {ref} REASON if ineligible).")
 
 
-def pending_list(team_name: str, items: list[tuple[str, str, datetime]], now: datetime) -> Reply:
-    """`referrals`: (ref, source, received local time) of the pending ones."""
+def pending_list(team_name: str, items: list[tuple[str, str, datetime]], now: datetime,
+                 decides: bool = True) -> Reply:
+    """`referrals`: (ref, source, received local time) of the pending ones; `decides`: the
+    reader may authorise (else the hint says who does, not commands they would be refused)."""
     if not items:
         return Reply.text(f"{team_name}: no referrals pending authorisation.", ephemeral=True)
     lines = [f"{ref} · from {source[:30]} · waiting {_age(now - at)}" for ref, source, at in items]
@@ -113,7 +116,8 @@ def pending_list(team_name: str, items: list[tuple[str, str, datetime]], now: da
         Block(text=f"{team_name}: {len(items)} referral{'s' * (len(items) != 1)} pending "
                    "authorisation"),
         Block(text="\n".join(lines)),
-        Block(kind="context", text="referral authorise REF basis=… · referral decline REF REASON")])
+        Block(kind="context", text="referral authorise REF basis=… · referral decline REF REASON"
+              if decides else "A manager or a named authoriser decides each one.")])
 
 
 def _age(delta) -> str:

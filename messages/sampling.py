@@ -3,6 +3,7 @@ the reminders. Client refs and contact ids only; staff names are colleagues' (ne
 line); a defect's note is never posted, only stored."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -56,8 +57,11 @@ def _state(line: Line) -> str:
     return "ok ✓" if line.result == "ok" else f"defect: {line.code}"
 
 
-def _line(line: Line, zone: ZoneInfo, codes: list[str]) -> Block:
-    text = " · ".join([line.ref, KIND_LABELS.get(line.kind, line.kind),
+def _line(line: Line, zone: ZoneInfo, codes: list[str], twice: bool = False) -> Block:
+    """`twice`: the client is in the sample more than once, so `audit REF` needs the contact
+    id the line shows beside the ref."""
+    shown = f"{line.ref} ({line.contact})" if twice else line.ref
+    text = " · ".join([shown, KIND_LABELS.get(line.kind, line.kind),
                        f"{line.due.astimezone(zone):%a %-d %b}", _state(line)])
     buttons = []
     if line.result is None:
@@ -81,12 +85,15 @@ def sample_list(team_name: str, span: str, groups: list[Group], zone: ZoneInfo,
                           f"{len(every) - audited} to audit")]
     if not every:
         blocks.append(Block(text="No records were done that week: nothing to audit."))
+    refs = Counter(line.ref for line in every)
     for group in groups:
         why = f" · {group.why}" if group.why else ""
         blocks.append(Block(text=f"\n{group.name} ({len(group.lines)}){why}"))
-        blocks += [_line(line, zone, codes) for line in group.lines]
+        blocks += [_line(line, zone, codes, refs[line.ref] > 1) for line in group.lines]
+    twice = " (REF: the id in brackets for a client listed twice)" if max(
+        refs.values(), default=0) > 1 else ""
     blocks.append(Block(kind="context", text=f"Audit: audit REF ok · audit REF defect CODE "
-                                             f"[NOTE]. Codes: {', '.join(codes)}"))
+                                             f"[NOTE]{twice}. Codes: {', '.join(codes)}"))
     return Reply(blocks=blocks, ephemeral=first_line is None)
 
 

@@ -114,7 +114,8 @@ def referrals_line(r: dict[str, int]) -> str:
     """The front door (issue 17 §3): referrals received, how decided, and the sample's
     wrong-basis rate (wrong, of those validated)."""
     wrong = f" ({100 * r['wrong'] / r['validated']:.0f} %)" if r["validated"] else ""
-    return (f"Front door: {r['received']} referrals · {r['pending']} pending · "
+    return (f"Front door: {r['received']} referral{'' if r['received'] == 1 else 's'} · "
+            f"{r['pending']} pending · "
             f"{r['authorised']} authorised · {r['declined']} declined · {r['sampled']} sampled, "
             f"{r['validated']} validated, {r['wrong']} wrong basis{wrong}")
 

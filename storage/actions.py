@@ -112,3 +112,10 @@ def due_for_reminder(session: Session, *, team_id: int, days: list[date],
 def open_request(session: Session) -> PlanRequest | None:
     return session.exec(select(PlanRequest).where(col(PlanRequest.submitted_at).is_(None))
                         .order_by(col(PlanRequest.received).desc())).first()
+
+
+def open_ids(session: Session, *, team_ids: list[int], limit: int = 5) -> list[int]:
+    """The first open actions of these teams, by id: what to offer for a ref that is not one."""
+    return list(session.exec(select(Action.id).where(col(Action.team_id).in_(team_ids),
+                                                     col(Action.state) == "open")
+                             .order_by(col(Action.id)).limit(limit)))

@@ -101,3 +101,11 @@ def sustain_due(session: Session, *, team_id: int, now: datetime) -> list[tuple[
             and_(col(Action.closed_at) <= twelve, col(Action.sustain_checked) < 12)))
         .order_by(col(Action.id)))
     return [(a, 12 if a.closed_at <= twelve else 4) for a in rows]
+
+
+def open_milestone_ids(session: Session, *, team_ids: list[int], limit: int = 5) -> list[int]:
+    """The first open milestones of these teams' actions, by id (for an unknown M- ref)."""
+    return list(session.exec(
+        select(ActionMilestone.id).join(Action, col(Action.id) == col(ActionMilestone.action_id))
+        .where(col(Action.team_id).in_(team_ids), col(ActionMilestone.state) == "open")
+        .order_by(col(ActionMilestone.id)).limit(limit)))

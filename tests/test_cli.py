@@ -145,11 +145,15 @@ def test_demo_history_fills_past_weeks_once_for_status_and_plan(tmp_path):
     again = carebot("demo", "--dir", str(tmp_path), "--history", "8", env=env)
     assert "past weeks already filled" in again.stdout
     out = carebot("console", "--as", "dan", env=env,
-                  stdin="status team north last week\nplan\nescalations\n").stdout
+                  stdin="status team north last week\nplan\nescalations\nreferrals\n"
+                        "sample\n").stdout
     planned = int(out.split("North Community Team\n", 1)[1].split(" planned", 1)[0])
     assert planned >= 90  # 14 a day for a week
     assert "All teams: action plan (3 actions)" in out
     assert "No open escalations" in out  # every past page was acknowledged and resolved
+    # The new controls have something to show: a referral pending, a sample drawn.
+    assert "North Community Team: 1 referral pending authorisation\nC-3Q8L · from ward7" in out
+    assert "North Community Team: documentation sample" in out and " drawn · " in out
     # History is history: none of its pages or channel posts is sent when the console starts.
     assert "safety concern logged" not in out and "escalation owned" not in out
 
