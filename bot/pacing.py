@@ -128,7 +128,7 @@ class Budget:
         self._task: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
 
-    def _seconds(self, name: str) -> timedelta:
+    def seconds_between(self, name: str) -> timedelta:
         return timedelta(seconds=getattr(self, name) * self.scale)
 
     def rate(self) -> int:
@@ -147,12 +147,12 @@ class Budget:
         began = self.now()
         with session_scope(self.engine) as session:
             known, live = instances.beat(session, instance=self.id, now=began,
-                                         ttl=self._seconds("TTL"),
-                                         counted=self._seconds("TTL") - self._seconds("JOIN_WAIT"))
+                                         ttl=self.seconds_between("TTL"),
+                                         counted=self.seconds_between("TTL") - self.seconds_between("JOIN_WAIT"))
         if not known and live > 1:  # the others may not have counted us yet
-            self.waiting_until = self.now() + self._seconds("JOIN_WAIT")
+            self.waiting_until = self.now() + self.seconds_between("JOIN_WAIT")
         self.share = math.floor(self.total / live)
-        self.valid_until = began + self._seconds("STALE")
+        self.valid_until = began + self.seconds_between("STALE")
         return live
 
     async def start(self) -> None:

@@ -28,6 +28,8 @@ from storage.models import Person, Referral, Team, at_least
 from storage.privacy import ref_problem
 
 _REF_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/.")
+
+
 def may_authorise(person: Person) -> bool:
     return at_least(person, "manager") or bool(person.authoriser)
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from storage.models import (Action, Escalation, Incident, LearningAck, LearningPoint, MedsDuty,
                             MedsException, Membership, Person)
-from storage.status import _count_if, _seconds
+from storage.status import count_if, seconds_between
 
 Window = tuple[datetime, datetime]
 
@@ -82,13 +82,13 @@ def escalations(session: Session, *, team_ids: list[int],
     acknowledged, and the median time to acknowledge (the middle one, or the mean of the middle
     two), ranked per month in the database on every dialect."""
     e = Escalation
-    seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
+    seconds = seconds_between(session, col(e.acked_at), col(e.opened_at))
     rows = (select(_bucket(col(e.opened_at), windows).label("b"),
                    case((col(e.acked_at).is_not(None), seconds), else_=None).label("s"))
             .where(col(e.team_id).in_(team_ids), _span(col(e.opened_at), windows)).subquery())
     out = {m: {"opened": 0, "acked": 0, "median_seconds": None} for m in range(len(windows))}
     for b, opened, acked in session.exec(
-            select(rows.c.b, func.count(), _count_if(rows.c.s.is_not(None))).group_by(rows.c.b)):
+            select(rows.c.b, func.count(), count_if(rows.c.s.is_not(None))).group_by(rows.c.b)):
         out[int(b)].update(opened=int(opened), acked=int(acked))
     ranked = (select(rows.c.b, rows.c.s,
                      func.row_number().over(partition_by=rows.c.b, order_by=rows.c.s).label("rn"),

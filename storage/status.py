@@ -19,7 +19,7 @@ from storage.models import (Action, Contact, Escalation, Incident, LearningAck, 
 Window = tuple[datetime, datetime]
 
 
-def _count_if(*conditions):
+def count_if(*conditions):
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
@@ -48,12 +48,12 @@ def _disjoint(windows: Sequence[Window]) -> list[list[Window]]:
 def _contact_measures(now: datetime) -> dict:
     c = Contact
     return {"planned": func.count(),
-            "done": _count_if(c.status == "done"),
-            "missed": _count_if(c.status == "missed"),
-            "unrecorded": _count_if(c.status == "open", col(c.due_end) < now),
-            "on_time": _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)),
+            "done": count_if(c.status == "done"),
+            "missed": count_if(c.status == "missed"),
+            "unrecorded": count_if(c.status == "open", col(c.due_end) < now),
+            "on_time": count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)),
             # still open and still within its window: not yet a miss, so not in the rates
-            "pending": _count_if(c.status == "open", col(c.due_end) >= now)}
+            "pending": count_if(c.status == "open", col(c.due_end) >= now)}
 
 
 def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
@@ -105,7 +105,7 @@ def meds_late(session: Session, *, team_ids: list[int],
               windows: Sequence[Window]) -> dict[int, list[int]]:
     """Late or missed medicines entries per team per window, by the duty's due time."""
     unique = list(dict.fromkeys(windows))
-    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    columns = [count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
     lo, hi = _span(unique)
     rows = session.exec(
         select(MedsException.team_id, *columns)
@@ -124,7 +124,7 @@ def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[
     """Medicines duties with no record at all, per team per window, counting only duties due
     before `before` (the start of today: a duty's day must be over to be "not recorded")."""
     unique = list(dict.fromkeys(windows))
-    columns = [_count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    columns = [count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
     lo, hi = _span(unique)
     rows = session.exec(
         select(MedsDuty.team_id, *columns)
@@ -138,7 +138,7 @@ def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[
     return out
 
 
-def _seconds(session: Session, later, earlier):
+def seconds_between(session: Session, later, earlier):
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
@@ -154,8 +154,8 @@ def escalations(session: Session, *, team_ids: list[int], window: Window,
     out: dict = {t: dict(blank) for t in (team_ids if by_team else [None])}
     in_window = _in(col(e.opened_at), window)
     rows = session.exec(
-        select(key, _count_if(in_window), _count_if(in_window, col(e.acked_at).is_not(None)),
-               _count_if(e.state == "open"), _count_if(e.state != "resolved"))
+        select(key, count_if(in_window), count_if(in_window, col(e.acked_at).is_not(None)),
+               count_if(e.state == "open"), count_if(e.state != "resolved"))
         .where(col(e.team_id).in_(team_ids)).group_by(key))
     for k, opened, acked, open_now, unresolved in rows:
         out[k if by_team else None].update(opened=int(opened), acked=int(acked),
@@ -172,7 +172,7 @@ def _medians(session: Session, *, team_ids: list[int], window: Window,
     key = col(e.team_id) if by_team else literal(0)
     in_window = _in(col(e.opened_at), window)
     # Rank each acknowledged time within its group; the middle one or two.
-    seconds = _seconds(session, col(e.acked_at), col(e.opened_at))
+    seconds = seconds_between(session, col(e.acked_at), col(e.opened_at))
     ranked = (select(key.label("k"), seconds.label("s"),
                      func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
                      func.count().over(partition_by=key).label("n"))
@@ -220,9 +220,9 @@ def _side_statement(dialect: str):
                            col(d.due_at) < bindparam("meds_hi", type_=moment))
                     .group_by(d.team_id))
     incidents_q = (select(*row(col(i.team_id), "incidents", literal(""), func.count(),
-                               _count_if(col(i.closed_at).is_not(None),
+                               count_if(col(i.closed_at).is_not(None),
                                          col(i.closed_at) <= col(i.due_at)),
-                               _count_if(i.state == "open", col(i.due_at) > now)))
+                               count_if(i.state == "open", col(i.due_at) > now)))
                    .where(col(i.team_id).in_(ids), col(i.opened_at) >= lo, col(i.opened_at) < hi)
                    .group_by(i.team_id))
     p = LearningPoint
@@ -242,9 +242,9 @@ def _side_statement(dialect: str):
     median = (func.percentile_cont(0.5).within_group(
         func.extract("epoch", col(e.acked_at) - col(e.opened_at))).filter(acked)
         if dialect == "postgresql" else None)
-    esc_q = (select(*row(col(e.team_id), "escalations", literal(""), _count_if(in_window),
-                         _count_if(acked), _count_if(e.state == "open"),
-                         _count_if(e.state != "resolved"), median=median))
+    esc_q = (select(*row(col(e.team_id), "escalations", literal(""), count_if(in_window),
+                         count_if(acked), count_if(e.state == "open"),
+                         count_if(e.state != "resolved"), median=median))
              .where(col(e.team_id).in_(ids)).group_by(e.team_id))
     colour = rag(bindparam("today", type_=Date), bindparam("amber_by", type_=Date))
     rag_q = (select(*row(col(Action.team_id), "rag", colour, func.count()))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from storage.models import AuditEvent, Client, Contact, Person, RouteCheck, Team
-from storage.status import Window, _count_if, _in
+from storage.status import Window, count_if, _in
 
 COVER = "contact:cover"  # the audit action `cover REF @handle` writes
 
@@ -23,10 +23,10 @@ def by_kind(session: Session, *, team_ids: list[int], window: Window,
     c = Contact
     rows = session.connection().execute(
         select(c.team_id, c.kind,
-               _count_if(col(c.status) != "open") + _count_if(c.status == "open",
+               count_if(col(c.status) != "open") + count_if(c.status == "open",
                                                                col(c.due_end) < now),
-               _count_if(c.status == "done"),
-               _count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)))
+               count_if(c.status == "done"),
+               count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)))
         .where(col(c.team_id).in_(team_ids), _in(col(c.due_start), window))
         .group_by(c.team_id, c.kind))
     out: dict[int, dict[str, dict[str, int]]] = {t: {} for t in team_ids}

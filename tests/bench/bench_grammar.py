@@ -13,7 +13,7 @@ SHAPES = {"one long word": "x", "unclosed quotes": "“a ", "short words": "ab "
           "quoted pairs": '"a b" ', "apostrophes": "client's "}
 
 
-def _seconds(fn, *args, repeat: int = 3) -> float:
+def seconds_between(fn, *args, repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -24,13 +24,13 @@ def _seconds(fn, *args, repeat: int = 3) -> float:
 
 def main() -> None:
     for name, unit in SHAPES.items():
-        times = {kb: _seconds(tokenize, unit * (kb * 1000 // len(unit))) for kb in (50, 100, 500)}
+        times = {kb: seconds_between(tokenize, unit * (kb * 1000 // len(unit))) for kb in (50, 100, 500)}
         print(f"{name:16s} 50 KB {times[50] * 1000:7.1f} ms · 100 KB {times[100] * 1000:7.1f} ms"
               f" · 500 KB {times[500] * 1000:7.1f} ms · 100/50 ratio "
               f"{times[100] / times[50]:.2f}")
     line = "done C-7F3K " + "client's daughter was there " * 71
     tokens = split_line(line)[1:]
-    spent = _seconds(lambda: [bind(parse_spec("ref note*"), (), tokens, "u", "e")
+    spent = seconds_between(lambda: [bind(parse_spec("ref note*"), (), tokens, "u", "e")
                               for _ in range(1000)])
     print(f"bind a {len(line) - 12:,}-character note: {spent:.3f} ms per line")
 
