@@ -183,8 +183,8 @@ def enqueue(session: Session, *, key: str, target: Address | str, payload: Reply
     # One INSERT … ON CONFLICT DO NOTHING: no existence check, no SAVEPOINT (three statements
     # on the command path), and a key queued a moment ago by another process is no error.
     row = {**outbox_row(key=key, target=target, payload=payload, now=now), "stale": False}
-    if not session.execute(_insert_once(session.connection().dialect.name), row).rowcount:
-        return False
+    if session.execute(_insert_once(session.connection().dialect.name), row).first() is None:
+        return False  # (RETURNING says it: psycopg's rowcount here is -1 either way)
     _queued(session)
     return True
 
@@ -194,9 +194,10 @@ def _insert_once(dialect: str):
     """The outbox INSERT that does nothing for a key already there, built once per dialect."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    else:  # SQLite (>= 3.24)
+    else:  # SQLite (>= 3.35 for RETURNING, as storage/audit.py)
         from sqlalchemy.dialects.sqlite import insert
-    return insert(Outbox.__table__).on_conflict_do_nothing(index_elements=["key"])
+    table = Outbox.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
 
 
 def outbox_row(*, key: str, target: Address | str, payload: Reply | dict, now: datetime) -> dict:
