@@ -10,9 +10,10 @@ import asyncio
 import hmac
 import json
 import logging
+from contextvars import ContextVar
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
@@ -31,6 +32,10 @@ from messages.reply import Reply
 
 log = logging.getLogger(__name__)
 UPDATES = ["message", "callback_query"]  # all we act on; getUpdates and setWebhook say so
+# Webhook mode: a tap's answerCallbackQuery rides in the webhook's HTTP response (the Bot API
+# runs the one method a webhook answers with), a round trip fewer per tap. `receive` opens the
+# slot around process_update; a handler that finds it open fills it instead of calling the API.
+_IN_RESPONSE: ContextVar[dict | None] = ContextVar("telegram_in_response", default=None)
 
 
 def _who(update: Update) -> tuple[Actor, Chat]:
@@ -63,6 +68,7 @@ def handlers(app: App, transport: TelegramTransport) -> list:
         query = update.callback_query
         answer = "Sorry, that failed and nothing was saved. Try again."
         answering = None
+        slot = _IN_RESPONSE.get()  # None: long polling, the answer is an API call
         try:
             tokens = split_action(query.data or "")
             actor, chat = _who(update)
@@ -71,14 +77,17 @@ def handlers(app: App, transport: TelegramTransport) -> list:
             reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
                                              event_id=event_id(update)), wait=False)
             answer = "" if reply.duplicate else reply.first_line
-            # The spinner stops while the messages are edited, not after.
-            answering = asyncio.create_task(_answer(query, answer))
+            if slot is None:  # polling: the spinner stops while the messages are edited
+                answering = asyncio.create_task(_answer(query, answer))
             if not reply.duplicate:
                 await _show(transport, query, reply)
         except Exception:
             log.exception("telegram callback failed")
-        finally:
-            await (answering or _answer(query, answer))  # always: the phone's spinner stops
+        finally:  # always: the phone's spinner stops
+            if slot is not None and slot.get("open"):  # with the webhook's response
+                slot["answer"] = _answer_method(query.id, answer)
+            else:
+                await (answering or _answer(query, answer))
 
     return [MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, typed),
             CallbackQueryHandler(tapped)]
@@ -89,6 +98,12 @@ async def _answer(query, text: str) -> None:
         await query.answer(text[:200] or None)
     except TelegramError as exc:  # e.g. a redelivered, already answered query
         log.warning("answerCallbackQuery failed: %s", exc)
+
+
+def _answer_method(query_id: str, text: str) -> dict:
+    """answerCallbackQuery as a webhook's response body (what `_answer` sends as a call)."""
+    return {"method": "answerCallbackQuery", "callback_query_id": query_id,
+            **({"text": text[:200]} if text[:200] else {})}
 
 
 def event_id(update: Update) -> str:
@@ -175,7 +190,15 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
             return Response(status_code=400)
         if update.message is None and update.callback_query is None:
             return Response(status_code=200)  # edited_message, channel_post, …: not acted on
-        await application.process_update(update)
+        slot = {"open": True}
+        token = _IN_RESPONSE.set(slot)
+        try:
+            await application.process_update(update)
+        finally:  # a handler still running after this (none does) answers through the API
+            slot["open"] = False
+            _IN_RESPONSE.reset(token)
+        if "answer" in slot:
+            return JSONResponse(slot["answer"])
         return Response(status_code=200)
 
     routes = [Route("/telegram/webhook", receive, methods=["POST"])] if webhook else []

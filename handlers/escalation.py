@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from handlers.base import Context, UserError
 from handlers.paging import (event, fire, grace_minutes, policy_of,  # noqa: F401
@@ -80,7 +80,7 @@ def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) 
 
     Triggers in `keep` stay open (a safety concern needs a person to resolve it).
     """
-    esc = ctx.session.exec(select(Escalation).where(Escalation.open_subject == subject)).first()
+    esc = store.open_for_subject(ctx.session, subject)
     if esc is None or esc.trigger in keep:
         return None
     _close(ctx, esc, f"{why} ({ctx.person.name})", "escalation:settled")

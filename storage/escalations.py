@@ -59,6 +59,15 @@ _LATEST_FOR_SUBJECT = (select(Escalation).where(Escalation.subject == bindparam(
                        .order_by(col(Escalation.id).desc()))
 
 
+def open_for_subject(session: Session, subject: str) -> Escalation | None:
+    """The subject's live escalation (open or acknowledged), if any: what an outcome settles.
+    Every done and missed asks, so the statement is built once too."""
+    return session.exec(_OPEN_FOR_SUBJECT, params={"subject": subject}).first()
+
+
+_OPEN_FOR_SUBJECT = select(Escalation).where(Escalation.open_subject == bindparam("subject"))
+
+
 def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
     """Open escalations whose timer has run out; a second sweeper skips the locked ones
     (on SQLite it waits for the first sweeper's commit, then sees the new timers)."""

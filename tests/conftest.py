@@ -255,6 +255,7 @@ def tg(app, request):
     plugin = telegram_transport.build(app)
     app.transports = [plugin.transport]
     bot = Served(web_app(app, plugin.routes))
+    bot.telegram_api = f"{api.url}/bot123:abc"  # where deliver() runs a webhook's answer
     bot.call(plugin.start())
     yield app, fake, bot
     bot.call(plugin.stop())
@@ -294,9 +295,14 @@ def tapped(data: str, handle: str = "amira", reply_to: int | None = None,
 
 
 def deliver(bot, update: dict, secret: str | None = TG_SECRET) -> int:
+    """POST an update to the webhook, as Telegram does; like Telegram, run the one Bot API
+    method the response may carry (a tap's answerCallbackQuery) against the fake."""
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-    return httpx.post(f"{bot.url}/telegram/webhook", json=update, headers=headers,
-                      timeout=30).status_code
+    resp = httpx.post(f"{bot.url}/telegram/webhook", json=update, headers=headers, timeout=30)
+    if resp.status_code == 200 and resp.headers.get("content-type") == "application/json":
+        call = resp.json()
+        httpx.post(f"{bot.telegram_api}/{call.pop('method')}", json=call, timeout=30)
+    return resp.status_code
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -55,6 +55,13 @@ class FakeTelegram:
             [{"retry_after": retry_after, "status": status, "after": after}]
             + [{"retry_after": retry_after, "status": status, "after": 0}] * (times - 1))
 
+    def answered(self, body: dict) -> None:
+        """A webhook's response naming a method (e.g. answerCallbackQuery), run as Telegram
+        runs it: recorded as a call; its result goes nowhere."""
+        call = dict(body)
+        with self.lock:
+            self.calls.append((call.pop("method"), call))
+
     def named(self, method: str) -> list[dict]:
         with self.lock:
             return [params for name, params in self.calls if name == method]
