@@ -166,14 +166,19 @@ def _import(args) -> int:
             result = {"contacts": import_contacts, "rota": import_rota,
                       "meds": import_meds}[args.what](app.engine, args.file)
     except ImportRejected as exc:
-        print(f"carebot: {args.file} rejected, nothing imported: {exc.total_bad} bad row(s)",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _rejected(args.file, exc)
     print(f"{result.rows} rows: {result.inserted} new, {result.updated} updated, "
           f"{result.unchanged} unchanged")
     return 0
+
+
+def _rejected(file: str, exc) -> int:
+    """A rejected import file: every bad line on stderr, exit 1 (contacts, rota, meds, people)."""
+    print(f"carebot: {file} rejected, nothing imported: {exc.total_bad} bad row(s)",
+          file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
 
 
 def _import_people(app, file: str) -> int:
@@ -182,11 +187,7 @@ def _import_people(app, file: str) -> int:
     try:
         result = import_people(app.engine, file, now=app.clock.now())
     except ImportRejected as exc:
-        print(f"carebot: {file} rejected, nothing imported: {exc.total_bad} bad row(s)",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _rejected(file, exc)
     print(f"{result.rows} people: {result.inserted} new, {result.updated} updated, "
           f"{result.unchanged} unchanged")
     if app.settings.slack_bot_token:
