@@ -25,8 +25,6 @@ from messages.status import missed_rate
 from storage import outbox, repo
 from storage import status as store
 from storage import timeliness
-from storage import sampling as sampling_store
-from storage import referrals
 from storage.db import files_dir
 from storage.models import CONTACT_KINDS, Team, at_least
 
@@ -95,14 +93,14 @@ class Figures:
     actions: dict[str, int]
     min_contacts: int = 20  # fewer contacts due than this: counts, no rate, no arrow
     # On time by contact kind {kind: {due, done, on_time}}, the routes check's days
-    # {on_time, late, none} and covers made (storage/timeliness.py).
+    # {on_time, late, none} (storage/timeliness.py) and covers made.
     by_kind: dict = field(default_factory=dict)
     routes: dict = field(default_factory=dict)
     covers: int = 0
     # The documentation samples drawn in the period: sampled, audited, defects by code, and
-    # how many people were on increased sampling (storage/sampling.py status_counts).
+    # how many people were on increased sampling (storage/status.py side_counts).
     documentation: dict = field(default_factory=dict)
-    referrals: dict[str, int] | None = None  # the front door's counts (storage/referrals.py)
+    referrals: dict[str, int] | None = None  # the front door's counts (side_counts)
 
 
 def add_up(dicts: list[dict]) -> dict:
@@ -136,16 +134,16 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
     windows, _ = _windows(period, zone)
     ids = [t.id for t in teams]
     today = now.astimezone(zone).date()
-    contacts = store.contacts(session, team_ids=ids, windows=windows, now=now)
+    kinds = store.contacts_by_kind(session, team_ids=ids, windows=windows, now=now)
     side = store.side_counts(session, team_ids=ids, window=windows[0], now=now,
                              before=day_bounds(today, zone)[0], today=today)
     baselines = _baselines(session, teams, now)
-    docs = sampling_store.status_counts(session, team_ids=ids, window=windows[0])
     out = []
     for team in teams:
         cfg = meds_settings(team)
         meds_base = cfg.baseline
-        per_window = contacts[team.id]
+        per_window = [add_up([dict.fromkeys(store.MEASURES, 0), *k.values()])
+                      for k in kinds[team.id]]
         out.append(Figures(
             name=team.name, contacts=per_window[0],
             trend=add_up(per_window[1:1 + TREND_WEEKS]), weekly=per_window[1 + TREND_WEEKS:],
@@ -156,29 +154,19 @@ def figures(session: Session, teams: list[Team], period: Period, now: datetime,
             meds_target=None if meds_base is None else meds_base * (1 + cfg.meds_target_pct / 100),
             incidents=side[team.id]["incidents"], learning=side[team.id]["learning"],
             escalations=side[team.id]["escalations"], actions=side[team.id]["actions"],
-            min_contacts=team.min_contacts_for_rate, documentation=docs[team.id]))
-    _timeliness(session, teams, out, period, windows[0], now)
-    front_door = referrals.counts(session, team_ids=ids, start=windows[0][0], end=windows[0][1])
-    for team, figs in zip(teams, out):
-        figs.referrals = front_door[team.id]
+            min_contacts=team.min_contacts_for_rate,
+            documentation=side[team.id]["documentation"], referrals=side[team.id]["referrals"],
+            covers=side[team.id]["covers"], by_kind=_kind_order(timeliness.on_time(
+                kinds[team.id][0]))))
+    routes = timeliness.route_days(session, teams=teams, first=period.first, last=period.last,
+                                   now=now)
+    for team, f in zip(teams, out):
+        f.routes = {k: v for k, v in routes[team.id].items() if k != "rows"}
     if len(out) > 1:
         pooled = store.escalations(session, team_ids=ids, window=windows[0], by_team=False)[None]
         out.append(_overall(out, pooled))
         out[-1].referrals = add_up([f.referrals for f in out[:-1]])
     return out
-
-
-def _timeliness(session: Session, teams: list[Team], out: list[Figures], period: Period,
-                window, now: datetime) -> None:
-    """On time by kind, the routes check and cover, into each team's figures (3 queries)."""
-    ids = [t.id for t in teams]
-    kinds = timeliness.by_kind(session, team_ids=ids, window=window, now=now)
-    routes = timeliness.route_days(session, teams=teams, first=period.first, last=period.last,
-                                   now=now)
-    covers = timeliness.cover_counts(session, teams=teams, window=window)
-    for team, f in zip(teams, out):
-        f.by_kind, f.covers = _kind_order(kinds[team.id]), covers[team.id]
-        f.routes = {k: v for k, v in routes[team.id].items() if k != "rows"}
 
 
 def _baselines(session: Session, teams: list[Team],

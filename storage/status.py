@@ -13,10 +13,13 @@ from sqlalchemy import (Date, Float, String, and_, bindparam, case, cast, func, 
 from sqlmodel import Session, col, select
 
 from storage.actions import AMBER_DAYS, RAG_ORDER, rag
-from storage.models import (Action, Contact, Escalation, Incident, LearningAck, LearningPoint,
-                            MedsDuty, MedsException, Membership, Person, Team)
+from storage.models import (Action, AuditEvent, Contact, DocSample, Escalation, Incident,
+                            LearningAck, LearningPoint, MedsDuty, MedsException, Membership,
+                            Person, Referral, Team)
+from storage.referrals import STATUSES as REFERRAL_STATUSES
 
 Window = tuple[datetime, datetime]
+COVER = "contact:cover"  # the audit action `cover REF @handle` writes
 
 
 def count_if(*conditions):
@@ -54,6 +57,49 @@ def _contact_measures(now: datetime) -> dict:
             "on_time": count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)),
             # still open and still within its window: not yet a miss, so not in the rates
             "pending": count_if(c.status == "open", col(c.due_end) >= now)}
+
+
+MEASURES = ("planned", "done", "missed", "unrecorded", "on_time", "pending")
+# One statement per number of windows in a group, its values bound at run time, so a report
+# does not rebuild the expression and its cache key each time (that cost more than the SQL).
+_BY_KIND: dict[int, object] = {}
+
+
+def _by_kind_statement(n: int):
+    if n in _BY_KIND:
+        return _BY_KIND[n]
+    c = Contact
+    moment = col(c.due_start).type
+    measures = _contact_measures(bindparam("now", type_=moment))
+    bounds = [(bindparam(f"lo{i}", type_=moment), bindparam(f"hi{i}", type_=moment))
+              for i in range(n)]
+    bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(bounds)))
+    stmt = (select(c.team_id, bucket, c.kind, *measures.values())
+            .where(col(c.team_id).in_(bindparam("ids", expanding=True)),
+                   col(c.due_start) >= bindparam("lo", type_=moment),
+                   col(c.due_start) < bindparam("hi", type_=moment))
+            .group_by(c.team_id, bucket, c.kind))
+    _BY_KIND[n] = stmt
+    return stmt
+
+
+def contacts_by_kind(session: Session, *, team_ids: list[int], windows: Sequence[Window],
+                     now: datetime) -> dict[int, list[dict[str, dict[str, int]]]]:
+    """The measures of `contacts`, per team, per window, per contact kind (only the kinds with
+    a contact in the window): one pass gives the report's totals and its on time by kind."""
+    conn = session.connection()
+    found: dict[tuple[int, Window], dict[str, dict[str, int]]] = {}
+    for group in _disjoint(windows):
+        params = {"ids": team_ids, "now": now, "lo": _span(group)[0], "hi": _span(group)[1]}
+        for i, (lo, hi) in enumerate(group):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        for team_id, i, kind, *values in conn.execute(
+                _by_kind_statement(len(group)), params):
+            if i is not None:
+                found.setdefault((team_id, group[i]), {})[kind] = dict(zip(MEASURES,
+                                                                           map(int, values)))
+    return {t: [{k: dict(m) for k, m in found.get((t, w), {}).items()} for w in windows]
+            for t in team_ids}
 
 
 def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window],
@@ -249,8 +295,31 @@ def _side_statement(dialect: str):
     colour = rag(bindparam("today", type_=Date), bindparam("amber_by", type_=Date))
     rag_q = (select(*row(col(Action.team_id), "rag", colour, func.count()))
              .where(col(Action.team_id).in_(ids)).group_by(Action.team_id, colour))
+    ds = DocSample
+    docs_q = (select(*row(col(ds.team_id), "docs", literal(""), func.count(),
+                          count_if(col(ds.result).is_not(None)),
+                          func.count(func.distinct(case((ds.reason == "increased",
+                                                         ds.person_id))))))
+              .where(col(ds.team_id).in_(ids), col(ds.drawn_at) >= lo, col(ds.drawn_at) < hi)
+              .group_by(ds.team_id))
+    defects_q = (select(*row(col(ds.team_id), "defect", ds.defect_code, func.count()))
+                 .where(col(ds.team_id).in_(ids), ds.result == "defect", col(ds.drawn_at) >= lo,
+                        col(ds.drawn_at) < hi)
+                 .group_by(ds.team_id, ds.defect_code))
+    r = Referral
+    referrals_q = (select(*row(col(r.team_id), "referral", r.status, func.count(),
+                               count_if(r.sampled == True),  # noqa: E712
+                               count_if(col(r.result).is_not(None)), count_if(r.result == "wrong")))
+                   .where(col(r.team_id).in_(ids), col(r.received_at) >= lo,
+                          col(r.received_at) < hi)
+                   .group_by(r.team_id, r.status))
+    a = AuditEvent
+    covers_q = (select(*row(col(Team.id), "covers", literal(""), func.count())).select_from(a)
+                .join(Team, col(Team.key) == col(a.team))
+                .where(a.action == COVER, col(Team.id).in_(ids), col(a.at) >= lo, col(a.at) < hi)
+                .group_by(Team.id))
     _SIDE[dialect] = stmt = union_all(reasons_q, late_q, unrecorded_q, incidents_q, learning_q,
-                                      esc_q, rag_q)
+                                      esc_q, rag_q, docs_q, defects_q, referrals_q, covers_q)
     return stmt
 
 
@@ -258,8 +327,10 @@ def side_counts(session: Session, *, team_ids: list[int], window: Window, now: d
                 before: datetime, today) -> dict[int, dict]:
     """Per team, for the report window: reasons {code: n}, meds_late, meds_unrecorded (duties
     due before `before`, the start of today, with no record), incidents, learning, escalations
-    (with the median time to acknowledge) and actions by RAG, in one statement (plus one for
-    the medians, only when something in the window was acknowledged)."""
+    (with the median time to acknowledge), actions by RAG, the documentation samples drawn
+    (sampled, audited, defects by code, people on increased sampling), referrals received (by
+    status, sampled, validated, wrong) and covers made, in one statement (plus one for the
+    medians, only when something in the window was acknowledged)."""
     conn = session.connection()
     rows = conn.execute(_side_statement(conn.dialect.name), {
         "ids": team_ids, "lo": window[0], "hi": window[1], "now": now,
@@ -270,11 +341,28 @@ def side_counts(session: Session, *, team_ids: list[int], window: Window, now: d
                "learning": {"points": 0, "acks": 0, "expected": 0},
                "escalations": {"opened": 0, "acked": 0, "median_seconds": None, "open_now": 0,
                                "unresolved": 0},
-               "actions": dict.fromkeys(RAG_ORDER, 0)} for t in team_ids}
+               "actions": dict.fromkeys(RAG_ORDER, 0),
+               "documentation": {"sampled": 0, "audited": 0, "defects": {}, "increased": 0},
+               "referrals": {k: 0 for k in ("received", *REFERRAL_STATUSES, "sampled",
+                                            "validated", "wrong")},
+               "covers": 0} for t in team_ids}
     for team_id, kind, key, n0, n1, n2, n3, median in rows:
         f = out[team_id]
         if kind == "reason":
             f["reasons"][key] = int(n0)
+        elif kind == "docs":
+            f["documentation"].update(sampled=int(n0), audited=int(n1), increased=int(n2))
+        elif kind == "defect":
+            f["documentation"]["defects"][key] = int(n0)
+        elif kind == "referral":
+            c = f["referrals"]
+            c["received"] += int(n0)
+            c[key] = c.get(key, 0) + int(n0)
+            c["sampled"] += int(n1)
+            c["validated"] += int(n2)
+            c["wrong"] += int(n3)
+        elif kind == "covers":
+            f["covers"] = int(n0)
         elif kind == "rag":
             f["actions"][key] = int(n0)
         elif kind in ("meds_late", "meds_unrecorded"):

@@ -10,9 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from storage.models import AuditEvent, Client, Contact, Person, RouteCheck, Team
-from storage.status import Window, count_if, _in
-
-COVER = "contact:cover"  # the audit action `cover REF @handle` writes
+from storage.status import COVER, Window, count_if, _in
 
 
 def by_kind(session: Session, *, team_ids: list[int], window: Window,
@@ -33,6 +31,13 @@ def by_kind(session: Session, *, team_ids: list[int], window: Window,
     for team_id, kind, due, done, on_time in rows:
         out[team_id][kind] = {"due": int(due), "done": int(done), "on_time": int(on_time)}
     return out
+
+
+def on_time(measures_by_kind: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """`by_kind`'s figures from status.contacts_by_kind's measures of the same window: due is
+    everything but the pending (open, window not over), so the report needs no second pass."""
+    return {kind: {"due": m["planned"] - m["pending"], "done": m["done"], "on_time": m["on_time"]}
+            for kind, m in measures_by_kind.items()}
 
 
 def _local(at: datetime, zone: ZoneInfo) -> datetime:
