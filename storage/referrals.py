@@ -106,27 +106,6 @@ def validators(session: Session, *, team_id: int) -> list[Person]:
         .order_by(col(Person.handle))))
 
 
-def counts(session: Session, *, team_ids: list[int], start: datetime,
-           end: datetime) -> dict[int, dict[str, int]]:
-    """Per team, referrals received in [start, end): by status, sampled, validated, wrong."""
-    out = {t: {k: 0 for k in ("received", *STATUSES, "sampled", "validated", "wrong")}
-           for t in team_ids}
-    rows = session.exec(select(Referral.team_id, Referral.status, Referral.sampled,
-                               Referral.result, func.count())
-                        .where(col(Referral.team_id).in_(team_ids),
-                               col(Referral.received_at) >= start, col(Referral.received_at) < end)
-                        .group_by(Referral.team_id, Referral.status, Referral.sampled,
-                                  Referral.result))
-    for team_id, status, sampled, result, n in rows:
-        c = out[team_id]
-        c["received"] += n
-        c[status] = c.get(status, 0) + n
-        c["sampled"] += n if sampled else 0
-        c["validated"] += n if result else 0
-        c["wrong"] += n if result == "wrong" else 0
-    return out
-
-
 def pack_rows(session: Session, *, team_ids: list[int], start: datetime, end: datetime) -> list:
     """The evidence pack's referrals.csv rows (see storage/export.py for the conventions)."""
     team = {t.id: t.key for t in session.exec(select(Team))}

@@ -81,30 +81,6 @@ def defects(session: Session, *, team_id: int, weeks: list[str]) -> dict[int, di
     return out
 
 
-def status_counts(session: Session, *, team_ids: list[int],
-                  window: tuple[datetime, datetime]) -> dict[int, dict]:
-    """Per team, for the samples drawn in the window: sampled, audited, defects by code, and
-    how many people were on increased sampling."""
-    out = {t: {"sampled": 0, "audited": 0, "defects": {}, "increased": 0} for t in team_ids}
-    rows = session.exec(select(DocSample.team_id, DocSample.person_id, DocSample.reason,
-                               DocSample.result, DocSample.defect_code)
-                        .where(col(DocSample.team_id).in_(team_ids),
-                               col(DocSample.drawn_at) >= window[0],
-                               col(DocSample.drawn_at) < window[1]))
-    increased: dict[int, set] = {t: set() for t in team_ids}
-    for team_id, person_id, reason, result, code in rows:
-        f = out[team_id]
-        f["sampled"] += 1
-        f["audited"] += result is not None
-        if result == "defect":
-            f["defects"][code] = f["defects"].get(code, 0) + 1
-        if reason == "increased":
-            increased[team_id].add(person_id)
-    for team_id, people in increased.items():
-        out[team_id]["increased"] = len(people)
-    return out
-
-
 def pack_rows(session: Session, *, team_ids: list[int], start: datetime, end: datetime) -> list:
     """The samples drawn in [start, end), as the evidence pack's rows (as stored)."""
     team = {t.id: t.key for t in session.exec(select(Team))}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from storage.models import AuditEvent, Client, Contact, Person, RouteCheck, Team
 from storage.status import COVER, Window, count_if, _in
@@ -92,17 +92,6 @@ def covers(session: Session, *, teams: list[Team], window: Window) -> list[tuple
         if rows else {}
     return [(r.at, r.team, r.subject, refs.get(r.subject), (r.detail or {}).get("to"),
              (r.detail or {}).get("previous"), r.actor) for r in rows]
-
-
-def cover_counts(session: Session, *, teams: list[Team], window: Window) -> dict[int, int]:
-    """Per team: covers made in the window."""
-    ids = {t.key: t.id for t in teams}
-    rows = session.exec(select(AuditEvent.team, func.count()).where(
-        AuditEvent.action == COVER, col(AuditEvent.team).in_(list(ids)),
-        _in(col(AuditEvent.at), window)).group_by(AuditEvent.team))
-    out = dict.fromkeys(ids.values(), 0)
-    out.update({ids[key]: int(n) for key, n in rows})
-    return out
 
 
 def pack_tables(session: Session, *, teams: list[Team], first: date, last: date,
