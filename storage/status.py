@@ -122,28 +122,45 @@ def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window]
     return {t: [dict(found.get((t, w), empty)) for w in windows] for t in team_ids}
 
 
+_PER_TEAM: dict[int, object] = {}  # by number of teams, as _BY_KIND
+
+
+def _per_team_statement(n: int):
+    if n not in _PER_TEAM:
+        c = Contact
+        moment = col(c.due_start).type
+        measures = _contact_measures(bindparam("now", type_=moment))
+        _PER_TEAM[n] = (select(c.team_id, *measures.values())
+                        .where(or_(*(and_(c.team_id == bindparam(f"t{i}"),
+                                          _in(col(c.due_start), (bindparam(f"lo{i}", type_=moment),
+                                                                 bindparam(f"hi{i}", type_=moment))))
+                                     for i in range(n))))
+                        .group_by(c.team_id))
+    return _PER_TEAM[n]
+
+
 def contacts_per_team(session: Session, *, windows: dict[int, Window],
                       now: datetime) -> dict[int, dict[str, int]]:
     """The same measures for one window per team (e.g. each team's first 4 weeks), one query."""
     if not windows:
         return {}
-    c = Contact
-    measures = _contact_measures(now)
-    rows = session.connection().execute(select(c.team_id, *measures.values())
-                        .where(or_(*(and_(c.team_id == t, _in(col(c.due_start), w))
-                                     for t, w in windows.items())))
-                        .group_by(c.team_id))
-    names = list(measures)
-    out = {t: dict.fromkeys(names, 0) for t in windows}
-    out.update({t: dict(zip(names, map(int, values))) for t, *values in rows})
+    params: dict = {"now": now}
+    for i, (t, (lo, hi)) in enumerate(windows.items()):
+        params[f"t{i}"], params[f"lo{i}"], params[f"hi{i}"] = t, lo, hi
+    rows = session.connection().execute(_per_team_statement(len(windows)), params)
+    out = {t: dict.fromkeys(MEASURES, 0) for t in windows}
+    out.update({t: dict(zip(MEASURES, map(int, values))) for t, *values in rows})
     return out
 
 
+# A correlated min per team reads one index entry each; GROUP BY would scan every row.
+_FIRST = (select(Team.id, select(func.min(Contact.due_start)).where(Contact.team_id == Team.id)
+                 .scalar_subquery())
+          .where(col(Team.id).in_(bindparam("ids", expanding=True))))
+
+
 def first_contact(session: Session, *, team_ids: list[int]) -> dict[int, datetime]:
-    # A correlated min per team reads one index entry each; GROUP BY would scan every row.
-    first = (select(func.min(Contact.due_start)).where(Contact.team_id == Team.id)
-             .scalar_subquery())
-    rows = session.connection().execute(select(Team.id, first).where(col(Team.id).in_(team_ids)))
+    rows = session.connection().execute(_FIRST, {"ids": team_ids})
     return {t: at for t, at in rows if at is not None}
 
 
