@@ -82,12 +82,17 @@ def test_on_time_by_kind_from_the_contacts_pass_equals_by_kind(app):
                 c.status, c.reason_code = "missed", "hospital"
             s.add(c)
     day = (MORNING.replace(hour=0), MORNING.replace(hour=0) + timedelta(days=1))
+    since = (WINDOW[0], day[1])  # overlaps the others, as `status since …` does: a second pass
+    windows = [day, WINDOW, day, since]
     with session_scope(app.engine) as s:
         ids = [t.id for t in s.exec(select(Team))]
-        kinds = store.contacts_by_kind(s, team_ids=ids, windows=[day, WINDOW, day], now=now)
+        kinds = store.contacts_by_kind(s, team_ids=ids, windows=windows, now=now)
         expected = timeliness.by_kind(s, team_ids=ids, window=day, now=now)
+        totals = store.contacts(s, team_ids=ids, windows=windows, now=now)
     assert any(expected.values())
     for t in ids:
         assert timeliness.on_time(kinds[t][0]) == expected[t]
-        assert kinds[t][2] == kinds[t][0]
+        assert kinds[t][2] == kinds[t][3] == kinds[t][0]
         assert kinds[t][1] == {}
+        for per_kind, total in zip(kinds[t], totals[t]):
+            assert {m: sum(k[m] for k in per_kind.values()) for m in store.MEASURES} == total
