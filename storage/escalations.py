@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (ARRAY, Integer, and_, any_, bindparam, case, cast, exists, func,
+from sqlalchemy import (ARRAY, Integer, Text, and_, any_, bindparam, case, cast, exists, func,
                         inspect, literal, or_, text)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from storage.db import lock_for_claim
+from storage.db import array_literal, lock_for_claim
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
                             OnCallShift, Person, Team)
 
@@ -68,16 +68,27 @@ def open_for_subject(session: Session, subject: str) -> Escalation | None:
 _OPEN_FOR_SUBJECT = select(Escalation).where(Escalation.open_subject == bindparam("subject"))
 
 
-def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
+def claim_due(session: Session, *, now: datetime, limit: int) -> list:
     """Open escalations whose timer has run out; a second sweeper skips the locked ones
-    (on SQLite it waits for the first sweeper's commit, then sees the new timers)."""
+    (on SQLite it waits for the first sweeper's commit, then sees the new timers).
+
+    Rows of the columns a firing reads (id, team_id, level, pages_at_level, trigger, ref,
+    summary, and the frozen policy as its JSON text in policy_json), not ORM objects: loading
+    hundreds of Escalation objects and decoding each one's policy was most of a sweep's time."""
     lock_for_claim(session)
-    # A team taken out of the config pages nobody: no one can act on it until it is put back.
-    active = select(Team.id).where(Team.active == True)  # noqa: E712
-    return list(session.exec(
-        select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now,
-                                 col(Escalation.team_id).in_(active))
-        .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
+    return list(session.execute(_CLAIM_DUE, {"now": now, "limit": limit}))
+
+
+# A team taken out of the config pages nobody: no one can act on it until it is put back.
+_CLAIM_DUE = (
+    select(Escalation.id, Escalation.team_id, Escalation.level, Escalation.pages_at_level,
+           Escalation.trigger, Escalation.ref, Escalation.summary,
+           cast(Escalation.policy, Text).label("policy_json"))
+    .where(Escalation.state == "open",
+           col(Escalation.next_fire_at) <= bindparam("now"),
+           col(Escalation.team_id).in_(select(Team.id).where(Team.active == True)))  # noqa: E712
+    .order_by(col(Escalation.next_fire_at)).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True))
 
 
 # Four arrays, so the statement is the same text whatever the count (compiled and planned once).
@@ -96,26 +107,32 @@ def _bind(conn, column):
     return column.type.bind_processor(conn.dialect) or (lambda value: value)
 
 
-def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datetime]]) -> None:
+def save_timers(session: Session, timers: list[tuple]) -> None:
     """Set (escalation, level, pages_at_level, next_fire_at) for many fired escalations in one
     statement (UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead
-    of the ORM's row by row; the objects take the values as already stored, so the flush does
-    not write them again. One not yet in the database gets them the ORM's way."""
+    of the ORM's row by row. The escalation is an Escalation or a row from claim_due; the
+    object (or the one the session already holds for that row) takes the values as already
+    stored, so the flush does not write them again. One not yet in the database gets them
+    the ORM's way."""
+    held = ({obj.id: obj for obj in session.identity_map.values() if isinstance(obj, Escalation)}
+            if any(not isinstance(t[0], Escalation) for t in timers) else {})
     rows = []
     for esc, level, pages, fire in timers:
-        if inspect(esc).persistent:
-            rows.append((esc.id, level, pages, fire))
+        obj = esc if isinstance(esc, Escalation) else held.get(esc.id)
+        if obj is not None and not inspect(obj).persistent:
+            obj.level, obj.pages_at_level, obj.next_fire_at = level, pages, fire
+            session.add(obj)
+            continue
+        rows.append((esc.id, level, pages, fire))
+        if obj is not None:
             for key, value in (("level", level), ("pages_at_level", pages),
                                ("next_fire_at", fire)):
-                set_committed_value(esc, key, value)
-        else:
-            esc.level, esc.pages_at_level, esc.next_fire_at = level, pages, fire
-            session.add(esc)
+                set_committed_value(obj, key, value)
     if not rows:
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        ids, levels, pages, fires = map(list, zip(*rows))
+        ids, levels, pages, fires = map(array_literal, map(list, zip(*rows)))
         conn.execute(_SAVE_TIMERS, {"ids": ids, "levels": levels, "pages": pages, "fires": fires})
     else:
         # The driver's own executemany: through the Core statement, each row's parameters were
@@ -124,11 +141,13 @@ def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datet
         conn.exec_driver_sql(_SAVE_TIMERS_ROWS, [(lv, p, fire_value(f), i) for i, lv, p, f in rows])
 
 
+# The role by its place in :roles (few distinct), so every array is of ints (array_literal).
 _ADD_PAGES = text(
     "INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, detail) "
-    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, json_build_object('role', r, 'repeat', n) "
+    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, "
+    "json_build_object('role', (CAST(:roles AS text[]))[r], 'repeat', n) "
     "FROM unnest(CAST(:e AS integer[]), CAST(:l AS integer[]), CAST(:p AS integer[]), "
-    "CAST(:r AS text[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
+    "CAST(:r AS integer[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
 
 
 _ADD_PAGES_ROWS = ("INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, "
@@ -142,9 +161,12 @@ def add_pages(session: Session, *, at: datetime,
     if not pages:
         return
     if session.get_bind().dialect.name == "postgresql":
-        e, lv, p, r, n = map(list, zip(*pages))
-        session.connection().execute(_ADD_PAGES,
-                                     {"at": at, "e": e, "l": lv, "p": p, "r": r, "n": n})
+        roles = list(dict.fromkeys(page[3] for page in pages))
+        place = {role: i for i, role in enumerate(roles, start=1)}
+        e, lv, p, r, n = map(array_literal, zip(*[(e, lv, p, place[r], n)
+                                                  for e, lv, p, r, n in pages]))
+        session.connection().execute(_ADD_PAGES, {"at": at, "roles": roles, "e": e, "l": lv,
+                                                  "p": p, "r": r, "n": n})
         return
     conn, table = session.connection(), EscalationEvent.__table__
     at_value, detail = _bind(conn, table.c.at)(at), _bind(conn, table.c.detail)
