@@ -17,29 +17,34 @@ ACTIVE = ("open", "acknowledged")
 
 def on_call(session: Session, *, team_id: int, now: datetime) -> list[Person]:
     """Who is on call for the team now: the rota where it covers now, else the on-call pool."""
-    rota = list(session.exec(
-        select(Person).join(OnCallShift, col(OnCallShift.person_id) == col(Person.id))
-        .where(OnCallShift.team_id == team_id, col(OnCallShift.starts_at) <= now,
-               col(OnCallShift.ends_at) > now, Person.active == True)  # noqa: E712
-        .order_by(col(Person.handle))))
+    rota = list(session.exec(_ROTA, params={"team_id": team_id, "now": now}))
     if rota:
         return rota
-    return list(session.exec(
-        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(Membership.team_id == team_id, Person.oncall == True,  # noqa: E712
-               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    return list(session.exec(_ONCALL_POOL, params={"team_id": team_id}))
 
 
 def with_role(session: Session, *, team_id: int, role: str) -> list[Person]:
     """The team's people with a role; a nominated individual may sit outside every team."""
-    people = list(session.exec(
-        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(Membership.team_id == team_id, Person.role == role,
-               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    people = list(session.exec(_WITH_ROLE, params={"team_id": team_id, "role": role}))
     if not people and role == "nominated":
-        people = list(session.exec(select(Person).where(
-            Person.role == role, Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+        people = list(session.exec(_ANY_WITH_ROLE, params={"role": role}))
     return people
+
+
+# Built once: a sweep asks for each team's holders of each level, and building a statement
+# cost more than running it.
+_ROTA = (select(Person).join(OnCallShift, col(OnCallShift.person_id) == col(Person.id))
+         .where(OnCallShift.team_id == bindparam("team_id"),
+                col(OnCallShift.starts_at) <= bindparam("now"),
+                col(OnCallShift.ends_at) > bindparam("now"), Person.active == True)  # noqa: E712
+         .order_by(col(Person.handle)))
+_IN_TEAM = (select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
+            .where(Membership.team_id == bindparam("team_id"),
+                   Person.active == True))  # noqa: E712
+_ONCALL_POOL = _IN_TEAM.where(Person.oncall == True).order_by(col(Person.handle))  # noqa: E712
+_WITH_ROLE = _IN_TEAM.where(Person.role == bindparam("role")).order_by(col(Person.handle))
+_ANY_WITH_ROLE = select(Person).where(Person.role == bindparam("role"),
+                                      Person.active == True).order_by(col(Person.handle))  # noqa: E712
 
 
 def members(session: Session, *, team_id: int) -> list[Person]:
