@@ -5,6 +5,7 @@ final_repeat_hours; then the escalation stays open, announced once as unowned, w
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -69,14 +70,15 @@ def grace_minutes(team: Team) -> int:
     return team_policy(team).time_critical_grace_minutes
 
 
-def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
+def fire_many(session: Session, escs: list, now: datetime) -> None:
     """Page each one's current level (or the next once its repeats are used up); set timers.
 
     The chain once with its repeats, then the last level every final_repeat_minutes for at
     most final_repeat_hours; after that the escalation stays open, announced as unowned, with
     no timer. Everything for one person in one unit of work goes out as one DM.
     Built for a sweep of hundreds: who holds each role is looked up once per team, the page
-    history in one query, and the pages and events are inserted in bulk.
+    history in one query, and the pages and events are inserted in bulk. `escs` are
+    Escalation objects or rows from store.claim_due (each distinct policy decoded once).
     """
     holders: dict[tuple[int, str], list[Person]] = {}
 
@@ -85,6 +87,23 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
             with session.no_autoflush:  # people only: the timers set so far go in one UPDATE
                 holders[team.id, role] = recipients(session, team, role, now)
         return holders[team.id, role]
+
+    policies: dict[str | None, EscalationPolicy] = {}
+
+    def policy(esc) -> EscalationPolicy:
+        if isinstance(esc, Escalation):
+            return policy_of(esc)
+        if esc.policy_json not in policies:
+            policies[esc.policy_json] = EscalationPolicy.model_validate(
+                json.loads(esc.policy_json or "null") or {})
+        return policies[esc.policy_json]
+
+    def loaded(esc) -> Escalation:
+        """The ORM object, for the rare paths (nobody to page, policy used up)."""
+        if isinstance(esc, Escalation):
+            return esc
+        with session.no_autoflush:
+            return session.get(Escalation, esc.id)
 
     teams: dict[int, Team] = {}
     history = store.paged_before(session, escalation_ids=[e.id for e in escs])
@@ -96,23 +115,26 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
         esc_id, team_id, level, pages = esc.id, esc.team_id, esc.level, esc.pages_at_level
         if team_id not in teams:
             teams[team_id] = session.get(Team, team_id)
-        policy, team = policy_of(esc), teams[team_id]
-        chain, last, repeats = policy.chain, len(policy.chain) - 1, policy.repeats
-        finals = policy.final_pages()
+        rules, team = policy(esc), teams[team_id]
+        chain, last, repeats = rules.chain, len(rules.chain) - 1, rules.repeats
+        finals = rules.final_pages()
         if pages > repeats and level < last:
             level, pages = level + 1, 0
         while not people(team, chain[level]) and level < last:  # nobody: go up at once
-            esc.level, esc.pages_at_level = level, pages  # what _nobody records
-            _nobody(session, esc, team, now, chain[level], chain[level + 1])
+            obj = loaded(esc)
+            obj.level, obj.pages_at_level = level, pages  # what _nobody records
+            _nobody(session, obj, team, now, chain[level], chain[level + 1])
             level, pages = level + 1, 0
         if level == last and pages > repeats + finals:
-            esc.level, esc.pages_at_level = level, pages
-            _exhausted(session, esc, team, now, len(history.get(esc_id, [])))
+            obj = loaded(esc)
+            obj.level, obj.pages_at_level = level, pages
+            _exhausted(session, obj, team, now, len(history.get(esc_id, [])))
             continue
         role = chain[level]
         if not people(team, role):
-            esc.level, esc.pages_at_level = level, pages
-            _nobody(session, esc, team, now, role, None)
+            obj = loaded(esc)
+            obj.level, obj.pages_at_level = level, pages
+            _nobody(session, obj, team, now, role, None)
         before = history.get(esc_id, [])
         for person in people(team, role):
             # Unique per escalation, level, page and person: the row lock held on the
@@ -125,8 +147,8 @@ def fire_many(session: Session, escs: list[Escalation], now: datetime) -> None:
             events.append((esc_id, level, person.id, role, pages))
         final_stage = level == last and repeats <= pages < repeats + finals
         timers.append((esc, level, pages + 1,
-                       now + timedelta(minutes=policy.final_repeat_minutes if final_stage
-                                       else policy.ack_timeout_minutes)))
+                       now + timedelta(minutes=rules.final_repeat_minutes if final_stage
+                                       else rules.ack_timeout_minutes)))
     store.save_timers(session, timers)
     _send_pages(session, due, now)
     store.add_pages(session, at=now, pages=events)

@@ -3,8 +3,9 @@ the folder for files kept beside the database (charts, evidence packs)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -90,6 +91,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def array_literal(values: Sequence[int] | Sequence[datetime]) -> str:
+    """A PostgreSQL array literal of ints or datetimes, for a parameter cast in the statement
+    (CAST(:ids AS integer[])). psycopg dumps a list element by element: 2.3 ms of CPU for 500
+    timestamps, 0.3 ms for 500 ints; this text costs 0.1 ms. No strings (they need quoting)."""
+    text = {v: v.isoformat() if isinstance(v, datetime) else str(int(v)) for v in set(values)}
+    return "{" + ",".join([text[v] for v in values]) + "}"
 
 
 def bulk_insert(session: Session, table, rows: list[dict]) -> None:

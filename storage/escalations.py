@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (ARRAY, Integer, and_, any_, bindparam, case, cast, exists, func,
+from sqlalchemy import (ARRAY, Integer, Text, and_, any_, bindparam, case, cast, exists, func,
                         inspect, literal, or_, text)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from storage.db import lock_for_claim
+from storage.db import array_literal, lock_for_claim
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
                             OnCallShift, Person, Team)
 
@@ -17,29 +17,34 @@ ACTIVE = ("open", "acknowledged")
 
 def on_call(session: Session, *, team_id: int, now: datetime) -> list[Person]:
     """Who is on call for the team now: the rota where it covers now, else the on-call pool."""
-    rota = list(session.exec(
-        select(Person).join(OnCallShift, col(OnCallShift.person_id) == col(Person.id))
-        .where(OnCallShift.team_id == team_id, col(OnCallShift.starts_at) <= now,
-               col(OnCallShift.ends_at) > now, Person.active == True)  # noqa: E712
-        .order_by(col(Person.handle))))
+    rota = list(session.exec(_ROTA, params={"team_id": team_id, "now": now}))
     if rota:
         return rota
-    return list(session.exec(
-        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(Membership.team_id == team_id, Person.oncall == True,  # noqa: E712
-               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    return list(session.exec(_ONCALL_POOL, params={"team_id": team_id}))
 
 
 def with_role(session: Session, *, team_id: int, role: str) -> list[Person]:
     """The team's people with a role; a nominated individual may sit outside every team."""
-    people = list(session.exec(
-        select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(Membership.team_id == team_id, Person.role == role,
-               Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+    people = list(session.exec(_WITH_ROLE, params={"team_id": team_id, "role": role}))
     if not people and role == "nominated":
-        people = list(session.exec(select(Person).where(
-            Person.role == role, Person.active == True).order_by(col(Person.handle))))  # noqa: E712
+        people = list(session.exec(_ANY_WITH_ROLE, params={"role": role}))
     return people
+
+
+# Built once: a sweep asks for each team's holders of each level, and building a statement
+# cost more than running it.
+_ROTA = (select(Person).join(OnCallShift, col(OnCallShift.person_id) == col(Person.id))
+         .where(OnCallShift.team_id == bindparam("team_id"),
+                col(OnCallShift.starts_at) <= bindparam("now"),
+                col(OnCallShift.ends_at) > bindparam("now"), Person.active == True)  # noqa: E712
+         .order_by(col(Person.handle)))
+_IN_TEAM = (select(Person).join(Membership, col(Membership.person_id) == col(Person.id))
+            .where(Membership.team_id == bindparam("team_id"),
+                   Person.active == True))  # noqa: E712
+_ONCALL_POOL = _IN_TEAM.where(Person.oncall == True).order_by(col(Person.handle))  # noqa: E712
+_WITH_ROLE = _IN_TEAM.where(Person.role == bindparam("role")).order_by(col(Person.handle))
+_ANY_WITH_ROLE = select(Person).where(Person.role == bindparam("role"),
+                                      Person.active == True).order_by(col(Person.handle))  # noqa: E712
 
 
 def members(session: Session, *, team_id: int) -> list[Person]:
@@ -68,16 +73,27 @@ def open_for_subject(session: Session, subject: str) -> Escalation | None:
 _OPEN_FOR_SUBJECT = select(Escalation).where(Escalation.open_subject == bindparam("subject"))
 
 
-def claim_due(session: Session, *, now: datetime, limit: int) -> list[Escalation]:
+def claim_due(session: Session, *, now: datetime, limit: int) -> list:
     """Open escalations whose timer has run out; a second sweeper skips the locked ones
-    (on SQLite it waits for the first sweeper's commit, then sees the new timers)."""
+    (on SQLite it waits for the first sweeper's commit, then sees the new timers).
+
+    Rows of the columns a firing reads (id, team_id, level, pages_at_level, trigger, ref,
+    summary, and the frozen policy as its JSON text in policy_json), not ORM objects: loading
+    hundreds of Escalation objects and decoding each one's policy was most of a sweep's time."""
     lock_for_claim(session)
-    # A team taken out of the config pages nobody: no one can act on it until it is put back.
-    active = select(Team.id).where(Team.active == True)  # noqa: E712
-    return list(session.exec(
-        select(Escalation).where(Escalation.state == "open", col(Escalation.next_fire_at) <= now,
-                                 col(Escalation.team_id).in_(active))
-        .order_by(col(Escalation.next_fire_at)).limit(limit).with_for_update(skip_locked=True)))
+    return list(session.execute(_CLAIM_DUE, {"now": now, "limit": limit}))
+
+
+# A team taken out of the config pages nobody: no one can act on it until it is put back.
+_CLAIM_DUE = (
+    select(Escalation.id, Escalation.team_id, Escalation.level, Escalation.pages_at_level,
+           Escalation.trigger, Escalation.ref, Escalation.summary,
+           cast(Escalation.policy, Text).label("policy_json"))
+    .where(Escalation.state == "open",
+           col(Escalation.next_fire_at) <= bindparam("now"),
+           col(Escalation.team_id).in_(select(Team.id).where(Team.active == True)))  # noqa: E712
+    .order_by(col(Escalation.next_fire_at)).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True))
 
 
 # Four arrays, so the statement is the same text whatever the count (compiled and planned once).
@@ -96,26 +112,32 @@ def _bind(conn, column):
     return column.type.bind_processor(conn.dialect) or (lambda value: value)
 
 
-def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datetime]]) -> None:
+def save_timers(session: Session, timers: list[tuple]) -> None:
     """Set (escalation, level, pages_at_level, next_fire_at) for many fired escalations in one
     statement (UPDATE … FROM unnest(arrays) on PostgreSQL, one executemany elsewhere) instead
-    of the ORM's row by row; the objects take the values as already stored, so the flush does
-    not write them again. One not yet in the database gets them the ORM's way."""
+    of the ORM's row by row. The escalation is an Escalation or a row from claim_due; the
+    object (or the one the session already holds for that row) takes the values as already
+    stored, so the flush does not write them again. One not yet in the database gets them
+    the ORM's way."""
+    held = ({obj.id: obj for obj in session.identity_map.values() if isinstance(obj, Escalation)}
+            if any(not isinstance(t[0], Escalation) for t in timers) else {})
     rows = []
     for esc, level, pages, fire in timers:
-        if inspect(esc).persistent:
-            rows.append((esc.id, level, pages, fire))
+        obj = esc if isinstance(esc, Escalation) else held.get(esc.id)
+        if obj is not None and not inspect(obj).persistent:
+            obj.level, obj.pages_at_level, obj.next_fire_at = level, pages, fire
+            session.add(obj)
+            continue
+        rows.append((esc.id, level, pages, fire))
+        if obj is not None:
             for key, value in (("level", level), ("pages_at_level", pages),
                                ("next_fire_at", fire)):
-                set_committed_value(esc, key, value)
-        else:
-            esc.level, esc.pages_at_level, esc.next_fire_at = level, pages, fire
-            session.add(esc)
+                set_committed_value(obj, key, value)
     if not rows:
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        ids, levels, pages, fires = map(list, zip(*rows))
+        ids, levels, pages, fires = map(array_literal, map(list, zip(*rows)))
         conn.execute(_SAVE_TIMERS, {"ids": ids, "levels": levels, "pages": pages, "fires": fires})
     else:
         # The driver's own executemany: through the Core statement, each row's parameters were
@@ -124,11 +146,13 @@ def save_timers(session: Session, timers: list[tuple[Escalation, int, int, datet
         conn.exec_driver_sql(_SAVE_TIMERS_ROWS, [(lv, p, fire_value(f), i) for i, lv, p, f in rows])
 
 
+# The role by its place in :roles (few distinct), so every array is of ints (array_literal).
 _ADD_PAGES = text(
     "INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, detail) "
-    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, json_build_object('role', r, 'repeat', n) "
+    "SELECT e, CAST(:at AS timestamptz), 'paged', l, p, "
+    "json_build_object('role', (CAST(:roles AS text[]))[r], 'repeat', n) "
     "FROM unnest(CAST(:e AS integer[]), CAST(:l AS integer[]), CAST(:p AS integer[]), "
-    "CAST(:r AS text[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
+    "CAST(:r AS integer[]), CAST(:n AS integer[])) AS v(e, l, p, r, n)")
 
 
 _ADD_PAGES_ROWS = ("INSERT INTO escalationevent (escalation_id, at, kind, level, person_id, "
@@ -142,13 +166,20 @@ def add_pages(session: Session, *, at: datetime,
     if not pages:
         return
     if session.get_bind().dialect.name == "postgresql":
-        e, lv, p, r, n = map(list, zip(*pages))
-        session.connection().execute(_ADD_PAGES,
-                                     {"at": at, "e": e, "l": lv, "p": p, "r": r, "n": n})
+        roles = list(dict.fromkeys(page[3] for page in pages))
+        place = {role: i for i, role in enumerate(roles, start=1)}
+        e, lv, p, r, n = map(array_literal, zip(*[(e, lv, p, place[r], n)
+                                                  for e, lv, p, r, n in pages]))
+        session.connection().execute(_ADD_PAGES, {"at": at, "roles": roles, "e": e, "l": lv,
+                                                  "p": p, "r": r, "n": n})
         return
     conn, table = session.connection(), EscalationEvent.__table__
     at_value, detail = _bind(conn, table.c.at)(at), _bind(conn, table.c.detail)
-    conn.exec_driver_sql(_ADD_PAGES_ROWS, [(e, at_value, lv, p, detail({"role": r, "repeat": n}))
+    # Stored once per distinct (role, repeat): the column masks every string on its way in,
+    # and 500 maskings of the same few role names were a third of the SQLite sweep.
+    details = {pair: detail({"role": pair[0], "repeat": pair[1]})
+               for pair in {(r, n) for _, _, _, r, n in pages}}
+    conn.exec_driver_sql(_ADD_PAGES_ROWS, [(e, at_value, lv, p, details[r, n])
                                            for e, lv, p, r, n in pages])
 
 
