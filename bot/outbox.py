@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import timedelta
 from typing import Sequence
@@ -58,7 +60,7 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         if room > 0 and (more or (not running and incomplete)):
             incomplete = False  # a row not completed may have queued its managers' DMs: one more pass
             want = min(BATCH, room)
-            leased = await asyncio.to_thread(_lease, engine, clock, want, lease)
+            leased = await _write(engine, _lease, engine, clock, want, lease)
             loop = asyncio.get_running_loop()
             for job in leased:
                 order = {}
@@ -82,6 +84,18 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         results = [task.result() for task in finished]
         done += sum(results)
         incomplete = incomplete or 0 in results
+
+
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
+
+
+async def _write(engine: Engine, fn, *args):
+    """Run an outbox write. On SQLite (one writer at a time) every write of this process goes
+    through one thread: writers queued in threads of their own wait in SQLite's busy handler,
+    which sleeps in steps of up to 100 ms, so a fan-out's receipts and leases stalled each other."""
+    if engine.dialect.name != "sqlite":
+        return await asyncio.to_thread(fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_WRITER, functools.partial(fn, *args))
 
 
 def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
@@ -170,7 +184,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     async def send(t: Transport, sent: dict | None) -> None:
         async def progress(partial: dict) -> None:  # a split post: each part stored as it goes
             receipts[t.name] = {"ref": partial, "rev": rev, "partial": True}
-            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+            await _write(engine, _receipt, engine, job["id"], t.name, receipts[t.name])
 
         parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
@@ -193,7 +207,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
                 else:
                     ref = await _notify(engine, clock, t, job, reply, parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
-            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+            await _write(engine, _receipt, engine, job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
             log.error("outbox %s refused by %s: %s", job["key"], t.name, exc)
             refused.append(f"{t.name}: {exc}")
@@ -207,7 +221,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     if refused and not errors:  # with another platform still failing for now, retry it first
         team = target if team_post else job["home"]
         where = ", ".join(r.split(":")[0].title() for r in refused)
-        await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
+        await _write(engine, _fail, engine, clock, job, team, where, receipts,
                                 "; ".join(refused))
         return 0
     errors += refused
@@ -215,7 +229,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
         errors.append(f"no such {job['kind']} any more")
     elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
         errors.append(f"no transport reaches {job['kind']} {job['key']}")
-    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
+    await _write(engine, _finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
 
 
@@ -231,7 +245,7 @@ async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: 
             raise
     ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
                                key=job["key"], **parts)
-    await asyncio.to_thread(_fell_back, engine, clock, job, t.name)
+    await _write(engine, _fell_back, engine, clock, job, t.name)
     return {"fallback": home.key, "post": ref}
 
 
