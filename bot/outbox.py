@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import timedelta
 from typing import Sequence
@@ -36,7 +38,7 @@ from storage.outbox import Address
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 20  # sends at once per platform (each transport paces within its platform's limits)
-BATCH = 20  # rows leased at a time
+BATCH = 50  # rows leased at a time: a fan-out's first sends start after one lease, not several
 AHEAD = 200  # rows leased and not finished yet: how far Slack may run ahead of Telegram's pacing
 
 
@@ -50,6 +52,7 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
     leased as soon as there is room, up to AHEAD unfinished, so a slow platform never holds
     back a fast one; AHEAD also keeps a sweep's Telegram messages well inside the lease."""
     limits = {t.name: asyncio.Semaphore(IN_FLIGHT) for t in transports}
+    receipts = Receipts(engine)
     turns: dict[tuple[str, str], asyncio.Future] = {}  # (target, platform) -> its last send
     running: set[asyncio.Task] = set()
     done, more, incomplete = 0, True, False
@@ -58,7 +61,7 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         if room > 0 and (more or (not running and incomplete)):
             incomplete = False  # a row not completed may have queued its managers' DMs: one more pass
             want = min(BATCH, room)
-            leased = await asyncio.to_thread(_lease, engine, clock, want, lease)
+            leased = await _write(engine, _lease, engine, clock, want, lease)
             loop = asyncio.get_running_loop()
             for job in leased:
                 order = {}
@@ -67,7 +70,7 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
                     order[t.name] = (turns.get((job["target_key"], t.name)), mine)
                     turns[(job["target_key"], t.name)] = mine
                 running.add(asyncio.create_task(
-                    _send(engine, clock, transports, job, limits, order)))
+                    _send(engine, clock, transports, job, limits, order, receipts)))
             more = len(leased) == want
             if not running:
                 return done
@@ -84,21 +87,33 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
         incomplete = incomplete or 0 in results
 
 
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
+
+
+async def _write(engine: Engine, fn, *args):
+    """Run an outbox write. On SQLite (one writer at a time) every write of this process goes
+    through one thread: writers queued in threads of their own wait in SQLite's busy handler,
+    which sleeps in steps of up to 100 ms, so a fan-out's receipts and leases stalled each other."""
+    if engine.dialect.name != "sqlite":
+        return await asyncio.to_thread(fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_WRITER, functools.partial(fn, *args))
+
+
 def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
            lease: timedelta = repo.LEASE) -> list[dict]:
     with session_scope(engine) as session:
         rows = repo.lease_due(session, now=clock.now(), limit=limit, lease=lease)
-        found: dict[str, tuple] = {}  # target -> (team or person, home team): once per lease
+        addresses = {row.target: astuple(Address.parse(row.target)) for row in rows}
+        # Every team and person of the lease in one query each (a fan-out: 200 teams a lease).
+        teams = repo.teams_by_key(session, [n for k, n in addresses.values() if k == "team"])
+        people = repo.people_by_handle(session, [n for k, n in addresses.values() if k != "team"])
+        homes = {handle: (repo.teams_of(session, person) or [None])[0]
+                 for handle, person in people.items()}
         jobs = []
         for row in rows:
-            kind, name = astuple(Address.parse(row.target))
-            if row.target not in found:
-                target = (repo.team_by_key(session, name) if kind == "team"
-                          else repo.person_by_handle(session, name))
-                home = (repo.teams_of(session, target) or [None])[0] \
-                    if kind == "person" and target else None
-                found[row.target] = (target, home)
-            target, home = found[row.target]
+            kind, name = addresses[row.target]
+            target = teams.get(name) if kind == "team" else people.get(name)
+            home = homes.get(name) if kind != "team" else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "target_key": row.target,
                          "home": home, "payload": row.payload,
@@ -117,9 +132,10 @@ def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
 
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
                 limits: dict[str, asyncio.Semaphore] | None = None,
-                order: dict[str, tuple] | None = None) -> int:
+                order: dict[str, tuple] | None = None, store: Receipts | None = None) -> int:
     try:
-        return await _send_row(engine, clock, transports, job, limits, order or {})
+        return await _send_row(engine, clock, transports, job, limits, order or {},
+                               store or Receipts(engine))
     finally:  # whatever happened, the target's next posts must not wait for ever
         for _, mine in (order or {}).values():
             if not mine.done():
@@ -127,7 +143,8 @@ async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], j
 
 
 async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
-                    limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple]) -> int:
+                    limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple],
+                    store: Receipts) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
@@ -170,7 +187,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     async def send(t: Transport, sent: dict | None) -> None:
         async def progress(partial: dict) -> None:  # a split post: each part stored as it goes
             receipts[t.name] = {"ref": partial, "rev": rev, "partial": True}
-            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+            await store.add(job["id"], t.name, receipts[t.name])
 
         parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
@@ -193,7 +210,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
                 else:
                     ref = await _notify(engine, clock, t, job, reply, parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
-            await asyncio.to_thread(_receipt, engine, job["id"], t.name, receipts[t.name])
+            await store.add(job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
             log.error("outbox %s refused by %s: %s", job["key"], t.name, exc)
             refused.append(f"{t.name}: {exc}")
@@ -207,7 +224,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     if refused and not errors:  # with another platform still failing for now, retry it first
         team = target if team_post else job["home"]
         where = ", ".join(r.split(":")[0].title() for r in refused)
-        await asyncio.to_thread(_fail, engine, clock, job, team, where, receipts,
+        await _write(engine, _fail, engine, clock, job, team, where, receipts,
                                 "; ".join(refused))
         return 0
     errors += refused
@@ -215,7 +232,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
         errors.append(f"no such {job['kind']} any more")
     elif not receipts and not errors:  # nothing reached it: keep it queued, never drop it
         errors.append(f"no transport reaches {job['kind']} {job['key']}")
-    await asyncio.to_thread(_finish, engine, clock, job["id"], receipts, rev, errors, fresh)
+    await _write(engine, _finish, engine, clock, job["id"], receipts, rev, errors, fresh)
     return 0 if errors else 1
 
 
@@ -231,7 +248,7 @@ async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: 
             raise
     ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
                                key=job["key"], **parts)
-    await asyncio.to_thread(_fell_back, engine, clock, job, t.name)
+    await _write(engine, _fell_back, engine, clock, job, t.name)
     return {"fallback": home.key, "post": ref}
 
 
@@ -242,9 +259,45 @@ def _fell_back(engine: Engine, clock: Clock, job: dict, transport: str) -> None:
                        team=job["home"].key, detail={"key": job["key"], "team": job["home"].key})
 
 
-def _receipt(engine: Engine, row_id: int, transport: str, receipt: dict) -> None:
+class Receipts:
+    """Receipts are stored as their sends complete, and those that complete while one write is
+    under way go together in the next: one transaction for many (a fan-out's hundreds of
+    receipts each took a transaction of its own, and a Telegram list's next part waited behind
+    them). `add` returns once its receipt is committed."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.waiting, self.writing = engine, [], None
+
+    async def add(self, row_id: int, transport: str, receipt: dict) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append(((row_id, transport, receipt), done))
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.create_task(self._write_waiting())
+        await done
+
+    async def _write_waiting(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                await _write(self.engine, _receipts, self.engine, [item for item, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 - each sender gets it, as if its own write
+                for _, done in batch:
+                    if done.done():
+                        continue
+                    if isinstance(exc, asyncio.CancelledError):
+                        done.cancel()
+                    else:
+                        done.set_exception(exc)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
+def _receipts(engine: Engine, items: list[tuple[int, str, dict]]) -> None:
     with session_scope(engine) as session:
-        repo.record_receipt(session, row_id=row_id, transport=transport, receipt=receipt)
+        for row_id, transport, receipt in items:
+            repo.record_receipt(session, row_id=row_id, transport=transport, receipt=receipt)
 
 
 def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,

@@ -22,7 +22,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 
 from bot.app import App
 from bot.pacing import Budget, TelegramPacing
-from bot.telegram_out import TelegramTransport, _markup
+from bot.telegram_out import JSONRequest, TelegramTransport, _markup
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
@@ -153,7 +153,8 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
     settings = app.settings
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(settings.telegram_api_url)
-               .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot")))
+               .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot"))
+               .request(JSONRequest(connection_pool_size=256)))
     if rate_limited:  # paced before sending: 20/min per group, 30/s split between instances
         builder = builder.rate_limiter(TelegramPacing(Budget(app.engine)))
     webhook = settings.telegram_webhook_url

@@ -51,6 +51,8 @@ def _cost(ch: str, html: bool) -> int:
 def _take(raw: str, room: int, *, html: bool) -> tuple[str, str]:
     """The longest head of `raw` whose escaped form fits `room` units (cut at a line break or
     a space when one is in the second half), and the rest. Never empty while raw is not."""
+    if units(escape(raw) if html else raw) <= room:  # most lines: measured at C speed
+        return raw, ""
     used = 0
     for i, ch in enumerate(raw):
         used += _cost(ch, html)
@@ -100,29 +102,36 @@ def render(reply: Reply, *, html: bool = True) -> list[Message]:
     one fills the message it starts in and runs on, cut between characters, never inside
     markup. html=False: the same as plain text (the retry for a post Telegram refused)."""
     esc = escape if html else str
-    messages, size = [Message(text="")], 0
+    messages, texts, size, buttons = [Message(text="")], [[]], 0, 0  # texts: each one's lines
+
+    def filled() -> bool:  # an empty line alone (a block of buttons only) is no text yet
+        return len(texts[-1]) > 1 or bool(texts[-1] and texts[-1][0])
 
     def add(line: str) -> None:
         nonlocal size
-        current = messages[-1]
-        size += units(line) + (1 if current.text else 0)
-        current.text = f"{current.text}\n{line}" if current.text else line
+        if filled():
+            size += units(line) + 1
+            texts[-1].append(line)
+        else:
+            size += units(line)
+            texts[-1][:] = [line]
 
     def new() -> None:
-        nonlocal size
+        nonlocal size, buttons
         messages.append(Message(text=""))
-        size = 0
+        texts.append([])
+        size = buttons = 0
 
     for block in reply.blocks:
         rows, lines = _rows(block), _units_of(block, html) or [("", "", "")]
         cost = sum(units(o + c) + units(esc(r)) for o, r, c in lines) + len(lines) - 1
-        buttons = sum(len(r) for r in messages[-1].keyboard) + sum(len(r) for r in rows)
-        if messages[-1].text and (size + 1 + cost > MAX_TEXT and cost <= MAX_TEXT
-                                  or buttons > MAX_BUTTONS):
+        count = sum(len(r) for r in rows)
+        if filled() and (size + 1 + cost > MAX_TEXT and cost <= MAX_TEXT
+                          or buttons + count > MAX_BUTTONS):
             new()
         for opening, raw, closing in lines:
             while True:
-                sep = 1 if messages[-1].text else 0
+                sep = 1 if filled() else 0
                 room = MAX_TEXT - size - sep - units(opening + closing)
                 if sep and room < MIN_ROOM:  # too little left for a useful head
                     new()
@@ -135,6 +144,9 @@ def render(reply: Reply, *, html: bool = True) -> list[Message]:
                 if not closing:  # a field's name only on its first piece
                     opening = ""
         messages[-1].keyboard += rows  # buttons go with the block's end
+        buttons += count
+    for message, lines in zip(messages, texts):
+        message.text = "\n".join(lines)
     for message in messages:
         message.text = message.text or "…"
     return messages

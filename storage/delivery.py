@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, func, update
 from sqlmodel import Session, col, select
 
 from storage.db import lock_for_claim
@@ -50,11 +50,13 @@ def merge_receipts(stored: dict | None, new: dict) -> dict:
 
 def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
     """One platform has sent: store its receipt now (under the row lock, merged with the
-    others), so a crash before the other platforms finish never re-sends this one."""
+    others), so a crash before the other platforms finish never re-sends this one. Only the
+    receipts are read and written: a fan-out stores hundreds, and the row's payload is a list."""
     lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = merge_receipts(row.receipts, {transport: receipt})
-    session.add(row)
+    stored = session.exec(select(Outbox.receipts).where(Outbox.id == row_id)
+                          .with_for_update()).one()
+    session.execute(update(Outbox).where(col(Outbox.id) == row_id)
+                    .values(receipts=merge_receipts(stored, {transport: receipt})))
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,
@@ -65,19 +67,20 @@ def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: d
     `payload`: a stale post's content as rendered for this send (kept unless marked stale again).
     """
     lock_for_claim(session)
-    row = session.exec(select(Outbox).where(Outbox.id == row_id).with_for_update()).one()
-    row.receipts = merge_receipts(row.receipts, receipts)
-    if payload is not None and row.revision == revision:
-        row.payload, row.stale = payload, False
+    stored, current, attempts = session.exec(
+        select(Outbox.receipts, Outbox.revision, Outbox.attempts)
+        .where(Outbox.id == row_id).with_for_update()).one()
+    values: dict[str, Any] = {"receipts": merge_receipts(stored, receipts)}
+    if payload is not None and current == revision:
+        values.update(payload=payload, stale=False)
     if error:
-        row.attempts += 1
-        row.last_error = error[:500]
-        row.next_attempt_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 1800))
+        values.update(attempts=attempts + 1, last_error=error[:500],
+                      next_attempt_at=now + timedelta(seconds=min(30 * 2 ** attempts, 1800)))
     else:
-        row.next_attempt_at = now  # the lease is over
-        if row.revision == revision:
-            row.status, row.sent_at, row.last_error = "sent", now, None
-    session.add(row)
+        values["next_attempt_at"] = now  # the lease is over
+        if current == revision:
+            values.update(status="sent", sent_at=now, last_error=None)
+    session.execute(update(Outbox).where(col(Outbox.id) == row_id).values(**values))
 
 
 def fail_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,

@@ -126,6 +126,22 @@ def team_by_key(session: Session, key: str) -> Team | None:
                                            Team.active == True)).first()  # noqa: E712
 
 
+def teams_by_key(session: Session, keys: Iterable[str]) -> dict[str, Team]:
+    """team_by_key for many at once: {key: team} of those in the config."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    query = select(Team).where(col(Team.key).in_(keys), Team.active == True)  # noqa: E712
+    return {team.key: team for team in session.exec(query)}
+
+
+def people_by_handle(session: Session, handles: Iterable[str]) -> dict[str, Person]:
+    handles = set(handles)
+    if not handles:
+        return {}
+    return {p.handle: p for p in session.exec(select(Person).where(col(Person.handle).in_(handles)))}
+
+
 def teams_by_id(session: Session, ids: Iterable[int]) -> list[Team]:
     """The teams with these ids, in the order given."""
     ids = list(ids)

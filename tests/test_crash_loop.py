@@ -26,17 +26,17 @@ def long_list() -> Reply:
 def crash_at(monkeypatch, call: int, *, stored: bool) -> list[dict]:
     """The process dies at the `call`-th receipt write of a part (after writing it when
     stored, else before): the delivery stops there, nothing else runs, the lease stays."""
-    real, seen = outbox._receipt, []
+    real, seen = outbox._receipts, []
 
-    def receipt(engine, row_id, transport, value):
-        seen.append(value)
-        if len(seen) == call:
-            if stored:
-                real(engine, row_id, transport, value)
-            raise asyncio.CancelledError("killed")
-        real(engine, row_id, transport, value)
+    def receipts(engine, items):
+        for n, (_, _, value) in enumerate(items):
+            seen.append(value)
+            if len(seen) == call:
+                real(engine, items[:n + 1] if stored else items[:n])
+                raise asyncio.CancelledError("killed")
+        real(engine, items)
 
-    monkeypatch.setattr(outbox, "_receipt", receipt)
+    monkeypatch.setattr(outbox, "_receipts", receipts)
     return seen
 
 

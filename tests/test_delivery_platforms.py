@@ -92,21 +92,21 @@ def test_a_crash_between_the_slack_post_and_its_receipt_posts_nothing_new(app, s
     fake, slack = slack_api
     telegram = Telegram()
     queue(app)
-    real_receipt = outbox._receipt
+    real_receipts = outbox._receipts
 
-    def crash_on_slack(engine, row_id, transport, receipt):
-        if transport == "slack":
+    def crash_on_slack(engine, items):
+        if any(transport == "slack" for _, transport, _ in items):
             raise Crash()
-        return real_receipt(engine, row_id, transport, receipt)
+        return real_receipts(engine, items)
 
     async def first_sweep():
         telegram.hold = asyncio.Event()  # Telegram's send has not gone out when the crash hits
         await deliver_due(app.engine, app.clock, [slack, telegram])
 
-    monkeypatch.setattr(outbox, "_receipt", crash_on_slack)
+    monkeypatch.setattr(outbox, "_receipts", crash_on_slack)
     with pytest.raises(Crash):
         asyncio.run(first_sweep())
-    monkeypatch.setattr(outbox, "_receipt", real_receipt)
+    monkeypatch.setattr(outbox, "_receipts", real_receipts)
     [posted] = posts(fake)
     assert posted["metadata"] == {"event_type": "carebot_post", "event_payload": {"key": KEY}}
     assert telegram.sent == Counter() and row(app).receipts == {} and row(app).status == "pending"
@@ -185,15 +185,15 @@ def test_a_retried_slack_dm_is_found_in_the_dm_history(app, slack_api, monkeypat
     link(app.engine, team={}, people={"amira": {"slack_user": "U0AMIRA01"}})
     key = "esc:1:L1:P1"
     queue(app, key=key, target="person:amira")
-    real_receipt = outbox._receipt
+    real_receipts = outbox._receipts
 
     def crash(*args):
         raise Crash()
 
-    monkeypatch.setattr(outbox, "_receipt", crash)
+    monkeypatch.setattr(outbox, "_receipts", crash)
     with pytest.raises(Crash):
         asyncio.run(deliver_due(app.engine, app.clock, [slack]))
-    monkeypatch.setattr(outbox, "_receipt", real_receipt)
+    monkeypatch.setattr(outbox, "_receipts", real_receipts)
     app.clock.set(app.clock.now() + repo.LEASE + timedelta(seconds=1))
     asyncio.run(deliver_due(app.engine, app.clock, [slack]))
     assert [p["channel"] for p in posts(fake)] == ["DU0AMIRA01"]
