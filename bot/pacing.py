@@ -39,8 +39,10 @@ class Window:
         self.recent: deque[float] = deque()  # completion times within the last period
         self.busy = 0
         # even: starts spaced period/rate apart, rather than a burst that queues at the server
-        # (each reply then comes later, and the window counts from it)
-        self.even, self.started = even, float("-inf")
+        # (each reply then comes later, and the window counts from it). The spacing follows a
+        # schedule, not the last start: sends held up (a busy event loop) catch up at once, a
+        # quarter of a period's worth at most (so a short burst, never a period's).
+        self.even, self.next_start = even, float("-inf")
         self.max_wait: float | None = None  # then TimeoutError: the send is not made at all
         self._loop = None
 
@@ -56,7 +58,7 @@ class Window:
             self.recent.popleft()
         rate = self.rate
         if self.busy + len(self.recent) < rate:
-            gap = self.started + self.period / rate - now if self.even else 0.0
+            gap = self.next_start - now if self.even else 0.0
             return max(gap, 0.0)
         return self.recent[0] + self.period - now if self.recent else None
 
@@ -84,7 +86,8 @@ class Window:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(freed.wait(), wait)
             self.busy += 1
-            self.started = self.clock()
+            now = self.clock()
+            self.next_start = max(self.next_start, now - self.period / 4) + self.period / self.rate
 
     async def __aexit__(self, *exc) -> None:
         self.busy -= 1

@@ -66,6 +66,32 @@ def test_a_window_lets_rate_sends_through_per_period_counted_from_completion():
     assert window.wait_time() == 0
 
 
+def test_an_even_window_spaces_starts_and_catches_up_after_a_stall():
+    """Telegram's overall window: starts go period/rate apart on a schedule, so sends held up
+    (a busy event loop) catch up at once, but only a quarter period's worth: a short burst."""
+    clock = [0.0]
+    window = Window(4, 1.0, clock=lambda: clock[0], even=True)  # a start every 0.25 s
+
+    async def send() -> float:
+        wait = window.wait_time()
+        if wait == 0:  # else the frozen clock would never let it through
+            async with window:
+                pass
+        return wait
+
+    async def go() -> list[float]:
+        waits = [await send(), await send(), window.wait_time()]  # idle: two at once
+        clock[0] = 0.25
+        waits.append(await send())
+        clock[0] = 0.3
+        waits.append(window.wait_time())  # the next is due at 0.5
+        clock[0] = 1.0  # held up: the one due at 0.75 and the one due now go together
+        waits += [await send(), await send(), window.wait_time()]
+        return waits
+
+    assert [round(w, 2) for w in asyncio.run(go())] == [0, 0, 0.25, 0, 0.2, 0, 0, 0.25]
+
+
 def test_two_paced_bots_on_one_database_never_trip_telegram_429s(engine):
     """Two instances, each pacing to its share; the fake enforces the whole budget (scaled
     down: 10 messages per 0.5 s overall, 4 per second per group) and counts its 429s."""
