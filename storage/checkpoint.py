@@ -32,6 +32,8 @@ def watch(engine: Engine, database: str) -> None:
     """Checkpoint this SQLite file in the background after its commits."""
     path = str(Path(database).resolve())
     event.listen(engine, "connect", _backstop)
+    # "commit" fires just before the commit: a burst's last pages may wait for the next
+    # commit's checkpoint, which is harmless (they are in the log, read from there).
     event.listen(engine, "commit", lambda _conn: written(path))
 
 
