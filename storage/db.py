@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from storage import checkpoint
 from storage.privacy import FreeJSON, FreeText
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +44,8 @@ def make_engine(url: str, *, upgrade_sqlite: bool = True) -> Engine:
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:":
+            checkpoint.watch(engine, parsed.database)  # not inside the commands' commits
         if upgrade_sqlite:
             upgrade(engine)
     return engine
