@@ -164,12 +164,21 @@ class Carried(JSONResponse):
         respond = super().__call__
         if self.limiter is None:
             return await respond(scope, receive, send)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self.limiter.process_request(respond, (scope, receive, send), {},
+            await self.limiter.process_request(respond, (scope, receive, sending), {},
                                                self.method["method"], self.method, None)
-        except TimeoutError:  # no slot in time: not sent (a list's edit is the outbox's too)
-            log.warning("telegram: no send slot for %s in a webhook response",
-                        self.method["method"])
+        except Exception:  # e.g. no slot in time: not sent, as a failed call is only logged
+            if started:  # (a list's edit is the outbox's too)
+                raise
+            log.warning("telegram: %s not sent in a webhook response", self.method["method"],
+                        exc_info=True)
             await Response(status_code=200)(scope, receive, send)
 
 
