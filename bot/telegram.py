@@ -22,7 +22,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 
 from bot.app import App
 from bot.pacing import Budget, TelegramPacing
-from bot.telegram_out import JSONRequest, TelegramTransport, _markup
+from bot.telegram_out import JSONRequest, TelegramTransport, _markup, edit_method
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
@@ -32,9 +32,11 @@ from messages.reply import Reply
 
 log = logging.getLogger(__name__)
 UPDATES = ["message", "callback_query"]  # all we act on; getUpdates and setWebhook say so
-# Webhook mode: a tap's answerCallbackQuery rides in the webhook's HTTP response (the Bot API
-# runs the one method a webhook answers with), a round trip fewer per tap. `receive` opens the
-# slot around process_update; a handler that finds it open fills it instead of calling the API.
+# Webhook mode: a tap's last Bot API call rides in the webhook's HTTP response (the Bot API runs
+# the one method a webhook answers with), a round trip fewer per tap: the list's edit when the
+# tap refreshes it (the answer is then a call, made while the picker is edited), else the
+# answerCallbackQuery. `receive` opens the slot around process_update; a handler that finds it
+# open fills it instead of calling the API.
 _IN_RESPONSE: ContextVar[dict | None] = ContextVar("telegram_in_response", default=None)
 
 
@@ -77,14 +79,15 @@ def handlers(app: App, transport: TelegramTransport) -> list:
             reply = await app.handle(Command(actor, chat, tokens[0], tokens[1:], from_button=True,
                                              event_id=event_id(update)), wait=False)
             answer = "" if reply.duplicate else reply.first_line
-            if slot is None:  # polling: the spinner stops while the messages are edited
+            edits = not reply.duplicate and _edits(reply)
+            if slot is None or edits:  # the spinner stops while the messages are edited
                 answering = asyncio.create_task(_answer(query, answer))
             if not reply.duplicate:
-                await _show(transport, query, reply)
+                await _show(transport, query, reply, slot if edits else None)
         except Exception:
             log.exception("telegram callback failed")
         finally:  # always: the phone's spinner stops
-            if slot is not None and slot.get("open"):  # with the webhook's response
+            if slot is not None and slot.get("open") and answering is None:  # in the response
                 slot["answer"] = _answer_method(query.id, answer)
             else:
                 await (answering or _answer(query, answer))
@@ -111,17 +114,29 @@ def event_id(update: Update) -> str:
     return f"telegram:update:{update.update_id}"
 
 
-async def _show(transport: TelegramTransport, query, reply: Reply) -> None:
+def _edits(reply: Reply) -> bool:
+    """The answer is shown by edits (the picker, the list), not a new message: see _show."""
+    return reply.ok and bool(reply.refreshed) and not _asks(reply)
+
+
+def _asks(reply: Reply) -> bool:
+    """A reply with buttons or a menu of its own, e.g. the reason picker."""
+    return any(b.select or b.buttons for b in reply.blocks)
+
+
+async def _show(transport: TelegramTransport, query, reply: Reply,
+                slot: dict | None = None) -> None:
     """Where a button's answer goes: a picker as a new message quoting the list (so the reason
     tap finds the list, even in a private chat); an outcome whose list the core says to refresh
     as an edit of that list (a picker it answered becomes the confirmation); anything else, a
-    note the core asks for included, as a reply."""
+    note the core asks for included, as a reply. With a webhook's response `slot`, the list's
+    edit, the last call, goes in the response; the outbox edits the list after it anyway."""
     message = query.message
-    if any(b.select or b.buttons for b in reply.blocks):  # e.g. the reason picker
+    if _asks(reply):
         for part in render.render(reply):
             await message.reply_html(part.text, api_kwargs=_markup(part), do_quote=True)
         return
-    if not (reply.ok and reply.refreshed):
+    if not _edits(reply):
         await message.reply_html(render.render(reply)[0].text)
         return
     picker = message.reply_to_message  # the list a picker quotes; None: this is the list
@@ -130,7 +145,41 @@ async def _show(transport: TelegramTransport, query, reply: Reply) -> None:
     fresh = render.render(reply.refreshed)  # the list, built with the outcome by the core
     if len(fresh) == 1:  # a list split over several messages is left to the outbox edit
         listed = picker or message
-        await transport.edit(listed.chat_id, listed.message_id, fresh[0])
+        if slot is not None and slot.get("open"):
+            slot["answer"] = edit_method(listed.chat_id, listed.message_id, fresh[0])
+        else:
+            await transport.edit(listed.chat_id, listed.message_id, fresh[0])
+
+
+class Carried(JSONResponse):
+    """A Bot API method as the webhook's response, paced like the call it stands for: the rate
+    limiter's slot is held while the response is sent (an edit counts against the group's 20 a
+    minute; an answerCallbackQuery is not paced)."""
+
+    def __init__(self, method: dict, limiter=None):
+        super().__init__(method)
+        self.method, self.limiter = method, limiter
+
+    async def __call__(self, scope, receive, send) -> None:
+        respond = super().__call__
+        if self.limiter is None:
+            return await respond(scope, receive, send)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.limiter.process_request(respond, (scope, receive, sending), {},
+                                               self.method["method"], self.method, None)
+        except Exception:  # e.g. no slot in time: not sent, as a failed call is only logged
+            if started:  # (a list's edit is the outbox's too)
+                raise
+            log.warning("telegram: %s not sent in a webhook response", self.method["method"],
+                        exc_info=True)
+            await Response(status_code=200)(scope, receive, send)
 
 
 def _update(raw: bytes, bot) -> Update | None:
@@ -199,7 +248,7 @@ def build(app: App, *, rate_limited: bool = True) -> Plugin:
             slot["open"] = False
             _IN_RESPONSE.reset(token)
         if "answer" in slot:
-            return JSONResponse(slot["answer"])
+            return Carried(slot["answer"], application.bot.rate_limiter)
         return Response(status_code=200)
 
     routes = [Route("/telegram/webhook", receive, methods=["POST"])] if webhook else []

@@ -32,6 +32,12 @@ def _markup(message: render.Message) -> dict | None:
     return {"reply_markup": {"inline_keyboard": message.keyboard}}
 
 
+def edit_method(chat_id: int, message_id: int, message: render.Message) -> dict:
+    """editMessageText (HTML) as a webhook's response body: what `edit` sends as a call."""
+    return {"method": "editMessageText", "chat_id": chat_id, "message_id": message_id,
+            "text": message.text, "parse_mode": ParseMode.HTML, **(_markup(message) or {})}
+
+
 class TelegramTransport:
     name = "telegram"
     in_parts = True  # the outbox passes `progress`: each part of a split post is recorded

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
+from bot.telegram import Carried
 from storage.models import AuditEvent
 from tests.conftest import GROUP, bind, contact, count, deliver, needs_note, tapped, typed
 from tests.conftest import TG_SECRET as SECRET
 from tests.conftest import TG_USERS as USERS
-from tests.fakes.servers import wait_for
+from tests.fakes.servers import Served, wait_for
 
 
 def test_start_up_sets_the_command_menu_from_the_registry(tg):
@@ -47,6 +50,51 @@ def test_two_taps_missed_then_a_reason(tg):
     assert edits[0]["text"] == "C-7F3K logged missed: Hospitalisation."
     assert "C-7F3K · discharge · 09:00–12:00 · missed: hospital" in edits[1]["text"]
     assert fake.named("answerCallbackQuery")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
+
+
+def test_a_reason_tap_answers_by_call_and_the_webhook_response_carries_the_list_edit(tg):
+    """The list's edit, the tap's last call, rides in the response: one round trip fewer."""
+    app, fake, bot = tg
+    resp = httpx.post(f"{bot.url}/telegram/webhook", timeout=30,
+                      json=tapped("missed:C-7F3K:hospital", reply_to=500),
+                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    carried = resp.json()
+    assert (carried["method"], carried["chat_id"], carried["message_id"]) == \
+        ("editMessageText", GROUP, 500)
+    assert "C-7F3K · discharge · 09:00–12:00 · missed: hospital" in carried["text"]
+    assert carried["parse_mode"] == "HTML" and carried["reply_markup"]["inline_keyboard"]
+    assert [e["message_id"] for e in fake.named("editMessageText")] == [501]  # the picker, by call
+    assert fake.named("answerCallbackQuery")[-1]["text"] == "C-7F3K logged missed: Hospitalisation."
+
+
+def test_a_method_carried_in_the_response_is_paced_like_a_call():
+    """An edit in the webhook's response holds the rate limiter's slot while it is sent; with
+    no slot in time it is not sent (the outbox edits the list anyway)."""
+    class Limiter:
+        def __init__(self, timeout: bool = False):
+            self.timeout, self.seen = timeout, []
+
+        async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+            if self.timeout:
+                raise TimeoutError("no send slot")
+            self.seen.append((endpoint, data["chat_id"], "before"))
+            await callback(*args, **kwargs)
+            self.seen.append((endpoint, data["chat_id"], "sent"))
+
+    method = {"method": "editMessageText", "chat_id": GROUP, "message_id": 500, "text": "x"}
+    for limiter in (Limiter(), Limiter(timeout=True)):
+        server = Served(Starlette(routes=[Route("/", lambda request: Carried(method, limiter))]))
+        try:
+            resp = httpx.get(server.url, timeout=30)
+        finally:
+            server.stop()
+        assert resp.status_code == 200
+        if limiter.timeout:
+            assert resp.content == b""
+        else:
+            assert resp.json() == method
+            assert limiter.seen == [("editMessageText", GROUP, "before"),
+                                    ("editMessageText", GROUP, "sent")]
 
 
 def test_two_taps_in_a_private_chat_also_edit_the_list(tg):
