@@ -109,6 +109,7 @@ def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
         people = repo.people_by_handle(session, [n for k, n in addresses.values() if k != "team"])
         homes = {handle: (repo.teams_of(session, person) or [None])[0]
                  for handle, person in people.items()}
+        payloads = repo.payload_texts(session, [row.id for row in rows])
         jobs = []
         for row in rows:
             kind, name = addresses[row.target]
@@ -116,7 +117,7 @@ def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
             home = homes.get(name) if kind != "team" else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "target_key": row.target,
-                         "home": home, "payload": row.payload,
+                         "home": home, "payload": payloads[row.id],  # JSON text
                          "receipts": dict(row.receipts or {}), "revision": row.revision,
                          "stale": row.stale, "created_at": row.created_at,
                          "retried": row.id in session.info.get("retried", ())})
@@ -157,7 +158,8 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
 
     def the_reply() -> Reply:
         if not made:
-            reply = Reply.model_validate(fresh or job["payload"], context=MASKED)
+            reply = Reply.model_validate(fresh, context=MASKED) if fresh else \
+                Reply.model_validate_json(job["payload"], context=MASKED)
             if fallback:
                 # No way to DM this person: say it in their home team's channel instead, first
                 # line naming nobody, and keep that in the receipts (how they were told).
