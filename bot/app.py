@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,15 @@ class App:
             self._again = False
             await self.deliver()
             delay = GAP
+
+    async def stop_background(self) -> None:
+        """On shutdown: end the background sweep of this loop (its rows stay queued and the next
+        run sends them), so the loop does not close with it pending."""
+        sweep, self._sweep, self._again = self._sweep, None, False
+        if sweep is not None and not sweep.done() and sweep.get_loop() is asyncio.get_running_loop():
+            sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweep
 
     async def run_job(self, job: str, team_key: str, now: datetime | None = None, *,
                       wait: bool = True) -> bool:

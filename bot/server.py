@@ -160,6 +160,7 @@ async def serve(app: App, host: str = "0.0.0.0") -> None:
     finally:
         catching_up.cancel()
         sched.shutdown(wait=False)
+        await app.stop_background()
         for part in parts:
             if part.stop:
                 await part.stop()

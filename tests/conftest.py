@@ -195,6 +195,7 @@ def slack_env(app):
     app.transports = [plugin.transport]
     bot = Served(web_app(app, plugin.routes))
     yield app, fake, api, bot
+    bot.call(app.stop_background())  # a sweep a command started, not left pending at close
     bot.stop()
     api.stop()
 
@@ -258,6 +259,7 @@ def tg(app, request):
     bot.telegram_api = f"{api.url}/bot123:abc"  # where deliver() runs a webhook's answer
     bot.call(plugin.start())
     yield app, fake, bot
+    bot.call(app.stop_background())
     bot.call(plugin.stop())
     bot.stop()
     api.stop()

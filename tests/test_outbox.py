@@ -254,3 +254,19 @@ def test_a_burst_of_acked_commands_edits_the_list_a_few_times_ending_on_the_last
     edits = [reply.plain() for _, reply in recorder.edits]
     assert 1 <= len(edits) <= 5  # once per tap would be 21
     assert "1 done · 1 missed" in edits[-1]
+
+
+def test_stopping_ends_the_background_sweep_and_its_rows_stay_queued(app):
+    """On shutdown the background sweep a command started is ended, not left pending as the
+    loop closes; what it would have sent stays queued for the next run."""
+    from bot.app import SOON
+
+    async def queued_then_stopped():
+        await app.run_job("morning", "north", wait=False)  # delivery left to the background
+        await app.stop_background()
+        await asyncio.sleep(SOON * 3)  # long past when the sweep would have run
+
+    asyncio.run(queued_then_stopped())
+    assert app.transports[0].posts == [] and outbox(app.engine)[0].status == "pending"
+    asyncio.run(app.deliver())
+    assert len(app.transports[0].posts) == 1

@@ -121,6 +121,7 @@ def main() -> None:
             rounds = [one_round(plain, mine, fake, r * N) for r in range(ROUNDS)]
             mine.call(app.deliver())  # what the taps queued, before counting edits
         finally:
+            mine.call(app.stop_background())
             mine.call(plugin.stop())
             plain.call(application.stop())
             mine.stop()
