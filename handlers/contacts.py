@@ -34,13 +34,12 @@ def day_items(session: Session, team: Team, now: datetime,
     start, end = day_bounds(day, zone)
     rows = repo.contacts_for_day(session, team_id=team.id, start=start, end=end)
     if assignee_id is not None:
-        rows = [(c, client) for c, client in rows if c.assignee_id == assignee_id]
-    people = repo.people_by_id(session, (c.assignee_id for c, _ in rows if c.assignee_id))
-    items = [catalog.Item(ref=client.ref, kind=c.kind, risk=client.risk, start=c.due_start,
-                          end=c.due_end, status=c.status, reason=c.reason_code,
-                          assignee=people[c.assignee_id].name if c.assignee_id else None,
-                          id=c.source_id, carried=c.status == "open" and c.due_end < start)
-             for c, client in rows]
+        rows = [r for r in rows if r.assignee_id == assignee_id]
+    items = [catalog.Item(ref=r.ref, kind=r.kind, risk=r.risk, start=r.due_start, end=r.due_end,
+                          status=r.status, reason=r.reason_code,
+                          assignee=r.assignee if r.assignee_id else None, id=r.source_id,
+                          carried=r.status == "open" and r.due_end < start)
+             for r in rows]
     return items, day
 
 
