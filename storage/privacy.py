@@ -27,7 +27,6 @@ import bisect
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
 from datetime import date
 from typing import Any, Iterator
 
@@ -240,11 +239,22 @@ def mask_posted(text: str) -> str:
     return mask(text, today, labelled_only=today is None)
 
 
-@lru_cache(maxsize=4096)
+_CLEAR: dict[str, None] = {}  # texts found clear, at most CLEAR_KEPT (emptied when full)
+CLEAR_KEPT = 4096
+
+
 def _clear(text: str) -> bool:
     """The quick all-clear, remembered: a list re-posted after every tap repeats the same
-    lines, and the search cost ~25 µs a line. Depends on the text alone, never the day."""
-    return not _MAYBE.search(_HIDDEN.sub("", text))
+    lines, and the search cost ~25 µs a line. Depends on the text alone, never the day. Only
+    texts found clear are kept, so nothing that needed masking stays in memory."""
+    if text in _CLEAR:
+        return True
+    if _MAYBE.search(_HIDDEN.sub("", text)):
+        return False
+    if len(_CLEAR) >= CLEAR_KEPT:
+        _CLEAR.clear()
+    _CLEAR[text] = None
+    return True
 
 
 def mask_posted_field(label: str, value: str) -> tuple[str, str]:
