@@ -292,7 +292,7 @@ PENDING_REFERRAL = "referral add C-3Q8L source=ward7"  # not a demo contact's cl
 def _seed_front_door_and_samples(engine, today: date, days: list[date], say) -> None:
     """So `sample` and `referrals` have something to show on any day: each past Monday's
     documentation sample drawn (every draw before the latest audited, a few defects), and a
-    referral pending authorisation since yesterday afternoon. Today's Monday draw, if today is
+    referral pending authorisation for an hour. Today's Monday draw, if today is
     a Monday, is left to the scheduler, so its DM still arrives."""
     from sqlmodel import col, select
 
@@ -323,5 +323,6 @@ def _seed_front_door_and_samples(engine, today: date, days: list[date], say) -> 
             row.audited_by_id = auditors[AUDITORS[team.key]].id
             row.audited_at = row.drawn_at + timedelta(days=2)
             session.add(row)
-    yesterday = today - timedelta(days=1)
-    say("amira", PENDING_REFERRAL, datetime.combine(yesterday, time(15), zone))
+    # An hour ago, not at a fixed hour: pending past referral_pending_hours (24 h), it would be
+    # chased in the channel the moment the bot starts, depending on the time of day.
+    say("amira", PENDING_REFERRAL, datetime.now(zone) - timedelta(hours=1))
