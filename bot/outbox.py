@@ -16,7 +16,6 @@ transport sent it is edited in place through that transport.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +108,6 @@ def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
         people = repo.people_by_handle(session, [n for k, n in addresses.values() if k != "team"])
         homes = {handle: (repo.teams_of(session, person) or [None])[0]
                  for handle, person in people.items()}
-        payloads = repo.payload_texts(session, [row.id for row in rows])
         jobs = []
         for row in rows:
             kind, name = addresses[row.target]
@@ -117,10 +115,10 @@ def _lease(engine: Engine, clock: Clock, limit: int = BATCH,
             home = homes.get(name) if kind != "team" else None
             jobs.append({"id": row.id, "key": row.key, "kind": kind, "target": target,
                          "target_key": row.target,
-                         "home": home, "payload": payloads[row.id],  # JSON text
+                         "home": home, "payload": row.payload,  # JSON text
                          "receipts": dict(row.receipts or {}), "revision": row.revision,
                          "stale": row.stale, "created_at": row.created_at,
-                         "retried": row.id in session.info.get("retried", ())})
+                         "retried": bool(row.retried)})
         return jobs
 
 
@@ -132,19 +130,18 @@ def _render(engine: Engine, clock: Clock, key: str) -> dict | None:
 
 
 async def _send(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
-                limits: dict[str, asyncio.Semaphore] | None = None,
-                order: dict[str, tuple] | None = None, store: Receipts | None = None) -> int:
+                limits: dict[str, asyncio.Semaphore], order: dict[str, tuple],
+                store: Receipts) -> int:
     try:
-        return await _send_row(engine, clock, transports, job, limits, order or {},
-                               store or Receipts(engine))
+        return await _send_row(engine, clock, transports, job, limits, order, store)
     finally:  # whatever happened, the target's next posts must not wait for ever
-        for _, mine in (order or {}).values():
+        for _, mine in order.values():
             if not mine.done():
                 mine.set_result(None)
 
 
 async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport], job: dict,
-                    limits: dict[str, asyncio.Semaphore] | None, order: dict[str, tuple],
+                    limits: dict[str, asyncio.Semaphore], order: dict[str, tuple],
                     store: Receipts) -> int:
     fresh = await asyncio.to_thread(_render, engine, clock, job["key"]) if job["stale"] else None
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
@@ -194,7 +191,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
         parts = {"progress": progress} if getattr(t, "in_parts", False) else {}
         try:
             # The platform's slot is held for the send only, not for the receipt's write.
-            async with (limits or {}).get(t.name) or contextlib.nullcontext():
+            async with limits[t.name]:
                 ref, reply = None, the_reply()
                 if sent is None and job["retried"] and getattr(t, "find_post", None):
                     # Tried before without a receipt: it may have gone out just before a crash.
@@ -282,13 +279,14 @@ class Receipts:
             batch, self.waiting = self.waiting, []
             try:
                 await _write(self.engine, _receipts, self.engine, [item for item, _ in batch])
+            except asyncio.CancelledError:  # the sweep is stopping: its senders stop too
+                for _, done in batch + self.waiting:
+                    done.cancel()
+                self.waiting = []
+                raise
             except BaseException as exc:  # noqa: BLE001 - each sender gets it, as if its own write
                 for _, done in batch:
-                    if done.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        done.cancel()
-                    else:
+                    if not done.done():
                         done.set_exception(exc)
                 continue
             for _, done in batch:
@@ -298,8 +296,7 @@ class Receipts:
 
 def _receipts(engine: Engine, items: list[tuple[int, str, dict]]) -> None:
     with session_scope(engine) as session:
-        for row_id, transport, receipt in items:
-            repo.record_receipt(session, row_id=row_id, transport=transport, receipt=receipt)
+        repo.record_receipts(session, items)
 
 
 def _finish(engine: Engine, clock: Clock, row_id: int, receipts: dict, rev: int,

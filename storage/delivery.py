@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, func, update
-from sqlalchemy.orm import defer
+from sqlalchemy import Row, Text, and_, cast, func, update
 from sqlmodel import Session, col, select
 
 from storage.db import lock_for_claim
@@ -17,35 +16,27 @@ LEASE = timedelta(minutes=2)
 
 
 def lease_due(session: Session, *, now: datetime, limit: int = 20,
-              lease: timedelta = LEASE) -> list[Outbox]:
+              lease: timedelta = LEASE) -> list[Row]:
     """Take pending rows whose time has come; another sweeper skips them (locked, then leased).
-    The payload is not loaded (read it with payload_texts): a fan-out leases hundreds of lists."""
+
+    One SELECT of the columns a send needs, the payload as its JSON text (the sender validates
+    it straight from the text, and a fan-out's lease parses nothing while the event loop sends),
+    then one UPDATE pushing every taken row's next_attempt_at past the lease. `retried`: tried
+    before (a lease ran out, or a send failed), so a platform may have sent without a receipt
+    and delivery looks for the post before sending again; only a new row's next_attempt_at is
+    still its created_at."""
     lock_for_claim(session)
-    query = (select(Outbox).options(defer(Outbox.payload))
+    retried = (Outbox.attempts > 0) | (col(Outbox.next_attempt_at) > col(Outbox.created_at))
+    query = (select(Outbox.id, Outbox.key, Outbox.target, Outbox.receipts, Outbox.revision,
+                    Outbox.stale, Outbox.created_at, cast(Outbox.payload, Text).label("payload"),
+                    retried.label("retried"))
              .where(Outbox.status == "pending", col(Outbox.next_attempt_at) <= now)
              .order_by(col(Outbox.id)).limit(limit).with_for_update(skip_locked=True))
     rows = list(session.exec(query))
-    # Rows tried before (a lease ran out, or a send failed): a platform may have sent without
-    # a receipt, so delivery looks for the post before sending it again. Only a new row's
-    # next_attempt_at is still its created_at.
-    retried = session.info.setdefault("retried", set())
-    for row in rows:
-        if row.attempts or row.next_attempt_at > row.created_at:
-            retried.add(row.id)
-        row.next_attempt_at = now + lease
-        session.add(row)
-    session.flush()
+    if rows:
+        session.execute(update(Outbox).where(col(Outbox.id).in_([row.id for row in rows]))
+                        .values(next_attempt_at=now + lease))
     return rows
-
-
-def payload_texts(session: Session, ids: list[int]) -> dict[int, str]:
-    """Each row's payload as its JSON text, unparsed: the sender validates it straight from
-    the text (pydantic reads JSON itself), and the lease's thread holds the interpreter lock
-    for less: a lease that parsed 50 lists stalled the event loop's sends."""
-    if not ids:
-        return {}
-    query = select(Outbox.id, cast(Outbox.payload, Text)).where(col(Outbox.id).in_(ids))
-    return dict(session.exec(query).all())
 
 
 def merge_receipts(stored: dict | None, new: dict) -> dict:
@@ -62,14 +53,21 @@ def merge_receipts(stored: dict | None, new: dict) -> dict:
 
 
 def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
-    """One platform has sent: store its receipt now (under the row lock, merged with the
-    others), so a crash before the other platforms finish never re-sends this one. Only the
-    receipts are read and written: a fan-out stores hundreds, and the row's payload is a list."""
+    record_receipts(session, [(row_id, transport, receipt)])
+
+
+def record_receipts(session: Session, items: list[tuple[int, str, dict]]) -> None:
+    """Platforms have sent: store each (row, platform, receipt) now, under the rows' locks and
+    merged with the receipts stored, so a crash before a row's other platforms finish never
+    re-sends these. Only the receipts are read and written (a row's payload is a list), in one
+    SELECT and one executemany UPDATE however many a fan-out's group commit brings."""
     lock_for_claim(session)
-    stored = session.exec(select(Outbox.receipts).where(Outbox.id == row_id)
-                          .with_for_update()).one()
-    session.execute(update(Outbox).where(col(Outbox.id) == row_id)
-                    .values(receipts=merge_receipts(stored, {transport: receipt})))
+    ids = sorted({row_id for row_id, _, _ in items})
+    stored = dict(session.exec(select(Outbox.id, Outbox.receipts)
+                               .where(col(Outbox.id).in_(ids)).with_for_update()).all())
+    for row_id, transport, receipt in items:
+        stored[row_id] = merge_receipts(stored[row_id], {transport: receipt})
+    session.execute(update(Outbox), [{"id": i, "receipts": stored[i]} for i in ids])
 
 
 def finish_delivery(session: Session, *, row_id: int, now: datetime, receipts: dict,

@@ -14,8 +14,8 @@ from storage.db import lock_for_claim
 # The outbox's queries live in storage/outbox.py and storage/delivery.py; these names stay
 # importable from here.
 from storage.delivery import (LEASE, fail_delivery, failed_posts, finish_delivery,  # noqa: F401
-                              lease_due, merge_receipts, outbox_backlog, payload_texts,
-                              record_receipt)
+                              lease_due, merge_receipts, outbox_backlog,
+                              record_receipt, record_receipts)
 from storage.outbox import (enqueue, enqueue_many, mark_stale, outbox_exists,  # noqa: F401
                             outbox_row, refresh_post)
 from storage.config_sync import sync_config  # noqa: F401 - where callers have always found it
