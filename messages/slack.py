@@ -91,10 +91,14 @@ def _compact(reply: Reply) -> list[dict]:
         blocks.append(_section("\n".join(lines)))
     menus: dict[str, list[dict]] = {}
     for block in reply.blocks:
+        if not block.buttons:
+            continue
+        # Named by the line's ref (a payload queued before refs were fields: its line); each
+        # ref is its own label, so not through _plain's cache (a list would churn it).
+        name = {"type": "plain_text", "text": (block.ref or block.text)[:MAX_LABEL] or " ",
+                "emoji": True}
         for button in block.buttons:
-            # Named by the line's ref (a payload queued before refs were fields: its line).
-            menus.setdefault(button.label, []).append(_option(block.ref or block.text,
-                                                              button.action))
+            menus.setdefault(button.label, []).append({"text": name, "value": button.action})
     elements = []
     for label, options in menus.items():
         for start in range(0, len(options), MAX_OPTIONS):
