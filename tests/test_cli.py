@@ -147,7 +147,10 @@ def test_demo_history_fills_past_weeks_once_for_status_and_plan(tmp_path):
     out = carebot("console", "--as", "dan", env=env,
                   stdin="status team north last week\nplan\nescalations\nreferrals\n"
                         "sample\n").stdout
-    planned = int(out.split("North Community Team\n", 1)[1].split(" planned", 1)[0])
+    # Read the status block by its own heading: a reminder posted to the team's channel as the
+    # console starts (a time-of-day job) also begins with the team's name.
+    status = out.split("Weekly status · ", 1)[1].split("North Community Team\n", 1)[1]
+    planned = int(status.split(" planned", 1)[0])
     assert planned >= 90  # 14 a day for a week
     assert "All teams: action plan (3 actions)" in out
     assert "No open escalations" in out  # every past page was acknowledged and resolved
