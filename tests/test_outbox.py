@@ -270,3 +270,40 @@ def test_stopping_ends_the_background_sweep_and_its_rows_stay_queued(app):
     assert app.transports[0].posts == [] and outbox(app.engine)[0].status == "pending"
     asyncio.run(app.deliver())
     assert len(app.transports[0].posts) == 1
+
+
+def test_a_cancelled_receipt_writer_cancels_every_waiting_sender_and_ends_cancelled(app, monkeypatch):
+    """Receipts written together: when the sweep is stopped mid-write, the senders waiting on
+    that write and those queued behind it are cancelled (none waits for a write that will never
+    come), and the writer ends cancelled rather than writing on."""
+    import threading
+
+    from bot import outbox as delivery
+
+    started, release, written = threading.Event(), threading.Event(), []
+
+    def slow(engine, items):
+        started.set()
+        release.wait(5)
+        written.extend(items)
+
+    monkeypatch.setattr(delivery, "_receipts", slow)
+
+    async def scenario():
+        receipts = delivery.Receipts(app.engine)
+        first = asyncio.create_task(receipts.add(1, "slack", {"ref": "a", "rev": 0}))
+        await asyncio.to_thread(started.wait, 5)
+        behind = asyncio.create_task(receipts.add(2, "slack", {"ref": "b", "rev": 0}))
+        await asyncio.sleep(0)
+        receipts.writing.cancel()
+        outcomes = await asyncio.wait_for(asyncio.gather(first, behind, return_exceptions=True), 2)
+        await asyncio.sleep(0)
+        return outcomes, receipts.writing.cancelled(), receipts.waiting
+
+    try:
+        outcomes, cancelled, waiting = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert [type(o) for o in outcomes] == [asyncio.CancelledError, asyncio.CancelledError]
+    assert cancelled and waiting == []
+    assert [row for row, _, _ in written] in ([], [1])  # the write under way may finish; no other
