@@ -31,7 +31,7 @@ def find_action(ctx: Context, text: str) -> Action:
     return action
 
 
-def _owner(ctx: Context, text: str | None, option: str = "owner") -> Person:
+def find_owner(ctx: Context, text: str | None, option: str = "owner") -> Person:
     """`option`: the option typed (owner, control_owner), for the refusal's example."""
     if not text:
         raise UserError(words.needs_owner())
@@ -50,12 +50,12 @@ def _risk(text: str | None) -> str:
     return risk
 
 
-def _deadline(ctx: Context, text: str | None):
+def parse_deadline(ctx: Context, text: str | None):
     return parse_day(text, now=ctx.now, zone=ctx.zone, future=True, what="deadline",
                      example='due="in 6 weeks" or due="31 Jan 2027"')
 
 
-def _version(ctx: Context, action: Action, change: str) -> None:
+def record_version(ctx: Context, action: Action, change: str) -> None:
     owner = ctx.session.get(Person, action.owner_id)
     store.add_version(ctx.session, action, at=ctx.now, by_id=ctx.person.id, change=change,
                       owner=owner.handle)
@@ -64,7 +64,7 @@ def _version(ctx: Context, action: Action, change: str) -> None:
               change=change, version=action.version)
 
 
-def _may_update(ctx: Context, action: Action) -> None:
+def may_update(ctx: Context, action: Action) -> None:
     if action.owner_id != ctx.person.id and not at_least(ctx.person, "supervisor"):
         raise UserError(words.not_owner(action.id, ctx.session.get(Person, action.owner_id).name))
     if action.state == "closed":
@@ -85,12 +85,12 @@ def action_add(ctx: Context, args) -> Reply:
     title = (args.title or "").strip()
     if not title:
         raise UserError(words.needs_title())
-    owner = _owner(ctx, args.owner)
+    owner = find_owner(ctx, args.owner)
     risk = _risk(args.risk)
-    due = _deadline(ctx, args.due)
+    due = parse_deadline(ctx, args.due)
     days = ACTION_RISKS[risk]
     # The action sits on the plan of the owner's team: here, unless the owner works in another
-    # of the caller's teams (_owner refused anyone outside them).
+    # of the caller's teams (find_owner refused anyone outside them).
     owner_teams = [t for t in repo.teams_of(ctx.session, owner) if ctx.belongs(t.id)]
     team = ctx.team if ctx.team.id in {t.id for t in owner_teams} else owner_teams[0]
     action = Action(team_id=team.id, title=title, owner_id=owner.id, risk=risk, due=due,
@@ -99,7 +99,7 @@ def action_add(ctx: Context, args) -> Reply:
                     created_at=ctx.now, created_by_id=ctx.person.id, version=0)
     ctx.session.add(action)
     ctx.session.flush()
-    _version(ctx, action, "created")
+    record_version(ctx, action, "created")
     _tell_owner(ctx, action, owner)
     return words.added(action, owner.name, store.rag_of(ctx.session, action, ctx.today), ctx.today)
 
@@ -117,7 +117,7 @@ def _kind_and_text(text: str | None, kind: str | None) -> tuple[str, str]:
          example=words.EXAMPLE_EVIDENCE)
 def action_evidence(ctx: Context, args) -> Reply:
     action = find_action(ctx, args.id)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     kind, text = _kind_and_text(args.text, args.kind)
     if kind not in EVIDENCE_KINDS:
         raise UserError(words.bad_kind(args.kind, EVIDENCE_KINDS, action.id))
@@ -126,7 +126,7 @@ def action_evidence(ctx: Context, args) -> Reply:
     ctx.session.add(ActionEvidence(action_id=action.id, kind=kind, text=text, at=ctx.now,
                                    by_id=ctx.person.id))
     action.next_review = ctx.today + timedelta(days=action.review_days)  # evidence is a review
-    _version(ctx, action, f"evidence: {kind.replace('_', ' ')}")
+    record_version(ctx, action, f"evidence: {kind.replace('_', ' ')}")
     n = len(store.evidence(ctx.session, action_id=action.id))
     return words.evidence_added(action, kind, n, store.rag_of(ctx.session, action, ctx.today))
 
@@ -135,12 +135,12 @@ def action_evidence(ctx: Context, args) -> Reply:
          example="action review A-12 on track; two late entries this week, both with reasons")
 def action_review(ctx: Context, args) -> Reply:
     action = find_action(ctx, args.id)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     note = (args.note or "").strip()
     if not note:
         raise UserError(words.needs_review_text(action.id))
     action.next_review = ctx.today + timedelta(days=action.review_days)
-    _version(ctx, action, f"reviewed: {note}")
+    record_version(ctx, action, f"reviewed: {note}")
     return words.reviewed(action, store.rag_of(ctx.session, action, ctx.today))
 
 
@@ -149,17 +149,17 @@ def action_review(ctx: Context, args) -> Reply:
          example='action update A-12 owner=@ben due="next Friday"')
 def action_update(ctx: Context, args) -> Reply:
     action = find_action(ctx, args.id)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     changes, new_owner = [], None
     if args.owner:
-        new_owner = _owner(ctx, args.owner)
+        new_owner = find_owner(ctx, args.owner)
         if new_owner.id != action.owner_id:
             changes.append(f"owner {ctx.session.get(Person, action.owner_id).handle} → "
                            f"{new_owner.handle}")
             action.owner_id = new_owner.id
     overdue_subject = None
     if args.due:
-        due = _deadline(ctx, args.due)
+        due = parse_deadline(ctx, args.due)
         if due != action.due:
             from handlers import cap
             overdue_subject = cap.action_subject(action)
@@ -178,7 +178,7 @@ def action_update(ctx: Context, args) -> Reply:
             changes.append(f"{name} reworded")
     if not changes:
         raise UserError(words.nothing_to_update(action.id))
-    _version(ctx, action, "; ".join(changes))
+    record_version(ctx, action, "; ".join(changes))
     if new_owner is not None and any(c.startswith("owner") for c in changes):
         _tell_owner(ctx, action, new_owner)
     if overdue_subject:  # a new deadline: the old one's escalation stops paging
@@ -213,12 +213,12 @@ def action_close(ctx: Context, args) -> Reply:
     closure, given = closure_answers(action.closure, args)
     if given:
         action.closure = closure
-        _version(ctx, action, "closure: " + ", ".join(given))
+        record_version(ctx, action, "closure: " + ", ".join(given))
     missing = [f for f in CLOSURE_FIELDS if f not in closure]
     if missing:
         return words.ask_closure(action, missing[0], len(CLOSURE_FIELDS) - len(missing) + 1)
     action.state, action.closed_at = "closed", ctx.now
-    _version(ctx, action, "closed")
+    record_version(ctx, action, "closed")
     from handlers import cap
     cap.settle_action(ctx, action, cap.action_subject(action), "action closed")
     team = ctx.session.get(Team, action.team_id)

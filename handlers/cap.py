@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers import escalation
-from handlers.actions import _deadline, _may_update, _owner, _version, find_action
+from handlers.actions import find_action, find_owner, may_update, parse_deadline, record_version
 from handlers.base import Context, UserError
 from handlers.grammar import record_id
 from handlers.jobs import team_job
@@ -90,14 +90,14 @@ def plan_extra(session: Session, actions: list[Action], now: datetime,
          example=words.EXAMPLE_SET)
 def action_set(ctx: Context, args) -> Reply:
     action = find_action(ctx, args.id)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     new: dict[str, object] = {}
     for name in TEXT_FIELDS:
         value = (getattr(args, name) or "").strip()
         if value:
             new[name] = value
     if args.control_owner:
-        new["control_owner_id"] = _owner(ctx, args.control_owner, "control_owner").id
+        new["control_owner_id"] = find_owner(ctx, args.control_owner, "control_owner").id
     if args.metric:
         name = args.metric.strip().lower()
         if name not in metrics():
@@ -131,7 +131,7 @@ def action_set(ctx: Context, args) -> Reply:
             changes.append(f"{name} {value:g}" if name == "target" else f"{name} {value}")
     if not changes:
         raise UserError(words.nothing_to_set(action.id))
-    _version(ctx, action, "; ".join(changes))
+    record_version(ctx, action, "; ".join(changes))
     return words.set_done(action, changes)
 
 
@@ -143,17 +143,17 @@ def action_milestone(ctx: Context, args) -> Reply:
     if args.id.lower() == "done":  # `action milestone done M-4` (verbs are two words)
         return _milestone_done(ctx, (args.title or "").strip())
     action = find_action(ctx, args.id)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     title = (args.title or "").strip()
     if not title:
         raise UserError(words.needs_milestone_title(action.id))
-    due = _deadline(ctx, args.due)
+    due = parse_deadline(ctx, args.due)
     if due > action.due:
         raise UserError(words.milestone_after_deadline(action, due))
     m = ActionMilestone(action_id=action.id, title=title, due=due, at=ctx.now, by_id=ctx.person.id)
     ctx.session.add(m)
     ctx.session.flush()
-    _version(ctx, action, f"milestone {words.m_label(m.id)} added, due {due.isoformat()}")
+    record_version(ctx, action, f"milestone {words.m_label(m.id)} added, due {due.isoformat()}")
     return words.milestone_added(action, m, store.milestone_rag(m, ctx.today), ctx.today)
 
 
@@ -169,12 +169,12 @@ def _find_milestone(ctx: Context, text: str) -> tuple[ActionMilestone, Action]:
 
 def _milestone_done(ctx: Context, text: str) -> Reply:
     m, action = _find_milestone(ctx, text)
-    _may_update(ctx, action)
+    may_update(ctx, action)
     if m.state == "done":
         raise UserError(words.milestone_already_done(m))
     m.state, m.done_at, m.done_by_id = "done", ctx.now, ctx.person.id
     ctx.session.add(m)
-    _version(ctx, action, f"milestone {words.m_label(m.id)} done")
+    record_version(ctx, action, f"milestone {words.m_label(m.id)} done")
     escalation.settle(ctx, milestone_subject(m), f"milestone {words.m_label(m.id)} done")
     return words.milestone_done(action, m)
 

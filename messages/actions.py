@@ -32,7 +32,7 @@ def day(d: date) -> str:
     return f"{d:%a %-d %b %Y}"
 
 
-def _in(d: date, today: date) -> str:
+def due_in(d: date, today: date) -> str:
     days = (d - today).days
     if days == 0:
         return "today"
@@ -56,9 +56,9 @@ def summary(action, owner: str, rag: str, today: date, evidence_n: int) -> list[
     if action.state == "closed":
         lines.append(f"Owner: {owner} · closed")
     else:
-        lines.append(f"Owner: {owner} · due {day(action.due)} ({_in(action.due, today)})")
+        lines.append(f"Owner: {owner} · due {day(action.due)} ({due_in(action.due, today)})")
         lines.append(f"Risk: {action.risk} · reviewed {cadence(action.review_days)}, "
-                     f"next {day(action.next_review)} ({_in(action.next_review, today)})")
+                     f"next {day(action.next_review)} ({due_in(action.next_review, today)})")
     lines.append(f"Evidence: {evidence_n} · RAG {RAG_WORD[rag]}")
     return lines
 
@@ -98,12 +98,12 @@ def owner_told(team_name: str, action, today: date) -> Reply:
     return Reply(blocks=[Block(
         text=f"carebot: an action on the {team_name} plan is yours\n"
              f"{label(action.id)} · {action.title}\n"
-             f"Due {day(action.due)} ({_in(action.due, today)}); reviewed "
+             f"Due {day(action.due)} ({due_in(action.due, today)}); reviewed "
              f"{cadence(action.review_days)}. Record progress: {add_evidence(action.id)}")])
 
 
 def reminder(team_name: str, action, what: str, today: date) -> Reply:
-    when = {"due": f"is due {_in(action.due, today)} ({day(action.due)})",
+    when = {"due": f"is due {due_in(action.due, today)} ({day(action.due)})",
             "review": "has a review due today"}[what]
     return Reply(blocks=[Block(
         text=f"carebot: action reminder — {team_name}\n"
@@ -196,7 +196,7 @@ def plan(title: str, rows: list[tuple], evidence: dict[int, list], today: date,
 
 def request_recorded(received: date, submit_by: date, today: date) -> Reply:
     return Reply.text(f"CQC request received {day(received)} recorded: the action plan is due "
-                      f"{day(submit_by)} ({_in(submit_by, today)}). See it: plan", ephemeral=True)
+                      f"{day(submit_by)} ({due_in(submit_by, today)}). See it: plan", ephemeral=True)
 
 
 def submitted(submit_by: date, today: date) -> Reply:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from messages.actions import RAG_MARK, RAG_WORD, _in, day, label
+from messages.actions import RAG_MARK, RAG_WORD, day, due_in, label
 from messages.reply import Block, Reply
 
 EXAMPLE_SET = ('action set A-3 failure_mode="evening round runs late" metric=missed_rate '
@@ -30,7 +30,7 @@ def metric_line(metric, value_text: str, target: float | None, met: bool | None)
 
 
 def milestone_line(m, rag: str, today: date) -> str:
-    when = "done" if m.state == "done" else f"due {day(m.due)} ({_in(m.due, today)})"
+    when = "done" if m.state == "done" else f"due {day(m.due)} ({due_in(m.due, today)})"
     return f"{RAG_MARK[rag]} {m_label(m.id)} · {m.title} · {when}"
 
 
@@ -68,7 +68,7 @@ def milestone_done(action, m) -> Reply:
 def milestone_reminder(team_name: str, action, m, today: date) -> Reply:
     return Reply(blocks=[Block(
         text=f"carebot: milestone reminder — {team_name}\n"
-             f"{m_label(m.id)} of {label(action.id)} · {m.title} is due {_in(m.due, today)} "
+             f"{m_label(m.id)} of {label(action.id)} · {m.title} is due {due_in(m.due, today)} "
              f"({day(m.due)}).\nDone: action milestone done {m_label(m.id)}")])
 
 
@@ -82,7 +82,7 @@ def reopened_told(team_name: str, action, why: str, today: date) -> Reply:
     return Reply(blocks=[Block(
         text=f"carebot: action {label(action.id)} reopened for review — {team_name}\n"
              f"{action.title}\nWhy: {why}\n"
-             f"Due {day(action.due)} ({_in(action.due, today)}). Record progress: action "
+             f"Due {day(action.due)} ({due_in(action.due, today)}). Record progress: action "
              f"evidence {label(action.id)} KIND TEXT")])
 
 
@@ -111,7 +111,7 @@ def export(title: str, rows: list[dict], request, today: date) -> Reply:
     """The plan as the table CQC expects: item, actions, owner, deadline, RAG, evidence."""
     head = [f"{title}: action plan for CQC ({len(rows)} action{'' if len(rows) == 1 else 's'})"]
     if request is not None:
-        head.append(f"Due to CQC {day(request.submit_by)} ({_in(request.submit_by, today)})")
+        head.append(f"Due to CQC {day(request.submit_by)} ({due_in(request.submit_by, today)})")
     head.append("Item | Actions | Owner | Deadline | RAG | Evidence")
     lines = [" | ".join([r["item"], r["actions"], r["owner"], r["deadline"], RAG_WORD[r["rag"]],
                          r["evidence"]]) for r in rows]

@@ -6,7 +6,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from messages.actions import QUESTIONS, cadence, day
-from messages.actions import _in as when_from
+from messages.actions import due_in as when_from
 from messages.reply import Block, Button, Reply
 
 EXAMPLE_OPEN = "pip open @chloe escalation thresholds after two near misses"

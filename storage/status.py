@@ -26,7 +26,7 @@ def count_if(*conditions):
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
-def _in(column, window: Window):
+def within(column, window: Window):
     return and_(column >= window[0], column < window[1])
 
 
@@ -73,7 +73,7 @@ def _by_kind_statement(n: int):
     measures = _contact_measures(bindparam("now", type_=moment))
     bounds = [(bindparam(f"lo{i}", type_=moment), bindparam(f"hi{i}", type_=moment))
               for i in range(n)]
-    bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(bounds)))
+    bucket = case(*((within(col(c.due_start), w), i) for i, w in enumerate(bounds)))
     stmt = (select(c.team_id, bucket, c.kind, *measures.values())
             .where(col(c.team_id).in_(bindparam("ids", expanding=True)),
                    col(c.due_start) >= bindparam("lo", type_=moment),
@@ -110,7 +110,7 @@ def contacts(session: Session, *, team_ids: list[int], windows: Sequence[Window]
     measures = _contact_measures(now)
     found: dict[tuple[int, Window], dict[str, int]] = {}
     for group in _disjoint(windows):
-        bucket = case(*((_in(col(c.due_start), w), i) for i, w in enumerate(group)))
+        bucket = case(*((within(col(c.due_start), w), i) for i, w in enumerate(group)))
         lo, hi = _span(group)
         rows = session.connection().execute(select(c.team_id, bucket, *measures.values())
                             .where(col(c.team_id).in_(team_ids), col(c.due_start) >= lo,
@@ -132,7 +132,7 @@ def _per_team_statement(n: int):
         measures = _contact_measures(bindparam("now", type_=moment))
         _PER_TEAM[n] = (select(c.team_id, *measures.values())
                         .where(or_(*(and_(c.team_id == bindparam(f"t{i}"),
-                                          _in(col(c.due_start), (bindparam(f"lo{i}", type_=moment),
+                                          within(col(c.due_start), (bindparam(f"lo{i}", type_=moment),
                                                                  bindparam(f"hi{i}", type_=moment))))
                                      for i in range(n))))
                         .group_by(c.team_id))
@@ -168,7 +168,7 @@ def meds_late(session: Session, *, team_ids: list[int],
               windows: Sequence[Window]) -> dict[int, list[int]]:
     """Late or missed medicines entries per team per window, by the duty's due time."""
     unique = list(dict.fromkeys(windows))
-    columns = [count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    columns = [count_if(within(col(MedsDuty.due_at), w)) for w in unique]
     lo, hi = _span(unique)
     rows = session.exec(
         select(MedsException.team_id, *columns)
@@ -187,7 +187,7 @@ def meds_unrecorded(session: Session, *, team_ids: list[int], windows: Sequence[
     """Medicines duties with no record at all, per team per window, counting only duties due
     before `before` (the start of today: a duty's day must be over to be "not recorded")."""
     unique = list(dict.fromkeys(windows))
-    columns = [count_if(_in(col(MedsDuty.due_at), w)) for w in unique]
+    columns = [count_if(within(col(MedsDuty.due_at), w)) for w in unique]
     lo, hi = _span(unique)
     rows = session.exec(
         select(MedsDuty.team_id, *columns)
@@ -215,7 +215,7 @@ def escalations(session: Session, *, team_ids: list[int], window: Window,
     key = col(e.team_id) if by_team else literal(0)
     blank = {"opened": 0, "acked": 0, "median_seconds": None, "open_now": 0, "unresolved": 0}
     out: dict = {t: dict(blank) for t in (team_ids if by_team else [None])}
-    in_window = _in(col(e.opened_at), window)
+    in_window = within(col(e.opened_at), window)
     rows = session.exec(
         select(key, count_if(in_window), count_if(in_window, col(e.acked_at).is_not(None)),
                count_if(e.state == "open"), count_if(e.state != "resolved"))
@@ -233,7 +233,7 @@ def _medians(session: Session, *, team_ids: list[int], window: Window,
     """The median seconds to acknowledge per team (by_team=False: pooled, under key 0)."""
     e = Escalation
     key = col(e.team_id) if by_team else literal(0)
-    in_window = _in(col(e.opened_at), window)
+    in_window = within(col(e.opened_at), window)
     # Rank each acknowledged time within its group; the middle one or two.
     seconds = seconds_between(session, col(e.acked_at), col(e.opened_at))
     ranked = (select(key.label("k"), seconds.label("s"),

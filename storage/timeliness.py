@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from storage.models import AuditEvent, Client, Contact, Person, RouteCheck, Team
-from storage.status import COVER, Window, count_if, _in
+from storage.status import COVER, Window, count_if, within
 
 
 def by_kind(session: Session, *, team_ids: list[int], window: Window,
@@ -25,7 +25,7 @@ def by_kind(session: Session, *, team_ids: list[int], window: Window,
                                                                col(c.due_end) < now),
                count_if(c.status == "done"),
                count_if(c.status == "done", col(c.outcome_at) <= col(c.due_end)))
-        .where(col(c.team_id).in_(team_ids), _in(col(c.due_start), window))
+        .where(col(c.team_id).in_(team_ids), within(col(c.due_start), window))
         .group_by(c.team_id, c.kind))
     out: dict[int, dict[str, dict[str, int]]] = {t: {} for t in team_ids}
     for team_id, kind, due, done, on_time in rows:
@@ -85,7 +85,7 @@ def covers(session: Session, *, teams: list[Team], window: Window) -> list[tuple
     keys = [t.key for t in teams]
     rows = list(session.exec(select(AuditEvent).where(
         AuditEvent.action == COVER, col(AuditEvent.team).in_(keys),
-        _in(col(AuditEvent.at), window)).order_by(col(AuditEvent.seq))))
+        within(col(AuditEvent.at), window)).order_by(col(AuditEvent.seq))))
     refs = dict(session.exec(select(Contact.source_id, Client.ref)
                              .join(Client, col(Client.id) == col(Contact.client_id))
                              .where(col(Contact.source_id).in_({r.subject for r in rows}))).all()) \

@@ -7,7 +7,8 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.privacy import _HIDDEN, DOB_MASK, NHS_MASK, _spans, ref_problem
+from messages.privacy import DOB_MASK, NHS_MASK, ref_problem
+from storage.privacy import _HIDDEN, _spans
 from tests.privacy_corpus import CASES, TODAY
 
 
