@@ -12,6 +12,7 @@ Figures, in one run:
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import sys
 import tempfile
@@ -29,25 +30,48 @@ PEERS = 20
 OVERALL, GROUP = (30, 1.0), (20, 60.0)  # Telegram's documented limits, as the fake enforces
 
 
-class Timed:
-    """A transport that notes when its last channel post completed."""
+class GCTime:
+    """Seconds the process spent in garbage collection while `on` (any thread's)."""
 
-    def __init__(self, transport):
-        self.transport, self.last = transport, 0.0
+    def __init__(self):
+        self.on, self.seconds, self._start = False, 0.0, 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._note)
+
+
+class Timed:
+    """A transport that notes when its last channel post completed, with the process's CPU
+    seconds and GC seconds by then."""
+
+    def __init__(self, transport, gc_time: GCTime | None = None):
+        self.transport, self.last, self.cpu, self.gc = transport, 0.0, 0.0, 0.0
+        self.gc_time = gc_time
 
     def __getattr__(self, name):
         return getattr(self.transport, name)
 
     async def post_to_team(self, team, reply, *, key, **kw):  # kw: e.g. Telegram's progress
         ref = await self.transport.post_to_team(team, reply, key=key, **kw)
-        self.last = time.perf_counter()
+        self.last, self.cpu = time.perf_counter(), time.process_time()
+        self.gc = self.gc_time.seconds if self.gc_time else 0.0
         return ref
 
 
 def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
-            per_team: int = PER_TEAM) -> dict:
+            per_team: int = PER_TEAM, gc_time: GCTime | None = None) -> dict:
     """Queue every team's morning list, then deliver; returns seconds per platform (from the
-    start of delivery to its last post) and each row's receipts."""
+    start of delivery to its last post), the process's CPU and GC seconds in that time, and
+    each row's receipts."""
     from bot import slack, telegram
     from handlers import jobs
     from storage.importer import import_contacts
@@ -58,7 +82,7 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
     config, engine = app.config, app.engine
     import_contacts(engine, tmp / "contacts.csv")
     plugins = [slack.build(app), telegram.build(app)]
-    timed = [Timed(p.transport) for p in plugins]
+    timed = [Timed(p.transport, gc_time) for p in plugins]
     app.transports = timed
 
     async def run() -> dict:
@@ -68,10 +92,16 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
             for team in config.teams:
                 await asyncio.to_thread(jobs.run, engine, "morning", team.key, NOW)
             queued = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            if gc_time:
+                gc_time.on, gc_time.seconds = True, 0.0
             await app.deliver()
+            if gc_time:
+                gc_time.on = False
             return {"queue_seconds": queued,
-                    **{f"{t.name}_seconds": t.last - t0 for t in timed}}
+                    **{f"{t.name}_seconds": t.last - t0 for t in timed},
+                    **{f"{t.name}_cpu": t.cpu - cpu0 for t in timed},
+                    **{f"{t.name}_gc": t.gc for t in timed}}
         finally:
             await plugins[1].stop()
             await plugins[0].stop()
@@ -132,25 +162,34 @@ def main(teams: int = TEAMS) -> None:
     from tests.fakes.slack_api import FakeSlack
     from tests.fakes.telegram_api import FakeTelegram
 
+    gc_time = GCTime()
     fake_slack = FakeSlack(limits=True)
     fake_telegram = FakeTelegram(limits=True, overall=OVERALL, group=GROUP)
     slack_api, telegram_api = Served(fake_slack.app), Served(fake_telegram.app)
     try:
         with tempfile.TemporaryDirectory() as d:
-            out = fan_out(Path(d), f"{slack_api.url}/api/", f"{telegram_api.url}/bot", teams=teams)
+            out = fan_out(Path(d), f"{slack_api.url}/api/", f"{telegram_api.url}/bot", teams=teams,
+                          gc_time=gc_time)
         got = tally(fake_slack, fake_telegram, out["rows"], teams)
         ours = fake_slack.named("chat.postMessage")
         time.sleep(2.5)  # each channel's burst back, as it was for carebot
+        cpu0, gc_time.seconds, gc_time.on = time.process_time(), 0.0, True
         peer = plain_client(f"{slack_api.url}/api/", ours)
+        gc_time.on = False
+        peer_cpu, peer_gc = time.process_time() - cpu0, gc_time.seconds
     finally:
         slack_api.stop()
         telegram_api.stop()
+        gc_time.close()
     floor = telegram_floor(got["groups"])
     slack_s, telegram_s = out["slack_seconds"], out["telegram_seconds"]
     print(f"{teams} teams × {PER_TEAM} contacts: lists queued in {out['queue_seconds']:.1f} s; "
           f"{got['slack_posts']} Slack posts, {got['telegram_messages']} Telegram messages; "
           f"429s: Slack {got['slack_429']}, Telegram {got['telegram_429']}")
     print(f"Slack: last post after {slack_s:.2f} s; a plain {PEERS}-way client: {peer:.2f} s")
+    # Where the Slack time goes (one process: the fakes' threads count too, both sides).
+    print(f"Slack, CPU seconds of the process in that time: carebot {out['slack_cpu']:.2f} "
+          f"(of them in GC {out['slack_gc']:.2f}), plain client {peer_cpu:.2f} (GC {peer_gc:.2f})")
     print(f"Telegram: last message after {telegram_s:.2f} s; rate-limit floor {floor:.2f} s")
     print("lost / duplicated: Slack {slack_lost} / {slack_duplicated}, "
           "Telegram {telegram_lost} / {telegram_duplicated}".format(**got))
