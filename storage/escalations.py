@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from storage.db import array_literal, lock_for_claim
 from storage.models import (Client, Contact, Escalation, EscalationEvent, Membership,
                             OnCallShift, Person, Team)
+from storage.privacy import mask_stored
 
 ACTIVE = ("open", "acknowledged")
 
@@ -209,10 +210,12 @@ def add_pages(session: Session, *, at: datetime,
 
 def _page_params(at: datetime, pages: list[tuple[int, int, int, str, int]]) -> dict:
     roles = list(dict.fromkeys(page[3] for page in pages))
+    # The detail JSON is built in SQL, past FreeJSON's masking: its one string is masked here.
+    masked = [mask_stored(role) for role in roles]
     place = {role: i for i, role in enumerate(roles, start=1)}
     e, lv, p, r, n = map(array_literal, zip(*[(e, lv, p, place[r], n)
                                               for e, lv, p, r, n in pages]))
-    return {"at": at, "roles": roles, "e": e, "l": lv, "p": p, "r": r, "n": n}
+    return {"at": at, "roles": masked, "e": e, "l": lv, "p": p, "r": r, "n": n}
 
 
 _SAVE_FIRING = text(f"WITH timers AS ({_SAVE_TIMERS.text}) {_ADD_PAGES.text}")

@@ -285,3 +285,23 @@ def test_a_page_opened_by_the_sweep_keeps_a_duty_id_shaped_like_todays_date(app,
     with Session(app.engine) as s:
         [esc] = s.exec(select(Escalation)).all()
     assert esc.summary.startswith("medicines M-20261124-01: no record"), esc.summary
+
+
+def test_page_events_written_in_bulk_are_masked_on_both_databases(engine):
+    """A sweep's pages go in as one statement (PostgreSQL builds their detail JSON in SQL, past
+    the column's masking): the strings in it are masked all the same."""
+    from storage.escalations import add_pages
+    from storage.models import Escalation, EscalationEvent
+
+    with session_scope(engine) as session:
+        run_team(session)
+        session.flush()
+        session.add(Escalation(id=1, team_id=1, subject="contact:N-1", trigger="reason:safety",
+                               ref="C-7F3K", summary="missed: Safety concern", opened_at=MORNING,
+                               opened_by="amira"))
+        session.flush()
+        add_pages(session, at=MORNING, pages=[(1, 0, 1, f"oncall {NHS}", 1)])
+    with Session(engine) as session:
+        [event] = session.exec(select(EscalationEvent)).all()
+    assert NHS not in json.dumps(event.detail) and event.detail["repeat"] == 1
+    assert event.detail["role"].startswith("oncall ")
