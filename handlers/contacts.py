@@ -100,14 +100,11 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     """Set the outcome; the latest log wins and the audit trail keeps every earlier one."""
     previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
                 else contact.status)
-    if note:
-        contact.note = note
-    elif (status, reason) != (contact.status, contact.reason_code):
-        contact.note = None
-    contact.status, contact.reason_code = status, reason
-    contact.outcome_at = at or ctx.now
-    contact.logged_by_id, contact.logged_via = ctx.person.id, ctx.transport
-    ctx.session.add(contact)
+    if not note and (status, reason) == (contact.status, contact.reason_code):
+        note = contact.note  # the same outcome again: its note stays
+    repo.set_outcome(ctx.session, contact, status=status, reason_code=reason, note=note or None,
+                     outcome_at=at or ctx.now, logged_by_id=ctx.person.id,
+                     logged_via=ctx.transport)
     ctx.audit(f"contact:{status}", subject=contact.source_id, team_id=contact.team_id,
               reason=reason, previous=previous, note=contact.note,
               **({"at": at.isoformat()} if at else {}))
