@@ -81,9 +81,10 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client]:
+def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
     """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
-    out (C2M9Q); not found, the refs on today's list that look like it are suggested."""
+    out (C2M9Q), and its live escalation (for escalation.settle); not found, the refs on
+    today's list that look like it are suggested."""
     start, end = day_bounds(ctx.today, ctx.zone)
     for typed in dict.fromkeys([ref, *ref_variants(ref)]):
         found = repo.find_contact(ctx.session, ref=typed, team_ids=ctx.visible_team_ids,
@@ -134,13 +135,13 @@ def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
 @command("done", args="ref note*", options=("at",), example="done C-2M9Q",
          summary="Log a contact as completed (at=HH:MM: when the visit really happened)")
 def done(ctx: Context, args) -> Reply:
-    contact, client = _find(ctx, args.ref)
+    contact, client, live = _find(ctx, args.ref)
     at = _visit_time(ctx, args.at, client.ref) if args.at is not None else None
     if contact.status == "done" and not args.note and at is None:  # a second tap changes nothing
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, "done"))
     previous = _record(ctx, contact, "done", None, args.note, at=at)
     escalation.settle(ctx, f"contact:{contact.source_id}", "contact logged done",
-                      keep=ESCALATING_REASONS)
+                      keep=ESCALATING_REASONS, live=live)
     return _shown_on(ctx, contact, catalog.logged_done(client.ref, previous, at or ctx.now,
                                                        ctx.zone))
 
@@ -163,7 +164,7 @@ def _visit_time(ctx: Context, text: str, ref: str) -> datetime:
 @command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",
          example="missed C-7F3K hospital")
 def missed(ctx: Context, args) -> Reply:
-    contact, client = _find(ctx, args.ref)
+    contact, client, live = _find(ctx, args.ref)
     codes = repo.reason_codes(ctx.session)
     if args.reason is None:
         return catalog.reason_picker(client.ref, [(c.code, c.label) for c in codes])
@@ -177,7 +178,7 @@ def missed(ctx: Context, args) -> Reply:
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, f"missed: {code.label}"))
     previous = _record(ctx, contact, "missed", code.code, args.note)
     team = ctx.session.get(Team, contact.team_id)
-    esc = _escalate_missed(ctx, team, contact, client, code)
+    esc = _escalate_missed(ctx, team, contact, client, code, live)
     owns = esc is not None and esc.acked_by_id == ctx.person.id and esc.acked_at == ctx.now
     reply = catalog.logged_missed(client.ref, code.label, previous,
                                   esc.id if esc and not owns else None)
@@ -197,7 +198,7 @@ def _shown_on(ctx: Context, contact: Contact, reply: Reply) -> Reply:
 
 
 def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
-                     code: ReasonCode) -> Escalation | None:
+                     code: ReasonCode, live: Escalation | None) -> Escalation | None:
     """What a missed reason does to the contact's escalation (README: reason × risk).
 
     A concern (`escalates`, e.g. safety) opens a fresh one whatever the risk. On a high-risk
@@ -209,7 +210,7 @@ def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
     high = client.risk == "high"
     if code.escalates or not high or code.accounts_for_client:
         why = f"logged {summary}" + ("; a new escalation replaces this one" if code.escalates else "")
-        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS)
+        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS, live=live)
     if not (code.escalates or (high and not code.accounts_for_client)):
         return None
     esc, new = escalation.open_escalation(

@@ -5,7 +5,8 @@ from datetime import date, datetime
 from functools import cache as built_once
 from typing import Iterable, NamedTuple
 
-from sqlalchemy import and_, bindparam, case, delete, false, func, or_
+from sqlalchemy import (String, and_, bindparam, case, delete, false, func, literal_column,
+                        or_)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -20,8 +21,8 @@ from storage.delivery import (LEASE, fail_delivery, failed_posts, finish_deliver
 from storage.outbox import (enqueue, enqueue_many, mark_stale, outbox_exists,  # noqa: F401
                             outbox_row, refresh_post)
 from storage.config_sync import sync_config  # noqa: F401 - where callers have always found it
-from storage.models import (Client, ConfigState, Contact, InboundEvent, Membership, Outbox,
-                            Person, ReasonCode, Reconciliation, Team)
+from storage.models import (Client, ConfigState, Contact, Escalation, InboundEvent, Membership,
+                            Outbox, Person, ReasonCode, Reconciliation, Team)
 
 # ---------------------------------------------------------------- people and teams
 
@@ -210,8 +211,10 @@ def _contacts_for_day_query():
 
 
 def find_contact(session: Session, *, ref: str, team_ids: list[int], start: datetime,
-                 end: datetime) -> tuple[Contact, Client] | None:
-    """The contact a person means by a contact id, or by a client ref today in their teams.
+                 end: datetime) -> tuple[Contact, Client, Escalation | None] | None:
+    """The contact a person means by a contact id, or by a client ref today in their teams,
+    with its live escalation (subject "contact:<contact id>", None: none), which an outcome
+    settles: read here, it is one statement fewer on every done and missed.
 
     One query: an exact contact id wins, then an open contact over one already logged, then
     the earliest due. Client refs are stored upper-case, so `c-7f3k` finds C-7F3K.
@@ -227,7 +230,10 @@ def _find_contact_query():
     by_ref = and_(Client.ref == bindparam("upper"), col(Contact.due_start) < bindparam("end"),
                   or_(col(Contact.due_end) >= bindparam("start"), Contact.status == "open"))
     return (
-        select(Contact, Client).join(Client, col(Client.id) == col(Contact.client_id))
+        select(Contact, Client, Escalation)
+        .join(Client, col(Client.id) == col(Contact.client_id))
+        .outerjoin(Escalation, col(Escalation.open_subject)
+                   == literal_column("'contact:'", String) + col(Contact.source_id))
         .where(col(Contact.team_id).in_(bindparam("team_ids", expanding=True)),
                or_(Contact.source_id == ref, by_ref))
         .order_by(case((Contact.source_id == ref, 0), else_=1),
