@@ -34,10 +34,16 @@ def files_dir() -> Path:
 def make_engine(url: str, *, upgrade_sqlite: bool = True) -> Engine:
     """Build the engine; on SQLite, create the file's folder and bring the schema to head."""
     parsed = make_url(url)
-    kwargs: dict = {}
+    # The pool hands out the connection used last (LIFO), not the one idle longest: a command
+    # then finds its connection's caches warm (SQLite's pages; on SQLite a FIFO pool that a
+    # background sweep had grown made each command ~0.2 ms of CPU dearer). Not for :memory:,
+    # whose pool keeps one connection per thread.
+    kwargs: dict = {"pool_use_lifo": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs = {}
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
