@@ -35,11 +35,12 @@ def day_items(session: Session, team: Team, now: datetime,
     rows = repo.contacts_for_day(session, team_id=team.id, start=start, end=end)
     if assignee_id is not None:
         rows = [r for r in rows if r.assignee_id == assignee_id]
-    items = [catalog.Item(ref=r.ref, kind=r.kind, risk=r.risk, start=r.due_start, end=r.due_end,
-                          status=r.status, reason=r.reason_code,
-                          assignee=r.assignee if r.assignee_id else None, id=r.source_id,
-                          carried=r.status == "open" and r.due_end < start)
-             for r in rows]
+    # Unpacked, not read by name: a row's attributes cost more than the Items (every tap).
+    items = [catalog.Item(ref=ref, kind=kind, risk=risk, start=due_start, end=due_end,
+                          status=status, reason=reason, assignee=name if person else None,
+                          id=source_id, carried=status == "open" and due_end < start)
+             for ref, kind, risk, due_start, due_end, status, reason, source_id, person, name
+             in rows]
     return items, day
 
 
@@ -81,9 +82,10 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client]:
+def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
     """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
-    out (C2M9Q); not found, the refs on today's list that look like it are suggested."""
+    out (C2M9Q), and its live escalation (for escalation.settle); not found, the refs on
+    today's list that look like it are suggested."""
     start, end = day_bounds(ctx.today, ctx.zone)
     for typed in dict.fromkeys([ref, *ref_variants(ref)]):
         found = repo.find_contact(ctx.session, ref=typed, team_ids=ctx.visible_team_ids,
@@ -100,14 +102,11 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     """Set the outcome; the latest log wins and the audit trail keeps every earlier one."""
     previous = (f"missed, {contact.reason_code}" if contact.status == "missed"
                 else contact.status)
-    if note:
-        contact.note = note
-    elif (status, reason) != (contact.status, contact.reason_code):
-        contact.note = None
-    contact.status, contact.reason_code = status, reason
-    contact.outcome_at = at or ctx.now
-    contact.logged_by_id, contact.logged_via = ctx.person.id, ctx.transport
-    ctx.session.add(contact)
+    if not note and (status, reason) == (contact.status, contact.reason_code):
+        note = contact.note  # the same outcome again: its note stays
+    repo.set_outcome(ctx.session, contact, status=status, reason_code=reason, note=note or None,
+                     outcome_at=at or ctx.now, logged_by_id=ctx.person.id,
+                     logged_via=ctx.transport)
     ctx.audit(f"contact:{status}", subject=contact.source_id, team_id=contact.team_id,
               reason=reason, previous=previous, note=contact.note,
               **({"at": at.isoformat()} if at else {}))
@@ -137,13 +136,13 @@ def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
 @command("done", args="ref note*", options=("at",), example="done C-2M9Q",
          summary="Log a contact as completed (at=HH:MM: when the visit really happened)")
 def done(ctx: Context, args) -> Reply:
-    contact, client = _find(ctx, args.ref)
+    contact, client, live = _find(ctx, args.ref)
     at = _visit_time(ctx, args.at, client.ref) if args.at is not None else None
     if contact.status == "done" and not args.note and at is None:  # a second tap changes nothing
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, "done"))
     previous = _record(ctx, contact, "done", None, args.note, at=at)
     escalation.settle(ctx, f"contact:{contact.source_id}", "contact logged done",
-                      keep=ESCALATING_REASONS)
+                      keep=ESCALATING_REASONS, live=live)
     return _shown_on(ctx, contact, catalog.logged_done(client.ref, previous, at or ctx.now,
                                                        ctx.zone))
 
@@ -166,7 +165,7 @@ def _visit_time(ctx: Context, text: str, ref: str) -> datetime:
 @command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",
          example="missed C-7F3K hospital")
 def missed(ctx: Context, args) -> Reply:
-    contact, client = _find(ctx, args.ref)
+    contact, client, live = _find(ctx, args.ref)
     codes = repo.reason_codes(ctx.session)
     if args.reason is None:
         return catalog.reason_picker(client.ref, [(c.code, c.label) for c in codes])
@@ -180,7 +179,7 @@ def missed(ctx: Context, args) -> Reply:
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, f"missed: {code.label}"))
     previous = _record(ctx, contact, "missed", code.code, args.note)
     team = ctx.session.get(Team, contact.team_id)
-    esc = _escalate_missed(ctx, team, contact, client, code)
+    esc = _escalate_missed(ctx, team, contact, client, code, live)
     owns = esc is not None and esc.acked_by_id == ctx.person.id and esc.acked_at == ctx.now
     reply = catalog.logged_missed(client.ref, code.label, previous,
                                   esc.id if esc and not owns else None)
@@ -200,7 +199,7 @@ def _shown_on(ctx: Context, contact: Contact, reply: Reply) -> Reply:
 
 
 def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
-                     code: ReasonCode) -> Escalation | None:
+                     code: ReasonCode, live: Escalation | None) -> Escalation | None:
     """What a missed reason does to the contact's escalation (README: reason × risk).
 
     A concern (`escalates`, e.g. safety) opens a fresh one whatever the risk. On a high-risk
@@ -212,7 +211,7 @@ def _escalate_missed(ctx: Context, team: Team, contact: Contact, client: Client,
     high = client.risk == "high"
     if code.escalates or not high or code.accounts_for_client:
         why = f"logged {summary}" + ("; a new escalation replaces this one" if code.escalates else "")
-        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS)
+        escalation.settle(ctx, subject, why, keep=ESCALATING_REASONS, live=live)
     if not (code.escalates or (high and not code.accounts_for_client)):
         return None
     esc, new = escalation.open_escalation(

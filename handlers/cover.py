@@ -22,7 +22,7 @@ from storage.models import Person, Team
 @command("cover", args="ref who?", min_role="supervisor", example="cover C-9X2P @ben",
          summary="Give an open contact to a colleague in its team (cover for a gap)")
 def cover(ctx: Context, args) -> Reply:
-    contact, client = _find(ctx, args.ref, verb="cover")
+    contact, client, _ = _find(ctx, args.ref, verb="cover")
     team = ctx.session.get(Team, contact.team_id)
     if contact.status != "open":
         raise UserError(words.cover_not_open(client.ref, contact.status))

@@ -74,13 +74,18 @@ def _owned_by_raiser(session: Session, esc: Escalation, team: Team, person: Pers
                                                esc.summary, now, ZoneInfo(team.zone)), now=now)
 
 
-def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = ()) -> Escalation | None:
+LOOK_UP = object()  # settle's `live` when the caller has not read the subject's escalation
+
+
+def settle(ctx: Context, subject: str, why: str, *, keep: tuple[str, ...] = (),
+           live: Escalation | None | object = LOOK_UP) -> Escalation | None:
     """The problem behind a live escalation was fixed (the contact got its outcome, the duty
     was recorded, the incident closed): resolve it so the pages stop, and tell who was paged.
 
-    Triggers in `keep` stay open (a safety concern needs a person to resolve it).
+    Triggers in `keep` stay open (a safety concern needs a person to resolve it). `live`: the
+    subject's live escalation (or None) as the caller read it in this unit of work.
     """
-    esc = store.open_for_subject(ctx.session, subject)
+    esc = store.open_for_subject(ctx.session, subject) if live is LOOK_UP else live
     if esc is None or esc.trigger in keep:
         return None
     _close(ctx, esc, f"{why} ({ctx.person.name})", "escalation:settled")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from messages.reply import Block, Button, NotePrompt, Option, Reply, Select
@@ -40,7 +41,13 @@ def day_label(day: date) -> str:
 
 
 def window(item: Item, zone: ZoneInfo, day: date) -> str:
-    start, end = item.start.astimezone(zone), item.end.astimezone(zone)
+    return _window(item.start, item.end, zone, day)
+
+
+@lru_cache(maxsize=4096)
+def _window(start: datetime, end: datetime, zone: ZoneInfo, day: date) -> str:
+    """Kept: a list is rebuilt after every tap with the same windows (times only, no names)."""
+    start, end = start.astimezone(zone), end.astimezone(zone)
     if end.date() < day:
         return f"overdue since {day_label(end.date())}"
     text = f"{start:%H:%M}–{end:%H:%M}"

@@ -102,6 +102,9 @@ def render(reply: Reply, *, html: bool = True) -> list[Message]:
     one fills the message it starts in and runs on, cut between characters, never inside
     markup. html=False: the same as plain text (the retry for a post Telegram refused)."""
     esc = escape if html else str
+    quick = _in_one(reply, html, esc)
+    if quick is not None:
+        return [quick]
     messages, texts, size, buttons = [Message(text="")], [[]], 0, 0  # texts: each one's lines
 
     def filled() -> bool:  # an empty line alone (a block of buttons only) is no text yet
@@ -150,3 +153,23 @@ def render(reply: Reply, *, html: bool = True) -> list[Message]:
     for message in messages:
         message.text = message.text or "…"
     return messages
+
+
+def _in_one(reply: Reply, html: bool, esc) -> Message | None:
+    """The common case (the list a tap refreshes, every tap): a reply that fits one message
+    with MIN_ROOM to spare and MAX_BUTTONS buttons, which render would not split anywhere.
+    The same message, measured once as a whole rather than line by line; None: not such."""
+    lines: list[str] = []
+    keyboard: list[list[dict]] = []
+    for block in reply.blocks:
+        for opening, raw, closing in _units_of(block, html) or [("", "", "")]:
+            line = f"{opening}{esc(raw)}{closing}"
+            if len(lines) > 1 or (lines and lines[0]):  # render's filled(): append
+                lines.append(line)
+            else:  # an empty line alone is replaced, as render's add() does
+                lines[:] = [line]
+        keyboard += _rows(block)
+    text = "\n".join(lines)
+    if units(text) + MIN_ROOM > MAX_TEXT or sum(len(row) for row in keyboard) > MAX_BUTTONS:
+        return None
+    return Message(text=text or "…", keyboard=keyboard)

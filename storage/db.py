@@ -34,13 +34,18 @@ def files_dir() -> Path:
 def make_engine(url: str, *, upgrade_sqlite: bool = True) -> Engine:
     """Build the engine; on SQLite, create the file's folder and bring the schema to head."""
     parsed = make_url(url)
+    # pool_use_lifo: a command gets the connection used last, not the one idle longest, and
+    # finds its caches warm. With the outbox sweep holding a second connection, a FIFO pool
+    # alternated them and a reason tap cost ~0.2 ms more CPU (SQLite). Not for :memory:, whose
+    # pool keeps one connection per thread and takes no such option.
     kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["pool_use_lifo"] = True
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs["pool_pre_ping"] = kwargs["pool_use_lifo"] = True
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

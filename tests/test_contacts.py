@@ -206,3 +206,43 @@ def test_done_at_records_when_the_visit_happened_and_refuses_a_time_to_come(app)
         text = run(app, "amira", line).plain()
         assert text.startswith(said) and text.endswith("Example: done C-7F3K at=09:40"), text
     assert count(app.engine, AuditEvent) == before
+
+
+def test_a_tapped_reason_is_nine_statements_and_settles_from_the_contact_query(app):
+    """The reason tap's unit of work, counted (not timed): the caller, the event id, the contact
+    with its live escalation (no query of its own), the outcome UPDATE, the list's stale mark,
+    the refreshed list, the audit chain's three. A live escalation is still settled."""
+    from sqlalchemy import event
+
+    from handlers.base import Actor, Chat, Command
+    from handlers.dispatch import dispatch
+    from storage.models import Escalation
+
+    def tap(reason: str, n: int):
+        return dispatch(app.engine, app.clock, Command(
+            Actor("console", "amira"), Chat("console", "north"), "missed", ["C-7F3K", reason],
+            from_button=True, event_id=f"test:tap:{n}"))
+
+    assert tap("unavailable", 1).ok  # high risk: an escalation opens, amira owns it
+    with Session(app.engine) as session:
+        [esc] = session.exec(select(Escalation)).all()
+    assert esc.state != "resolved"
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, params, context, many):
+        seen.append(" ".join(statement.split()).lower())
+
+    assert tap("hospital", 2).ok  # settles it (more statements: the close, its audit)
+    with Session(app.engine) as session:
+        assert session.get(Escalation, esc.id).state == "resolved"
+    event.listen(app.engine, "before_cursor_execute", note)
+    try:
+        assert tap("unavailable", 3).ok  # none live now: the escalation stays resolved
+        seen.clear()
+        reply = tap("hospital", 4)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", note)
+    assert reply.ok and reply.refreshed is not None
+    assert not [s for s in seen if "from escalation" in s], seen
+    assert len([s for s in seen if s.startswith("update contact set")]) == 1
+    assert len(seen) == 9, seen
