@@ -22,7 +22,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 
 from bot.app import App
 from bot.pacing import Budget, TelegramPacing
-from bot.telegram_out import JSONRequest, TelegramTransport, _markup, edit_method
+from bot.telegram_out import JSONRequest, TelegramTransport, edit_method, markup
 from bot.transport import Plugin
 from handlers.base import Actor, Chat, Command
 from handlers.grammar import split_action
@@ -134,7 +134,7 @@ async def _show(transport: TelegramTransport, query, reply: Reply,
     message = query.message
     if _asks(reply):
         for part in render.render(reply):
-            await message.reply_html(part.text, api_kwargs=_markup(part), do_quote=True)
+            await message.reply_html(part.text, api_kwargs=markup(part), do_quote=True)
         return
     if not _edits(reply):
         await message.reply_html(render.render(reply)[0].text)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PHOTOS = ("image/png", "image/jpeg", "image/webp")  # what sendPhoto takes; the rest as documents
 
 
-def _markup(message: render.Message) -> dict | None:
+def markup(message: render.Message) -> dict | None:
     """The keyboard as the Bot API's JSON, passed as api_kwargs: a list's 100 buttons built as
     PTB objects and turned back into dicts cost more than the rest of a tap."""
     if not message.keyboard:
@@ -36,7 +36,7 @@ def _markup(message: render.Message) -> dict | None:
 def edit_method(chat_id: int, message_id: int, message: render.Message) -> dict:
     """editMessageText (HTML) as a webhook's response body: what `edit` sends as a call."""
     return {"method": "editMessageText", "chat_id": chat_id, "message_id": message_id,
-            "text": message.text, "parse_mode": ParseMode.HTML, **(_markup(message) or {})}
+            "text": message.text, "parse_mode": ParseMode.HTML, **(markup(message) or {})}
 
 
 class TelegramTransport:
@@ -77,7 +77,7 @@ class TelegramTransport:
             for message in render.render(reply, html=html):
                 msg = await self.bot.send_message(chat_id, message.text,
                                                   parse_mode=ParseMode.HTML if html else None,
-                                                  api_kwargs=_markup(message))
+                                                  api_kwargs=markup(message))
                 ids.append(msg.message_id)
                 sent.append(msg.message_id)
             for file in reply.files:
@@ -154,7 +154,7 @@ class TelegramTransport:
                 await self.edit(chat, ids[n], message, parse_mode=mode)
             else:
                 sent = await self.bot.send_message(chat, message.text, parse_mode=mode,
-                                                   api_kwargs=_markup(message))
+                                                   api_kwargs=markup(message))
                 ids.append(sent.message_id)
                 await report()
         for file in rest:
@@ -167,7 +167,7 @@ class TelegramTransport:
                    parse_mode: str | None = ParseMode.HTML) -> None:
         try:
             await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
-                                             parse_mode=parse_mode, api_kwargs=_markup(message))
+                                             parse_mode=parse_mode, api_kwargs=markup(message))
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise

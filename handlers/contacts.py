@@ -82,7 +82,7 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def _find(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
+def find_today(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
     """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
     out (C2M9Q), and its live escalation (for escalation.settle); not found, the refs on
     today's list that look like it are suggested."""
@@ -110,11 +110,11 @@ def _record(ctx: Context, contact: Contact, status: str, reason: str | None, not
     ctx.audit(f"contact:{status}", subject=contact.source_id, team_id=contact.team_id,
               reason=reason, previous=previous, note=contact.note,
               **({"at": at.isoformat()} if at else {}))
-    _refresh_morning_post(ctx.session, contact.team_id, ctx.now)
+    refresh_morning_post(ctx.session, contact.team_id, ctx.now)
     return previous
 
 
-def _refresh_morning_post(session: Session, team_id: int, now: datetime) -> None:
+def refresh_morning_post(session: Session, team_id: int, now: datetime) -> None:
     """Keep today's channel list showing today's truth (edited in place where the platform can).
     Only marked here (no list posted today: nothing to mark); the delivery sweep renders it
     (fresh_payload), so a `done` does not pay for rendering the whole list."""
@@ -136,7 +136,7 @@ def fresh_payload(session: Session, key: str, now: datetime) -> dict | None:
 @command("done", args="ref note*", options=("at",), example="done C-2M9Q",
          summary="Log a contact as completed (at=HH:MM: when the visit really happened)")
 def done(ctx: Context, args) -> Reply:
-    contact, client, live = _find(ctx, args.ref)
+    contact, client, live = find_today(ctx, args.ref)
     at = _visit_time(ctx, args.at, client.ref) if args.at is not None else None
     if contact.status == "done" and not args.note and at is None:  # a second tap changes nothing
         return _shown_on(ctx, contact, catalog.already_logged(client.ref, "done"))
@@ -165,7 +165,7 @@ def _visit_time(ctx: Context, text: str, ref: str) -> datetime:
 @command("missed", args="ref reason? note*", summary="Log a contact missed, with a reason code",
          example="missed C-7F3K hospital")
 def missed(ctx: Context, args) -> Reply:
-    contact, client, live = _find(ctx, args.ref)
+    contact, client, live = find_today(ctx, args.ref)
     codes = repo.reason_codes(ctx.session)
     if args.reason is None:
         return catalog.reason_picker(client.ref, [(c.code, c.label) for c in codes])

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers.base import Context, UserError
-from handlers.contacts import _find, _refresh_morning_post
+from handlers.contacts import find_today, refresh_morning_post
 from handlers.jobs import team_job
 from handlers.registry import command
 from messages import cover as words
@@ -22,7 +22,7 @@ from storage.models import Person, Team
 @command("cover", args="ref who?", min_role="supervisor", example="cover C-9X2P @ben",
          summary="Give an open contact to a colleague in its team (cover for a gap)")
 def cover(ctx: Context, args) -> Reply:
-    contact, client, _ = _find(ctx, args.ref, verb="cover")
+    contact, client, _ = find_today(ctx, args.ref, verb="cover")
     team = ctx.session.get(Team, contact.team_id)
     if contact.status != "open":
         raise UserError(words.cover_not_open(client.ref, contact.status))
@@ -41,7 +41,7 @@ def cover(ctx: Context, args) -> Reply:
     ctx.session.add(contact)
     ctx.audit("contact:cover", subject=contact.source_id, team_id=team.id, to=person.handle,
               previous=next((p.handle for p in before.values()), None))
-    _refresh_morning_post(ctx.session, team.id, ctx.now)
+    refresh_morning_post(ctx.session, team.id, ctx.now)
     zone = ZoneInfo(team.zone)
     ctx.notify(person, outbox.COVER.key(contact=contact.id, handle=person.handle,
                                         at=int(ctx.now.timestamp())),

@@ -67,7 +67,7 @@ def item_line(item: Item, zone: ZoneInfo, day: date, *, with_status: bool = True
     return " · ".join(parts)
 
 
-def _order(items: list[Item]) -> list[Item]:
+def by_urgency(items: list[Item]) -> list[Item]:
     return sorted(items, key=lambda i: (i.risk != "high", i.status != "open", i.start, i.ref))
 
 
@@ -90,19 +90,19 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
         if item.assignee:
             groups.setdefault(item.assignee, []).append(item)
     for name in sorted(groups):
-        blocks += _group(f"{name} ({len(groups[name])})", groups[name], zone, day)
+        blocks += item_group(f"{name} ({len(groups[name])})", groups[name], zone, day)
     if gaps:
-        blocks += _group(f"Needs cover: no one assigned ({len(gaps)})", gaps, zone, day,
+        blocks += item_group(f"Needs cover: no one assigned ({len(gaps)})", gaps, zone, day,
                          cover=True)
     blocks.append(Block(kind="context",
                         text="Log: done REF · missed REF REASON (e.g. missed C-7F3K hospital)"))
     return Reply(blocks=blocks)
 
 
-def _group(title: str, items: list[Item], zone: ZoneInfo, day: date,
+def item_group(title: str, items: list[Item], zone: ZoneInfo, day: date,
            cover: bool = False) -> list[Block]:
     blocks = [Block(text=f"\n{title}")]
-    for item in _order(items):
+    for item in by_urgency(items):
         buttons = []
         if item.status == "open":
             buttons = [Button(label=label, action=f"{verb}:{item.ref}", mark=mark,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from messages.catalog import LIST_BUTTONS, Item, _group, day_label, picker
+from messages.catalog import LIST_BUTTONS, Item, day_label, item_group, picker
 from messages.reply import Block, Button, Reply
 
 
@@ -54,7 +54,7 @@ def my_day(day: date, zone: ZoneInfo, items: list[Item],
     blocks = [Block(kind="header", text=f"Your day · {day_label(day)}"),
               Block(text=f"{len(items)} yours · {counts['done']} done · {counts['missed']} "
                          f"missed · {counts['open']} open")]
-    blocks += _group("Your contacts", items, zone, day) if items else \
+    blocks += item_group("Your contacts", items, zone, day) if items else \
         [Block(text="No contacts assigned to you today. The team's list: due")]
     if held:
         blocks.append(Block(text=f"\nPages you hold ({len(held)})"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from messages.catalog import HIGH, Item, _order, day_label, item_line
+from messages.catalog import HIGH, Item, by_urgency, day_label, item_line
 from messages.reply import Block, Reply
 
 
@@ -41,10 +41,10 @@ def reconciliation(team_name: str, day: date, zone: ZoneInfo, counts: dict[str, 
     if today:
         head = (f"Open ({len(today)}): each needs an outcome or a reason code by the end of its window."
                 if so_far else f"Still open ({len(today)}): each needs an outcome or a reason code.")
-        blocks.append(Block(text="\n".join([head, *(line(i) for i in _order(today))])))
+        blocks.append(Block(text="\n".join([head, *(line(i) for i in by_urgency(today))])))
     if carried:
         blocks.append(Block(text="\n".join([f"Carried over ({len(carried)}): open from earlier days.",
-                                            *(line(i) for i in _order(carried))])))
+                                            *(line(i) for i in by_urgency(carried))])))
     if not open_items:
         blocks.append(Block(text="Every contact has an outcome. ✓"))
     ids = f" ({', '.join(f'E-{e}' for e in escalated)})" if escalated else ""
