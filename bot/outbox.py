@@ -55,35 +55,43 @@ async def deliver_due(engine: Engine, clock: Clock, transports: Sequence[Transpo
     turns: dict[tuple[str, str], asyncio.Future] = {}  # (target, platform) -> its last send
     running: set[asyncio.Task] = set()
     done, more, incomplete = 0, True, False
-    while True:
-        room = AHEAD - len(running)
-        if room > 0 and (more or (not running and incomplete)):
-            incomplete = False  # a row not completed may have queued its managers' DMs: one more pass
-            want = min(BATCH, room)
-            leased = await _write(engine, _lease, engine, clock, want, lease)
-            loop = asyncio.get_running_loop()
-            for job in leased:
-                order = {}
-                for t in transports:  # wait for the target's previous send on t, then go
-                    mine = loop.create_future()
-                    order[t.name] = (turns.get((job["target_key"], t.name)), mine)
-                    turns[(job["target_key"], t.name)] = mine
-                running.add(asyncio.create_task(
-                    _send(engine, clock, transports, job, limits, order, receipts)))
-            more = len(leased) == want
+    try:
+        while True:
+            room = AHEAD - len(running)
+            if room > 0 and (more or (not running and incomplete)):
+                # A row not completed may have queued its managers' DMs: one more pass.
+                incomplete = False
+                want = min(BATCH, room)
+                leased = await _write(engine, _lease, engine, clock, want, lease)
+                loop = asyncio.get_running_loop()
+                for job in leased:
+                    order = {}
+                    for t in transports:  # wait for the target's previous send on t, then go
+                        mine = loop.create_future()
+                        order[t.name] = (turns.get((job["target_key"], t.name)), mine)
+                        turns[(job["target_key"], t.name)] = mine
+                    running.add(asyncio.create_task(
+                        _send(engine, clock, transports, job, limits, order, receipts)))
+                more = len(leased) == want
+                if not running:
+                    return done
+                if more:
+                    continue
             if not running:
+                # A short lease took every row due when it was leased, and all completed: rows
+                # queued or marked stale since are the next sweep's (their command asked for
+                # one). Leasing on while commands keep marking a live list would edit it once per
+                # command, never ending.
                 return done
-            if more:
-                continue
-        if not running:
-            # A short lease took every row due when it was leased, and all completed: rows queued
-            # or marked stale since are the next sweep's (their command asked for one). Leasing on
-            # while commands keep marking a live list would edit it once per command, never ending.
-            return done
-        finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        results = [task.result() for task in finished]
-        done += sum(results)
-        incomplete = incomplete or 0 in results
+            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            results = [task.result() for task in finished]
+            done += sum(results)
+            incomplete = incomplete or 0 in results
+    finally:  # stopped (shutdown) or failed: its sends end with it, none left running unowned
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
 
 
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")

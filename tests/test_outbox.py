@@ -307,3 +307,30 @@ def test_a_cancelled_receipt_writer_cancels_every_waiting_sender_and_ends_cancel
     assert [type(o) for o in outcomes] == [asyncio.CancelledError, asyncio.CancelledError]
     assert cancelled and waiting == []
     assert [row for row, _, _ in written] in ([], [1])  # the write under way may finish; no other
+
+
+def test_a_sweep_stopped_mid_send_ends_its_sends_and_the_post_goes_once_later(app):
+    """Shutdown while a post is on its way: the sweep's sends are cancelled with it (none is
+    left running with no sweep to own it), and the row goes out once after its lease."""
+    recorder = app.transports[0]
+    stuck, started = asyncio.Event(), asyncio.Event()
+    real_post = recorder.post_to_team
+
+    async def slow_post(team, reply, *, key):
+        started.set()
+        await stuck.wait()  # never set: the send is under way when the sweep is stopped
+        return await real_post(team, reply, key=key)
+
+    async def stopped_mid_send():
+        recorder.post_to_team = slow_post
+        await app.run_job("morning", "north", wait=False)
+        await asyncio.wait_for(started.wait(), 5)
+        await app.stop_background()
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(stopped_mid_send()) == []
+    del recorder.post_to_team
+    assert recorder.posts == [] and outbox(app.engine)[0].status == "pending"
+    app.clock.set(app.clock.now() + timedelta(minutes=3))  # past the lease
+    asyncio.run(app.deliver())
+    assert len(recorder.posts) == 1 and outbox(app.engine)[0].status == "sent"
