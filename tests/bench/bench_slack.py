@@ -38,7 +38,7 @@ SECRET = "bench-secret"
 REASONS = ["hospital", "unavailable", "refused", "staffing"]
 
 
-def carebot_app(tmp: Path, api_url: str) -> Served:
+def carebot_app(tmp: Path, api_url: str) -> tuple[Served, object, object]:
     settings = Settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                         SLACK_API_URL=api_url)
     app = demo_app(tmp, settings, team={"slack_channel": "C0NORTH01"},
@@ -46,7 +46,7 @@ def carebot_app(tmp: Path, api_url: str) -> Served:
     jobs.run(app.engine, "morning", "north", app.clock.now())  # a day with its list posted
     plugin = slack.build(app)
     app.transports = [plugin.transport]
-    return Served(web_app(app, plugin.routes))
+    return Served(web_app(app, plugin.routes)), plugin, app
 
 
 def bare_app(api_url: str) -> Served:
@@ -91,11 +91,13 @@ def main() -> None:
     fake = FakeSlack()
     api = Served(fake.app)
     with tempfile.TemporaryDirectory() as d:
-        ours = carebot_app(Path(d), f"{api.url}/api/")
+        ours, plugin, app = carebot_app(Path(d), f"{api.url}/api/")
         bare = bare_app(f"{api.url}/api/")
         try:
             rounds = [(measure(bare, r), measure(ours, r)) for r in range(ROUNDS)]
-        finally:
+        finally:  # the background sweep ended and the client's pool closed on the server's loop
+            ours.call(app.stop_background())
+            ours.call(plugin.stop())
             ours.stop()
             bare.stop()
             api.stop()
