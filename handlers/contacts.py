@@ -82,7 +82,8 @@ def morning_post(session: Session, team: Team, now: datetime) -> bool:
     return queued
 
 
-def find_today(ctx: Context, ref: str, verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
+def find_today(ctx: Context, ref: str,
+               verb: str = "done") -> tuple[Contact, Client, Escalation | None]:
     """Today's contact by contact id or client ref, as typed or with the hyphen a phone left
     out (C2M9Q), and its live escalation (for escalation.settle); not found, the refs on
     today's list that look like it are suggested."""

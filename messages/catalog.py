@@ -93,14 +93,14 @@ def due_list(team_name: str, day: date, zone: ZoneInfo, items: list[Item]) -> Re
         blocks += item_group(f"{name} ({len(groups[name])})", groups[name], zone, day)
     if gaps:
         blocks += item_group(f"Needs cover: no one assigned ({len(gaps)})", gaps, zone, day,
-                         cover=True)
+                             cover=True)
     blocks.append(Block(kind="context",
                         text="Log: done REF · missed REF REASON (e.g. missed C-7F3K hospital)"))
     return Reply(blocks=blocks)
 
 
 def item_group(title: str, items: list[Item], zone: ZoneInfo, day: date,
-           cover: bool = False) -> list[Block]:
+               cover: bool = False) -> list[Block]:
     blocks = [Block(text=f"\n{title}")]
     for item in by_urgency(items):
         buttons = []

@@ -52,10 +52,6 @@ def merge_receipts(stored: dict | None, new: dict) -> dict:
     return merged
 
 
-def record_receipt(session: Session, *, row_id: int, transport: str, receipt: dict) -> None:
-    record_receipts(session, [(row_id, transport, receipt)])
-
-
 def record_receipts(session: Session, items: list[tuple[int, str, dict]]) -> None:
     """Platforms have sent: store each (row, platform, receipt) now, under the rows' locks and
     merged with the receipts stored, so a crash before a row's other platforms finish never

@@ -17,7 +17,7 @@ from storage.db import lock_for_claim
 # importable from here.
 from storage.delivery import (LEASE, fail_delivery, failed_posts, finish_delivery,  # noqa: F401
                               lease_due, merge_receipts, outbox_backlog,
-                              record_receipt, record_receipts)
+                              record_receipts)
 from storage.outbox import (enqueue, enqueue_many, mark_stale, outbox_exists,  # noqa: F401
                             outbox_row, refresh_post)
 from storage.config_sync import sync_config  # noqa: F401 - where callers have always found it

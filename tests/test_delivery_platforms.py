@@ -225,8 +225,7 @@ def test_concurrent_receipts_for_one_row_keep_each_other(engine):
     def write(name: str) -> None:
         start.wait()
         with session_scope(engine) as session:
-            repo.record_receipt(session, row_id=row_id, transport=name,
-                                receipt={"ref": name, "rev": 0})
+            repo.record_receipts(session, [(row_id, name, {"ref": name, "rev": 0})])
 
     threads = [threading.Thread(target=write, args=(n,)) for n in names]
     for t in threads:
@@ -237,8 +236,8 @@ def test_concurrent_receipts_for_one_row_keep_each_other(engine):
         receipts = session.exec(select(Outbox.receipts)).one()
     assert sorted(receipts) == names
     with session_scope(engine) as session:  # an older revision's late receipt loses
-        repo.record_receipt(session, row_id=row_id, transport="p0", receipt={"ref": "x", "rev": 2})
-        repo.record_receipt(session, row_id=row_id, transport="p0", receipt={"ref": "y", "rev": 1})
+        repo.record_receipts(session, [(row_id, "p0", {"ref": "x", "rev": 2})])
+        repo.record_receipts(session, [(row_id, "p0", {"ref": "y", "rev": 1})])
     with Session(engine) as session:
         assert session.exec(select(Outbox.receipts)).one()["p0"] == {"ref": "x", "rev": 2}
 
