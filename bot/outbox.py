@@ -21,7 +21,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -155,22 +155,22 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     target, receipts, rev, errors = job["target"], job["receipts"], job["revision"], []
     refused: list[str] = []
     team_post = job["kind"] == "team"
-    made: list[Reply] = []  # the Reply, made when a platform's turn comes (not all rows at once)
     fallback = target is not None and not team_post and job["home"] is not None and \
         not any(t.reaches_person(target) for t in transports)
     if fallback:
         target, team_post = job["home"], True
 
     def the_reply() -> Reply:
-        if not made:
-            reply = Reply.model_validate(fresh, context=MASKED) if fresh else \
-                Reply.model_validate_json(job["payload"], context=MASKED)
-            if fallback:
-                # No way to DM this person: say it in their home team's channel instead, first
-                # line naming nobody, and keep that in the receipts (how they were told).
-                reply = catalog.dm_fallback(job["home"].name, job["target"].name, reply)
-            made.append(reply)
-        return made[0]
+        """Made afresh for each platform, only when its turn comes, and not kept: a fan-out's
+        replies (hundreds of objects each) are garbage before their sends wait on the network,
+        rather than surviving into the collector's oldest generation (full collections)."""
+        reply = Reply.model_validate(fresh, context=MASKED) if fresh else \
+            Reply.model_validate_json(job["payload"], context=MASKED)
+        if fallback:
+            # No way to DM this person: say it in their home team's channel instead, first
+            # line naming nobody, and keep that in the receipts (how they were told).
+            reply = catalog.dm_fallback(job["home"].name, job["target"].name, reply)
+        return reply
 
     async def via(t: Transport) -> None:
         before, mine = order.get(t.name, (None, None))
@@ -200,7 +200,7 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
         try:
             # The platform's slot is held for the send only, not for the receipt's write.
             async with limits[t.name]:
-                ref, reply = None, the_reply()
+                ref, post = None, prepared(t, the_reply)
                 if sent is None and job["retried"] and getattr(t, "find_post", None):
                     # Tried before without a receipt: it may have gone out just before a crash.
                     ref = await t.find_post(target, key=job["key"], team_post=team_post,
@@ -208,14 +208,14 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
                 if ref is not None:
                     log.info("outbox %s: found already sent via %s", job["key"], t.name)
                     if team_post and rev:  # it may show an older revision: bring it up to date
-                        ref = await t.update_team_post(target, reply, key=job["key"], ref=ref)
+                        ref = await t.update_team_post(target, post, key=job["key"], ref=ref)
                 elif sent is not None:  # an older revision, or (DMs too) a send cut short
-                    ref = await t.update_team_post(target, reply, key=job["key"],
+                    ref = await t.update_team_post(target, post, key=job["key"],
                                                    ref=sent["ref"], **parts)
                 elif team_post:
-                    ref = await t.post_to_team(target, reply, key=job["key"], **parts)
+                    ref = await t.post_to_team(target, post, key=job["key"], **parts)
                 else:
-                    ref = await _notify(engine, clock, t, job, reply, parts)
+                    ref = await _notify(engine, clock, t, job, post, the_reply, parts)
             receipts[t.name] = {"ref": ref, "rev": rev}
             await store.add(job["id"], t.name, receipts[t.name])
         except Refused as exc:  # the post itself is the problem: retrying cannot help
@@ -243,18 +243,24 @@ async def _send_row(engine: Engine, clock: Clock, transports: Sequence[Transport
     return 0 if errors else 1
 
 
-async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, reply: Reply,
-                  parts: dict) -> dict:
+def prepared(t: Transport, make: Callable[[], Reply]):
+    """The reply in the transport's wire form if it has one (Transport.prepare), else made."""
+    prepare = getattr(t, "prepare", None)
+    return prepare(make) if prepare is not None else make()
+
+
+async def _notify(engine: Engine, clock: Clock, t: Transport, job: dict, post,
+                  the_reply: Callable[[], Reply], parts: dict) -> dict:
     """A DM; one the platform cannot deliver (Unreachable) goes to the person's home team
     channel on that platform instead, first line naming nobody, and is audited."""
     person, home = job["target"], job["home"]
     try:
-        return await t.notify(person, reply, key=job["key"], **parts)
+        return await t.notify(person, post, key=job["key"], **parts)
     except Unreachable:
         if home is None or not t.reaches_team(home):
             raise
-    ref = await t.post_to_team(home, catalog.dm_fallback(home.name, person.name, reply),
-                               key=job["key"], **parts)
+    told = prepared(t, lambda: catalog.dm_fallback(home.name, person.name, the_reply()))
+    ref = await t.post_to_team(home, told, key=job["key"], **parts)
     await _write(engine, _fell_back, engine, clock, job, t.name)
     return {"fallback": home.key, "post": ref}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -16,6 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRet
                                                          AsyncServerErrorRetryHandler)
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.http import PerLoop
 from bot.pacing import Windows
 from messages import catalog
 from messages import slack as render
@@ -25,26 +28,42 @@ from storage.models import Person, Team
 log = logging.getLogger(__name__)
 POST_EVENT = "carebot_post"  # message metadata type carrying the outbox key
 HISTORY_PAGES = 3  # of 200 messages: how far back a retried post is looked for
+JSON = {"Content-Type": "application/json;charset=utf-8"}
+
+
+class Wire(NamedTuple):
+    """A post as Slack will get it: the JSON of its text and blocks, and its files. Holding
+    this while a send waits, rather than the Reply and its rendered blocks (a list is ~1,500
+    objects), keeps a 200-team fan-out's posts out of the collector's oldest generation."""
+    body: str  # '{"text": …, "blocks": […]}'
+    files: list[Attachment]
+
+    def with_(self, **fields) -> bytes:
+        """The request body: these fields (channel, ts, metadata) and the post's."""
+        return (json.dumps(fields)[:-1] + ", " + self.body[1:]).encode()
+
+
+def wire(reply: Reply) -> Wire:
+    return Wire(json.dumps(render.render(reply)), reply.files)
 
 
 class PooledWebClient(AsyncWebClient):
     """An AsyncWebClient that keeps its connections: slack_sdk opens a new aiohttp session, so
     a new TCP (and TLS) connection, for every call unless it is given one. One session per
-    event loop (tests run several loops), closed by `close_pool` when the plugin stops."""
+    event loop (bot.http.PerLoop), closed by `close_pool` when the plugin stops."""
 
-    _loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.pool = PerLoop(lambda: aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout)))
 
     async def _request(self, *, http_verb, api_url, req_args):
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self.session is None or self.session.closed:
-            self._loop = loop
-            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self.session = self.pool.here()  # slack_sdk reads its session from here
         return await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
 
     async def close_pool(self) -> None:
-        session, self.session, self._loop = self.session, None, None
-        if session is not None and not session.closed:
-            await session.close()
+        self.session = None
+        await self.pool.close()
 
 
 def web_client(token: str, base_url: str) -> PooledWebClient:
@@ -68,17 +87,24 @@ class SlackTransport:
     def reaches_person(self, person: Person) -> bool:
         return bool(person.slack_user)
 
-    async def post_to_team(self, team: Team, reply: Reply, *, key: str) -> dict:
-        return await self.post(team.slack_channel, reply, key=key)
+    def prepare(self, make: Callable[[], Reply]) -> Wire:
+        """The outbox prepares each post as its turn comes (see Wire)."""
+        return wire(make())
 
-    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict) -> dict:
+    async def post_to_team(self, team: Team, post: Reply | Wire, *, key: str) -> dict:
+        return await self.post(team.slack_channel, post, key=key)
+
+    async def update_team_post(self, team: Team, post: Reply | Wire, *, key: str,
+                               ref: dict) -> dict:
         # Text only: the files went out with the first post.
-        await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **render.render(reply))
+        body = (post if isinstance(post, Wire) else wire(post)).with_(channel=ref["channel"],
+                                                                      ts=ref["ts"])
+        await self._call("chat.update", body)
         return ref
 
-    async def notify(self, person: Person, reply: Reply, *, key: str) -> dict:
+    async def notify(self, person: Person, post: Reply | Wire, *, key: str) -> dict:
         channel = (await self.client.conversations_open(users=person.slack_user))["channel"]["id"]
-        return await self.post(channel, reply, key=key)
+        return await self.post(channel, post, key=key)
 
     async def find_post(self, target: Team | Person, *, key: str, team_post: bool,
                         since: datetime) -> dict | None:
@@ -105,16 +131,16 @@ class SlackTransport:
                 return None
         return None
 
-    async def post(self, channel: str, reply: Reply, *, key: str | None = None) -> dict:
+    async def post(self, channel: str, post: Reply | Wire, *, key: str | None = None) -> dict:
+        ready = post if isinstance(post, Wire) else wire(post)
         # The outbox key rides along as message metadata: after a crash, find_post finds it.
         meta = {"metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}}} \
             if key else {}
         # The outbox's posts are paced here rather than by 429s (each 429 waits a whole second).
         async with self.channels(channel) if key else contextlib.nullcontext():
-            resp = await self.client.chat_postMessage(channel=channel, **meta,
-                                                      **render.render(reply))
+            resp = await self._call("chat.postMessage", ready.with_(channel=channel, **meta))
         try:
-            await upload(self.client, resp["channel"], reply.files)
+            await upload(self.client, resp["channel"], ready.files)
         except Exception:
             # The outbox retries the whole post: take the text back so it is not there twice.
             try:
@@ -123,6 +149,11 @@ class SlackTransport:
                 log.warning("slack: could not take back %s: %s", resp["ts"], exc)
             raise
         return {"channel": resp["channel"], "ts": resp["ts"]}
+
+    async def _call(self, method: str, body: bytes):
+        """A Web API call with a body already in JSON (chat_postMessage would take dicts and
+        encode them while the call waits); errors raise SlackApiError as the client's do."""
+        return await self.client.api_call(method, data=body, headers=JSON)
 
 
 async def upload(client: AsyncWebClient, channel: str, files: list[Attachment]) -> None:

@@ -25,7 +25,11 @@ class Unreachable(TransportError):
 class Transport(Protocol):
     """A transport that sends a post in several messages may set `in_parts = True`: the outbox
     then also passes `progress=`, an async callback it awaits with the partial ref after each
-    part, and hands a partial ref back to update_team_post to finish the post."""
+    part, and hands a partial ref back to update_team_post to finish the post.
+
+    A transport may also have `prepare(make)`, `make` making the Reply (again if called
+    again), returning the post in its wire form: the outbox then passes that to the methods
+    below in place of the Reply, so only the wire form is held while a send waits."""
 
     name: str
 

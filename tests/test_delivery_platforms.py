@@ -4,7 +4,9 @@ metadata in the channel history) instead of being posted again."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from collections import Counter
 from datetime import timedelta
 
@@ -292,3 +294,34 @@ def test_targets_are_sent_side_by_side_bounded_per_platform_each_in_order(app, m
     assert paced.most == 2  # side by side, never past the platform's bound
     for where in targets:
         assert paced.order[where] == [f"{where}:{i:02d}" for i in range(30)]
+
+
+class Ready(Telegram):
+    """A transport with a wire form (as Slack's and Telegram's): notes, weakly, each Reply it
+    prepared from, and whether any is still alive while its send waits."""
+
+    def __init__(self):
+        super().__init__()
+        self.made, self.got, self.alive = [], [], []
+
+    def prepare(self, make):
+        reply = make()
+        self.made.append(weakref.ref(reply))
+        return ("wire", reply.first_line)
+
+    async def post_to_team(self, team, post, *, key):
+        self.got.append(post)
+        gc.collect()
+        self.alive.append(any(ref() is not None for ref in self.made))
+        return await super().post_to_team(team, post, key=key)
+
+
+def test_while_a_send_waits_only_its_wire_form_is_held_not_the_reply(app):
+    """A 200-team fan-out's replies (hundreds of objects each) must be garbage before their
+    sends wait on the network, or they reach the collector's oldest generation."""
+    ready = Ready()
+    queue(app)
+    asyncio.run(deliver_due(app.engine, app.clock, [ready]))
+    assert ready.got == [("wire", "carebot: contacts due today")]
+    assert ready.alive == [False] and len(ready.made) == 1
+    assert row(app).status == "sent"
