@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from typing import Callable, NamedTuple
 from urllib.request import getproxies
 
 import aiohttp
@@ -15,6 +16,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, T
 from telegram.ext import Application
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot.http import PerLoop
 from bot.transport import Refused, Unreachable
 from messages import catalog
 from messages import telegram as render
@@ -31,6 +33,34 @@ def markup(message: render.Message) -> dict | None:
     if not message.keyboard:
         return None
     return {"reply_markup": {"inline_keyboard": message.keyboard}}
+
+
+class RawJSON(str):
+    """A parameter value already in JSON: JSONRequest puts it in the body as it is."""
+
+
+class Part(NamedTuple):
+    """One message as it will be sent: its text and api_kwargs (the keyboard already JSON)."""
+    text: str
+    extra: dict | None
+
+    @classmethod
+    def of(cls, message: render.Message) -> Part:
+        keyboard = markup(message)
+        return cls(message.text, keyboard and {
+            "reply_markup": RawJSON(json.dumps(keyboard["reply_markup"]))})
+
+
+class Wire(NamedTuple):
+    """A post made ready before its send waits for Telegram's pacing (see slack_out.Wire): its
+    messages as HTML, its files, and `remake` for the Reply again should Telegram refuse the
+    HTML (the plain-text retry), so the Reply is not held meanwhile."""
+    parts: list[Part]
+    files: list[Attachment]
+    remake: Callable[[], Reply]
+
+    def as_(self, html: bool) -> list[Part]:
+        return self.parts if html else [Part.of(m) for m in render.render(self.remake(), html=False)]
 
 
 def edit_method(chat_id: int, message_id: int, message: render.Message) -> dict:
@@ -56,7 +86,15 @@ class TelegramTransport:
     def reaches_person(self, person: Person) -> bool:
         return person.telegram_user is not None
 
-    async def send(self, chat_id: int, reply: Reply, progress=None) -> list[int]:
+    def prepare(self, make: Callable[[], Reply]) -> Wire:
+        """The outbox prepares each post as its turn comes (see Wire)."""
+        reply = make()
+        return Wire([Part.of(m) for m in render.render(reply)], list(reply.files), make)
+
+    def _wire(self, post: Reply | Wire) -> Wire:
+        return post if isinstance(post, Wire) else self.prepare(lambda: post)
+
+    async def send(self, chat_id: int, reply: Reply | Wire, progress=None) -> list[int]:
         """The text, then each file. Only the text messages' ids are returned: they are what
         update_team_post edits, and the files are never sent again.
 
@@ -68,19 +106,20 @@ class TelegramTransport:
             return (await self._resumed("post", ref, reply, progress))["messages"]
         return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
 
-    async def _send(self, chat_id: int, reply: Reply, *, html: bool) -> list[int]:
+    async def _send(self, chat_id: int, reply: Reply | Wire, *, html: bool) -> list[int]:
         """All or nothing, for a reply nobody retries (a command's answer): if a later part
         fails, the parts already sent are deleted, so no half list is left in the group."""
         ids: list[int] = []
         sent: list[int] = []
+        wire = self._wire(reply)
         try:
-            for message in render.render(reply, html=html):
-                msg = await self.bot.send_message(chat_id, message.text,
+            for part in wire.as_(html):
+                msg = await self.bot.send_message(chat_id, part.text,
                                                   parse_mode=ParseMode.HTML if html else None,
-                                                  api_kwargs=markup(message))
+                                                  api_kwargs=part.extra)
                 ids.append(msg.message_id)
                 sent.append(msg.message_id)
-            for file in reply.files:
+            for file in wire.files:
                 sent.append(await self.send_file(chat_id, file))
         except Exception:
             for message_id in sent:
@@ -112,17 +151,18 @@ class TelegramTransport:
             log.warning("telegram: file %s refused: %s", file.path, exc)
             return (await self.send(chat_id, Reply.text(catalog.file_refused(name))))[0]
 
-    async def post_to_team(self, team: Team, reply: Reply, *, key: str, progress=None) -> dict:
+    async def post_to_team(self, team: Team, reply: Reply | Wire, *, key: str,
+                           progress=None) -> dict:
         chat = team.telegram_chat
         return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
 
-    async def update_team_post(self, team: Team, reply: Reply, *, key: str, ref: dict,
+    async def update_team_post(self, team: Team, reply: Reply | Wire, *, key: str, ref: dict,
                                progress=None) -> dict:
         """Edit the parts sent, send the missing ones. A ref with "files" is a partial receipt
         (a send cut short): the files not sent yet follow; otherwise files are never resent."""
         return await self._resumed("edit", ref, reply, progress)
 
-    async def _resumed(self, what: str, ref: dict, reply: Reply, progress) -> dict:
+    async def _resumed(self, what: str, ref: dict, reply: Reply | Wire, progress) -> dict:
         """_resume as HTML, then (refused) as plain text from the parts the first try sent."""
         done = dict(ref)
 
@@ -131,16 +171,17 @@ class TelegramTransport:
             if progress is not None:
                 await progress(partial)
 
-        return await _twice(what, lambda html: self._resume(dict(done), reply, html=html,
+        wire = self._wire(reply)
+        return await _twice(what, lambda html: self._resume(dict(done), wire, html=html,
                                                             progress=track))
 
-    async def _resume(self, ref: dict, reply: Reply, *, html: bool, progress=None) -> dict:
+    async def _resume(self, ref: dict, wire: Wire, *, html: bool, progress=None) -> dict:
         chat, ids, files = ref["chat"], list(ref["messages"]), ref.get("files")
         extra = {k: v for k, v in ref.items() if k not in ("chat", "messages", "files")}
         mode = ParseMode.HTML if html else None
 
-        messages = render.render(reply, html=html)
-        rest = reply.files[len(reply.files) if files is None else files:]
+        messages = wire.as_(html)
+        rest = wire.files[len(wire.files) if files is None else files:]
         left = max(len(messages) - len(ids), 0) + len(rest)  # sends still to make
 
         async def report() -> None:  # stored before the next part goes: the smallest window
@@ -149,12 +190,12 @@ class TelegramTransport:
             if progress is not None and left > 0:  # after the last, the caller stores it all
                 await progress({**extra, "chat": chat, "messages": list(ids), "files": files})
 
-        for n, message in enumerate(messages):
+        for n, part in enumerate(messages):
             if n < len(ids):
-                await self.edit(chat, ids[n], message, parse_mode=mode)
+                await self._edit(chat, ids[n], part, parse_mode=mode)
             else:
-                sent = await self.bot.send_message(chat, message.text, parse_mode=mode,
-                                                   api_kwargs=markup(message))
+                sent = await self.bot.send_message(chat, part.text, parse_mode=mode,
+                                                   api_kwargs=part.extra)
                 ids.append(sent.message_id)
                 await report()
         for file in rest:
@@ -165,14 +206,19 @@ class TelegramTransport:
 
     async def edit(self, chat_id: int, message_id: int, message: render.Message,
                    parse_mode: str | None = ParseMode.HTML) -> None:
+        await self._edit(chat_id, message_id, Part(message.text, markup(message)), parse_mode)
+
+    async def _edit(self, chat_id: int, message_id: int, part: Part,
+                    parse_mode: str | None = ParseMode.HTML) -> None:
         try:
-            await self.bot.edit_message_text(message.text, chat_id=chat_id, message_id=message_id,
-                                             parse_mode=parse_mode, api_kwargs=markup(message))
+            await self.bot.edit_message_text(part.text, chat_id=chat_id, message_id=message_id,
+                                             parse_mode=parse_mode, api_kwargs=part.extra)
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
 
-    async def notify(self, person: Person, reply: Reply, *, key: str, progress=None) -> dict:
+    async def notify(self, person: Person, reply: Reply | Wire, *, key: str,
+                     progress=None) -> dict:
         try:
             chat = person.telegram_user
             return {"chat": chat, "messages": await self.send(chat, reply, _parts(progress, chat))}
@@ -213,25 +259,14 @@ class JSONRequest(HTTPXRequest):
 
     def __init__(self, connection_pool_size: int = 256, **kwargs):
         super().__init__(connection_pool_size=connection_pool_size, **kwargs)
-        self._pool_size = connection_pool_size
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _session_here(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()  # tests and the CLI may run several loops in turn
-        if self._loop is not loop or self._session is None or self._session.closed:
-            self._loop = loop
-            # A proxy in the environment is used, as httpx would; only then trust_env, which
-            # also reads ~/.netrc in a worker thread on every request.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
-                trust_env=bool(getproxies()))
-        return self._session
+        # A proxy in the environment is used, as httpx would; only then trust_env, which
+        # also reads ~/.netrc in a worker thread on every request.
+        self.pool = PerLoop(lambda: aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connection_pool_size),
+            trust_env=bool(getproxies())))
 
     async def shutdown(self) -> None:
-        session, loop, self._session, self._loop = self._session, self._loop, None, None
-        if session is not None and not session.closed and loop is asyncio.get_running_loop():
-            await session.close()
+        await self.pool.close()
         await super().shutdown()
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
@@ -255,8 +290,8 @@ class JSONRequest(HTTPXRequest):
             total=None, sock_read=read, sock_connect=connect,
             connect=None if connect is None or pool is None else connect + pool)
         try:
-            async with self._session_here().post(
-                    url, data=json.dumps(request_data.parameters).encode(), timeout=timeout,
+            async with self.pool.here().post(
+                    url, data=_json_body(request_data.parameters), timeout=timeout,
                     headers={"User-Agent": self.USER_AGENT,
                              "Content-Type": "application/json"}) as res:
                 return res.status, await res.read()
@@ -264,3 +299,13 @@ class JSONRequest(HTTPXRequest):
             raise TimedOut() from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+
+def _json_body(parameters: dict) -> bytes:
+    """The parameters as one JSON object; RawJSON values go in as they are."""
+    raw = {k: v for k, v in parameters.items() if isinstance(v, RawJSON)}
+    body = json.dumps({k: v for k, v in parameters.items() if k not in raw})
+    if raw:
+        more = ", ".join(f"{json.dumps(k)}: {v}" for k, v in raw.items())
+        body = f"{body[:-1]}{', ' if body != '{}' else ''}{more}}}"
+    return body.encode()

@@ -159,6 +159,9 @@ def _in_one(reply: Reply, html: bool, esc) -> Message | None:
     """The common case (the list a tap refreshes, every tap): a reply that fits one message
     with MIN_ROOM to spare and MAX_BUTTONS buttons, which render would not split anywhere.
     The same message, measured once as a whole rather than line by line; None: not such."""
+    if sum(len(b.buttons) + (len(b.select.options) if b.select else 0)
+           for b in reply.blocks) > MAX_BUTTONS:  # a morning list: split, known before building
+        return None
     lines: list[str] = []
     keyboard: list[list[dict]] = []
     for block in reply.blocks:

@@ -6,7 +6,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+import json
+
 from bot.telegram import Carried
+from bot.telegram_out import RawJSON, _json_body
 from storage.models import AuditEvent
 from tests.conftest import GROUP, bind, contact, count, deliver, needs_note, tapped, typed
 from tests.conftest import TG_SECRET as SECRET
@@ -230,3 +233,13 @@ def test_long_polling_picks_up_updates(tg):
     fake.queue(typed("/done C-2M9Q", handle="ben"))
     wait_for(lambda: contact(app.engine, "N-20261124-002").status == "done", "the polled update")
     assert fake.named("getUpdates")
+
+
+def test_a_keyboard_made_ready_as_json_reaches_telegram_as_the_same_json():
+    keyboard = {"inline_keyboard": [[{"text": "✓ C-2M9Q", "callback_data": "done:C-2M9Q"}]]}
+    params = {"chat_id": GROUP, "text": "a \"quoted\" <b>list</b>", "parse_mode": "HTML"}
+    body = _json_body({**params, "reply_markup": RawJSON(json.dumps(keyboard))})
+    assert json.loads(body) == {**params, "reply_markup": keyboard}
+    assert json.loads(_json_body({"reply_markup": RawJSON(json.dumps(keyboard))})) == \
+        {"reply_markup": keyboard}
+    assert json.loads(_json_body(params)) == params
