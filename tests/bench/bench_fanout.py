@@ -2,7 +2,7 @@
 the real outbox to fake Slack and Telegram APIs that enforce the platforms' limits (Slack 1
 post a second per channel; Telegram 20 a minute per group, 30 a second overall) and count 429s.
 
-Figures, in one run:
+Figures, from the median of ROUNDS rounds (the machine is shared), each round in one run:
 - Slack: the time until the last team's post is in, both platforms on, against a plain 20-way
   concurrent client posting the same 200 messages to the same fake (goal ≤ 1.5×);
 - Telegram: the time until the last team's list is in, against its rate-limit floor, computed
@@ -27,6 +27,7 @@ from tests.bench.table import record
 
 TEAMS, PER_TEAM = 200, 60
 PEERS = 20
+ROUNDS = 3  # rounds of carebot then the plain client; each figure from the median one
 OVERALL, GROUP = (30, 1.0), (20, 60.0)  # Telegram's documented limits, as the fake enforces
 
 
@@ -92,6 +93,7 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
             for team in config.teams:
                 await asyncio.to_thread(jobs.run, engine, "morning", team.key, NOW)
             queued = time.perf_counter() - t0
+            gc.collect()  # each window starts clean: neither side inherits the other's garbage
             t0, cpu0 = time.perf_counter(), time.process_time()
             if gc_time:
                 gc_time.on, gc_time.seconds = True, 0.0
@@ -157,12 +159,12 @@ def plain_client(url: str, posts: list[dict]) -> float:
     return asyncio.run(run())
 
 
-def main(teams: int = TEAMS) -> None:
+def one_round(teams: int, gc_time: GCTime) -> dict:
+    """carebot's fan-out, then the plain client posting the same messages: fresh fakes each."""
     from tests.fakes.servers import Served
     from tests.fakes.slack_api import FakeSlack
     from tests.fakes.telegram_api import FakeTelegram
 
-    gc_time = GCTime()
     fake_slack = FakeSlack(limits=True)
     fake_telegram = FakeTelegram(limits=True, overall=OVERALL, group=GROUP)
     slack_api, telegram_api = Served(fake_slack.app), Served(fake_telegram.app)
@@ -173,41 +175,62 @@ def main(teams: int = TEAMS) -> None:
         got = tally(fake_slack, fake_telegram, out["rows"], teams)
         ours = fake_slack.named("chat.postMessage")
         time.sleep(2.5)  # each channel's burst back, as it was for carebot
+        gc.collect()
         cpu0, gc_time.seconds, gc_time.on = time.process_time(), 0.0, True
         peer = plain_client(f"{slack_api.url}/api/", ours)
         gc_time.on = False
-        peer_cpu, peer_gc = time.process_time() - cpu0, gc_time.seconds
+        out.update(got, peer=peer, peer_cpu=time.process_time() - cpu0, peer_gc=gc_time.seconds,
+                   floor=telegram_floor(got["groups"]))
+        out["slack_ratio"] = out["slack_seconds"] / peer
+        return out
     finally:
         slack_api.stop()
         telegram_api.stop()
+
+
+def main(teams: int = TEAMS, rounds: int = ROUNDS) -> None:
+    gc_time = GCTime()
+    try:
+        runs = []
+        for n in range(rounds):
+            r = one_round(teams, gc_time)
+            runs.append(r)
+            print(f"round {n + 1}: {teams} teams × {PER_TEAM} contacts, lists queued in "
+                  f"{r['queue_seconds']:.1f} s; {r['slack_posts']} Slack posts, "
+                  f"{r['telegram_messages']} Telegram messages; 429s: Slack {r['slack_429']}, "
+                  f"Telegram {r['telegram_429']}")
+            print(f"  Slack: last post after {r['slack_seconds']:.2f} s; a plain {PEERS}-way "
+                  f"client: {r['peer']:.2f} s ({r['slack_ratio']:.2f}×)")
+            # Where the Slack time goes (one process: the fakes' threads count too, both sides).
+            print(f"  Slack, CPU seconds of the process in that time: carebot "
+                  f"{r['slack_cpu']:.2f} (of them in GC {r['slack_gc']:.2f}), plain client "
+                  f"{r['peer_cpu']:.2f} (GC {r['peer_gc']:.2f})")
+            print(f"  Telegram: last message after {r['telegram_seconds']:.2f} s; rate-limit "
+                  f"floor {r['floor']:.2f} s")
+            print("  lost / duplicated: Slack {slack_lost} / {slack_duplicated}, "
+                  "Telegram {telegram_lost} / {telegram_duplicated}".format(**r))
+    finally:
         gc_time.close()
-    floor = telegram_floor(got["groups"])
-    slack_s, telegram_s = out["slack_seconds"], out["telegram_seconds"]
-    print(f"{teams} teams × {PER_TEAM} contacts: lists queued in {out['queue_seconds']:.1f} s; "
-          f"{got['slack_posts']} Slack posts, {got['telegram_messages']} Telegram messages; "
-          f"429s: Slack {got['slack_429']}, Telegram {got['telegram_429']}")
-    print(f"Slack: last post after {slack_s:.2f} s; a plain {PEERS}-way client: {peer:.2f} s")
-    # Where the Slack time goes (one process: the fakes' threads count too, both sides).
-    print(f"Slack, CPU seconds of the process in that time: carebot {out['slack_cpu']:.2f} "
-          f"(of them in GC {out['slack_gc']:.2f}), plain client {peer_cpu:.2f} (GC {peer_gc:.2f})")
-    print(f"Telegram: last message after {telegram_s:.2f} s; rate-limit floor {floor:.2f} s")
-    print("lost / duplicated: Slack {slack_lost} / {slack_duplicated}, "
-          "Telegram {telegram_lost} / {telegram_duplicated}".format(**got))
-    slack_ratio = slack_s / peer
-    record(f"morning fan-out, {teams} teams: Slack", f"{slack_s:.2f} s",
-           f"{peer:.2f} s plain {PEERS}-way client", slack_ratio, "≤ 1.5×", slack_ratio <= 1.5)
-    tg_ratio = telegram_s / floor if floor else None
-    record(f"morning fan-out, {teams} teams: Telegram ({got['telegram_messages']} messages)",
-           f"{telegram_s:.2f} s", f"{floor:.2f} s rate-limit floor", tg_ratio, "≤ 1.1×",
-           tg_ratio is not None and tg_ratio <= 1.1)
-    lost = got["slack_lost"] + got["telegram_lost"]
-    dup = got["slack_duplicated"] + got["telegram_duplicated"]
+    # The machine is shared: each figure is the round with the median ratio.
+    slack = sorted(runs, key=lambda r: r["slack_ratio"])[len(runs) // 2]
+    record(f"morning fan-out, {teams} teams: Slack", f"{slack['slack_seconds']:.2f} s",
+           f"{slack['peer']:.2f} s plain {PEERS}-way client", slack["slack_ratio"], "≤ 1.5×",
+           slack["slack_ratio"] <= 1.5)
+    tg = sorted(runs, key=lambda r: r["telegram_seconds"] / r["floor"] if r["floor"] else
+                math.inf)[len(runs) // 2]
+    tg_ratio = tg["telegram_seconds"] / tg["floor"] if tg["floor"] else None
+    record(f"morning fan-out, {teams} teams: Telegram ({tg['telegram_messages']} messages)",
+           f"{tg['telegram_seconds']:.2f} s", f"{tg['floor']:.2f} s rate-limit floor", tg_ratio,
+           "≤ 1.1×", tg_ratio is not None and tg_ratio <= 1.1)
+    # Lost, duplicated and 429s: every round's, added up.
+    lost = sum(r["slack_lost"] + r["telegram_lost"] for r in runs)
+    dup = sum(r["slack_duplicated"] + r["telegram_duplicated"] for r in runs)
     record("morning fan-out: lost / duplicated (both platforms)", f"{lost} / {dup}", "", None,
            "0 / 0", lost == 0 and dup == 0)
-    record("morning fan-out: 429s (Slack / Telegram)",
-           f"{got['slack_429']} / {got['telegram_429']}", "", None, "0 / 0",
-           got["slack_429"] + got["telegram_429"] == 0)
+    slack_429, tg_429 = (sum(r[k] for r in runs) for k in ("slack_429", "telegram_429"))
+    record("morning fan-out: 429s (Slack / Telegram)", f"{slack_429} / {tg_429}", "", None,
+           "0 / 0", slack_429 + tg_429 == 0)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else TEAMS)
+    main(*(int(arg) for arg in sys.argv[1:3]))
