@@ -43,8 +43,11 @@ class Wire(NamedTuple):
         return (json.dumps(fields)[:-1] + ", " + self.body[1:]).encode()
 
 
-def wire(reply: Reply) -> Wire:
-    return Wire(json.dumps(render.render(reply)), reply.files)
+def wire(post: Reply | Wire) -> Wire:
+    """The post's wire form (a post the outbox prepared already is one)."""
+    if isinstance(post, Wire):
+        return post
+    return Wire(json.dumps(render.render(post)), post.files)
 
 
 class PooledWebClient(AsyncWebClient):
@@ -97,9 +100,7 @@ class SlackTransport:
     async def update_team_post(self, team: Team, post: Reply | Wire, *, key: str,
                                ref: dict) -> dict:
         # Text only: the files went out with the first post.
-        body = (post if isinstance(post, Wire) else wire(post)).with_(channel=ref["channel"],
-                                                                      ts=ref["ts"])
-        await self._call("chat.update", body)
+        await self._call("chat.update", wire(post).with_(channel=ref["channel"], ts=ref["ts"]))
         return ref
 
     async def notify(self, person: Person, post: Reply | Wire, *, key: str) -> dict:
@@ -132,7 +133,7 @@ class SlackTransport:
         return None
 
     async def post(self, channel: str, post: Reply | Wire, *, key: str | None = None) -> dict:
-        ready = post if isinstance(post, Wire) else wire(post)
+        ready = wire(post)
         # The outbox key rides along as message metadata: after a crash, find_post finds it.
         meta = {"metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}}} \
             if key else {}

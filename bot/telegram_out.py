@@ -104,14 +104,14 @@ class TelegramTransport:
         if progress is not None:
             ref = {"chat": chat_id, "messages": [], "files": 0}
             return (await self._resumed("post", ref, reply, progress))["messages"]
-        return await _twice("post", lambda html: self._send(chat_id, reply, html=html))
+        wire = self._wire(reply)  # once: the plain-text retry renders only its own
+        return await _twice("post", lambda html: self._send(chat_id, wire, html=html))
 
-    async def _send(self, chat_id: int, reply: Reply | Wire, *, html: bool) -> list[int]:
+    async def _send(self, chat_id: int, wire: Wire, *, html: bool) -> list[int]:
         """All or nothing, for a reply nobody retries (a command's answer): if a later part
         fails, the parts already sent are deleted, so no half list is left in the group."""
         ids: list[int] = []
         sent: list[int] = []
-        wire = self._wire(reply)
         try:
             for part in wire.as_(html):
                 msg = await self.bot.send_message(chat_id, part.text,
