@@ -10,11 +10,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from handlers.export import build_pack
 from storage import repo
 from storage.db import session_scope
-from storage.models import Escalation, Reconciliation
+from storage.models import Action, Escalation, Reconciliation
 
 from tests.conftest import run
 from tests.test_cli import carebot
@@ -47,6 +48,12 @@ class Links(HTMLParser):
 @pytest.fixture
 def pack(app, tmp_path) -> Path:
     seed(app.engine)
+    # The pack's RAG is as of the day it is made, and `carebot export` runs on the real clock:
+    # keep the seeded green action's review and due date ahead of that day.
+    today = date.today()
+    with session_scope(app.engine) as s:
+        green = s.exec(select(Action).where(Action.title == "Evening meds")).one()
+        green.next_review, green.due = today + timedelta(days=7), today + timedelta(days=40)
     run(app, "amira", 'action add "Evening meds late" owner=@amira due="in 6 weeks" '
                       'risk=medicines finding="Inspection 2026-10"')
     run(app, "amira", 'action evidence A-4 audit "MAR audit week 3: 2 late of 140"')
