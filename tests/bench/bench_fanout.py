@@ -74,6 +74,7 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
     start of delivery to its last post), the process's CPU and GC seconds in that time, and
     each row's receipts."""
     from bot import slack, telegram
+    from bot.app import settle
     from handlers import jobs
     from storage.importer import import_contacts
     from storage.models import Outbox
@@ -85,6 +86,8 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
     plugins = [slack.build(app), telegram.build(app)]
     timed = [Timed(p.transport, gc_time) for p in plugins]
     app.transports = timed
+    threshold = gc.get_threshold()
+    settle()  # as `carebot run` does once started
 
     async def run() -> dict:
         await plugins[1].start()
@@ -108,7 +111,11 @@ def fan_out(tmp: Path, slack_url: str, telegram_url: str, *, teams: int = TEAMS,
             await plugins[1].stop()
             await plugins[0].stop()
 
-    out = asyncio.run(run())
+    try:
+        out = asyncio.run(run())
+    finally:  # the plain client's window runs as a plain process would
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
     with Session(engine) as session:
         out["rows"] = {row.key: (row.status, row.receipts) for row in session.exec(select(Outbox))}
     engine.dispose()

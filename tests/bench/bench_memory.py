@@ -74,6 +74,7 @@ def bench_app(tmp: Path, slack_url: str, telegram_url: str):
 def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
     """The bot: config synced, contacts imported, both platforms started, the morning run."""
     from bot import slack, telegram
+    from bot.app import settle
     from bot.server import web_app
     from storage.importer import import_contacts
 
@@ -82,6 +83,7 @@ def child(tmp: Path, slack_url: str, telegram_url: str, morning: bool) -> None:
     plugins = [slack.build(app), telegram.build(app, rate_limited=False)]
     app.transports = [p.transport for p in plugins]
     web_app(app, [r for p in plugins for r in p.routes])
+    settle()  # as `carebot run` does once started
     teams = 0
 
     async def run() -> None:
