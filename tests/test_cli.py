@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def carebot(*args: str, env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, input=stdin,
+def carebot(*args: str, env: dict, stdin: str | None = None,
+            at: datetime | None = None) -> subprocess.CompletedProcess:
+    """`carebot ARGS` in a child process; at: its clock starts there (time-machine), for a
+    command whose output depends on the day, checked against data seeded on a fixed date."""
+    command = ["-m", "bot.cli", *args] if at is None else [
+        "-c", "import sys, time_machine; time_machine.travel(sys.argv[1]).start(); "
+              "from bot.cli import main; sys.exit(main(sys.argv[2:]))", at.isoformat(), *args]
+    return subprocess.run([sys.executable, *command], cwd=ROOT, input=stdin,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
 
 from handlers.export import build_pack
 from storage import repo
 from storage.db import session_scope
-from storage.models import Action, Escalation, Reconciliation
+from storage.models import Escalation, Reconciliation
 
 from tests.conftest import run
 from tests.test_cli import carebot
@@ -48,20 +47,15 @@ class Links(HTMLParser):
 @pytest.fixture
 def pack(app, tmp_path) -> Path:
     seed(app.engine)
-    # The pack's RAG is as of the day it is made, and `carebot export` runs on the real clock:
-    # keep the seeded green action's review and due date ahead of that day.
-    today = date.today()
-    with session_scope(app.engine) as s:
-        green = s.exec(select(Action).where(Action.title == "Evening meds")).one()
-        green.next_review, green.due = today + timedelta(days=7), today + timedelta(days=40)
     run(app, "amira", 'action add "Evening meds late" owner=@amira due="in 6 weeks" '
                       'risk=medicines finding="Inspection 2026-10"')
     run(app, "amira", 'action evidence A-4 audit "MAR audit week 3: 2 late of 140"')
     out = tmp_path / "pack"
     env = {"CAREBOT_CONFIG": str(app.settings.config_path),
            "DATABASE_URL": app.engine.url.render_as_string(hide_password=False)}
+    # The pack's RAG is as of the day it is made: the day the data was seeded for.
     result = carebot("export", "--from", "2026-09-28", "--to", "2026-11-22", "--out", str(out),
-                     env=env)
+                     env=env, at=app.clock.now())
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"wrote {len(TABLES) + 2} files to ")
     return out
