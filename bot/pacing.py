@@ -13,7 +13,6 @@ import contextlib
 import logging
 import math
 import time
-import uuid
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Callable
@@ -24,6 +23,7 @@ from telegram.ext import BaseRateLimiter
 
 from storage import instances
 from storage.db import session_scope
+from storage.privacy import opaque_token
 
 log = logging.getLogger(__name__)
 # What Telegram's limits count: messages sent or edited (not callback answers, not getUpdates).
@@ -126,7 +126,7 @@ class Budget:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), scale: float = 1.0):
         self.engine, self.total, self.period, self.now = engine, total, period, now
         self.scale = scale  # tests shrink the timings
-        self.id = uuid.uuid4().hex
+        self.id = opaque_token(16)  # stored: no shape the masks would catch
         self.share, self.valid_until, self.waiting_until = 0, None, None
         self._task: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None

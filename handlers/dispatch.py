@@ -6,7 +6,6 @@ the unit of work back, so nothing is half-written.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,7 +20,7 @@ from messages.reply import Reply
 from storage import repo
 from storage.db import session_scope
 from storage.models import Person, Team, at_least
-from storage.privacy import masking_day, set_day
+from storage.privacy import masking_day, opaque_token, set_day
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def dispatch(engine: Engine, clock: Clock, command: Command) -> Reply:
     except UserError as exc:
         return Reply.error(str(exc))
     except Exception:
-        ref = uuid.uuid4().hex[:8]
+        ref = opaque_token(4)  # quoted back to support: never masked in the reply
         log.exception("command failed ref=%s verb=%s", ref, command.verb)
         return Reply.error(catalog.crashed(ref)).model_copy(update={"crashed": True})
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from storage.models import ConfigState, Membership, ReasonCode, Team
+from storage.privacy import opaque_token
 
 TOKEN = "config_token"  # session.info key: the token read by the dispatcher's identity query
 _KEEP = 8  # snapshots kept (tests run many databases in one process)
@@ -29,6 +30,15 @@ class Snapshot:
 
 _snapshots: dict[str, Snapshot] = {}
 _lock = threading.Lock()
+
+
+def move_on(session: Session) -> None:
+    """A new token: every process reloads its copies (this one on its next unit of work)."""
+    state = session.get(ConfigState, 1) or ConfigState(id=1, token="")
+    state.token = opaque_token(16)
+    session.add(state)
+    session.flush()
+    session.info.pop(TOKEN, None)
 
 
 def token(session: Session) -> str | None:

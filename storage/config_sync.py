@@ -3,15 +3,13 @@ it (the config is the truth), one process at a time, and a new config token so e
 reloads its cached copy."""
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlmodel import Session, select
 
 from storage import cache
 from storage.db import lock_for_claim
-from storage.models import (ChatBinding, ConfigState, Invite, Membership, Person, ReasonCode,
-                            Team)
+from storage.models import ChatBinding, Invite, Membership, Person, ReasonCode, Team
 
 # The config's default bases (bot/config.py), for a config object that has none.
 DEFAULT_ELIGIBILITY_BASES = ["hospital_discharge", "gp_referral", "social_worker",
@@ -104,9 +102,4 @@ def sync_config(session: Session, config: Any) -> None:
         code.aliases = list(rc.aliases)
         code.position, code.active = position, True
         session.add(code)
-    # A new token: every process reloads its cached copy of the above (storage/cache.py).
-    state = session.get(ConfigState, 1) or ConfigState(id=1, token="")
-    state.token = uuid.uuid4().hex
-    session.add(state)
-    session.flush()
-    session.info.pop(cache.TOKEN, None)
+    cache.move_on(session)  # every process reloads its cached copy of the above

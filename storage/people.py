@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,8 @@ from sqlmodel import Session, col, select
 from storage import cache
 from storage.csvfile import ImportRejected, ImportResult, checked  # noqa: F401
 from storage.db import session_scope
-from storage.models import ROLES, ChatBinding, ConfigState, Invite, Membership, Person, Team
+from storage.models import ROLES, ChatBinding, Invite, Membership, Person, Team
+from storage.privacy import opaque_token
 
 PEOPLE_COLUMNS = ["handle", "name", "role", "teams", "email"]
 OPTIONAL_COLUMNS = ["slack_user", "telegram_user"]
@@ -168,17 +167,8 @@ def import_people(engine: Engine, path: str | Path, *, now: datetime) -> ImportR
                          subject=path.name, team=None,
                          detail={"inserted": result.inserted, "updated": result.updated,
                                  "handles": changed_handles[:50]})
-            new_token(session)
+            cache.move_on(session)  # memberships are cached per process
     return result
-
-
-def new_token(session: Session) -> None:
-    """Memberships are cached per process (storage/cache.py): a new token reloads them."""
-    state = session.get(ConfigState, 1) or ConfigState(id=1, token="")
-    state.token = uuid.uuid4().hex
-    session.add(state)
-    session.flush()
-    session.info.pop(cache.TOKEN, None)
 
 
 @dataclass
@@ -213,7 +203,7 @@ def _digest(code: str) -> str:
 
 def new_invite(session: Session, *, person: Person, by: Person, now: datetime) -> tuple[str, datetime]:
     """A fresh single-use code for `person`, valid INVITE_HOURS; only its hash is stored."""
-    code = secrets.token_hex(12)  # 96 random bits, in characters a t.me start parameter takes
+    code = opaque_token(12)  # 96 random bits, in characters a t.me start parameter takes
     expires = now + timedelta(hours=INVITE_HOURS)
     session.add(Invite(code_hash=_digest(code), person_id=person.id, created_by_id=by.id,
                        created_at=now, expires_at=expires))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import secrets
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
@@ -75,6 +76,17 @@ _DOB_BEFORE = re.compile(
     r"[^\d\n.;!?]{0,20}$", re.IGNORECASE)
 _DOB_AFTER = re.compile(r"[\s,:(\[]*(?:d\.?\s*o\.?\s*b\b|date\s+of\s+birth|birth\s*date)",
                         re.IGNORECASE)
+
+
+# Digits as letters g-p: random hex can hold a digit run that reads as an NHS number or a date
+# ("8feb38") to the rules below (1 token in 250), and would be masked in chat or in a check.
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def opaque_token(nbytes: int) -> str:
+    """nbytes random bytes as letters a-p, two a byte: a code shown in chat, or a token stored,
+    that holds no shape of personal data."""
+    return secrets.token_hex(nbytes).translate(_DIGITS_AS_LETTERS)
 
 
 def _labelled(pattern: re.Pattern, text: str, start: int) -> bool:

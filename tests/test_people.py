@@ -150,7 +150,22 @@ def _private(text: str, user: int = NEW_USER) -> dict:
 
 
 def _code(reply_text: str) -> str:
-    return re.search(r"start[= ]([0-9a-f]{24})", reply_text)[1]
+    return re.search(r"start[= ]([a-p]{24})", reply_text)[1]
+
+
+def test_an_invite_code_never_reads_as_personal_data(tg, monkeypatch):
+    """Random hex can hold a digit run the masks take for an NHS number (1 code in 300): the
+    link reached the colleague broken. The same random bytes now make a code of letters."""
+    import handlers.people
+    import storage.privacy
+
+    app, fake, bot = tg
+    monkeypatch.setattr(handlers.people, "BOT_USERNAME", "carebot_demo_bot")
+    monkeypatch.setattr(storage.privacy.secrets, "token_hex", lambda n: "caf92f8593444768b36b3a11")
+    text = run(app, "amira", "invite @chloe").plain()
+    assert "removed]" not in text
+    assert deliver(bot, _private(f"/start {_code(text)}")) == 200
+    assert _person(app.engine, "chloe").telegram_user == NEW_USER
 
 
 def test_an_invite_link_binds_one_telegram_account_once_and_not_after_72_hours(tg, monkeypatch):

@@ -27,3 +27,15 @@ def test_written_dates_and_ordinary_text():
         "visited at 14:30, 2 meds checked, back in 3 days"
     assert mask(None) is None and mask("") == ""
     assert mask("phone 12345") == "phone 12345"  # too short to be an NHS number
+
+
+def test_opaque_tokens_hold_no_shape_of_personal_data():
+    """Config tokens are stored and invite codes shown in chat: as hex, 1 in 250 held a digit run
+    read as an NHS number or a date, and was masked."""
+    from datetime import date
+
+    from storage.privacy import opaque_token
+
+    tokens = {opaque_token(16) for _ in range(3000)}
+    assert len(tokens) == 3000 and {len(t) for t in tokens} == {32}
+    assert [t for t in tokens if mask(t, today=date(2026, 11, 24)) != t] == []
